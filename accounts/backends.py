@@ -1,0 +1,99 @@
+"""Authenticate with a login (username or email) and a local password."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
+from django.db.models import Q
+
+from .choices import AuthSource, UserKind
+
+
+class SignInFailure:
+    """The exact reasons a password sign-in fails; only the audit log ever sees them."""
+
+    UNKNOWN_USER = "unknown_user"
+    WRONG_PASSWORD = "wrong_password"
+    LOGIN_DISABLED = "login_disabled"
+    API_USER = "api_user"
+    SSO_MANAGED = "sso_managed"
+    NO_PASSWORD = "no_password"
+    LOCKED_OUT = "locked_out"
+    MISSING_FIELDS = "missing_fields"
+
+    LABELS = {
+        UNKNOWN_USER: "No user with this login",
+        WRONG_PASSWORD: "Wrong password",
+        LOGIN_DISABLED: "User has no Login flag",
+        API_USER: "API users cannot sign in to the application",
+        SSO_MANAGED: "User signs in through the identity provider",
+        NO_PASSWORD: "User has no password set",
+        LOCKED_OUT: "Locked out",
+        MISSING_FIELDS: "Login or password missing",
+    }
+
+
+def find_by_login(login: str):
+    """Return the user whose username or email matches `login` (case-insensitive), or None."""
+    login = (login or "").strip()
+    if not login:
+        return None
+    User = get_user_model()
+    return (
+        User.objects.select_related("owner")
+        .filter(Q(username__iexact=login) | Q(email__iexact=login))
+        .first()
+    )
+
+
+class PortalBackend(ModelBackend):
+    """Check a login and password; leave the exact failure reason on the request for the audit."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        User = get_user_model()
+        if not username or not password:
+            _fail(request, SignInFailure.MISSING_FIELDS, None)
+            return None
+        user = find_by_login(username)
+        if user is None:
+            User().set_password(password)  # spend the hashing time an existing user would cost
+            _fail(request, SignInFailure.UNKNOWN_USER, None)
+            return None
+        if not user.has_usable_password():
+            User().set_password(password)
+            reason = (
+                SignInFailure.SSO_MANAGED
+                if user.auth_source == AuthSource.SAML
+                else SignInFailure.NO_PASSWORD
+            )
+            _fail(request, reason, user)
+            return None
+        if not user.check_password(password):
+            _fail(request, SignInFailure.WRONG_PASSWORD, user)
+            return None
+        if user.auth_source == AuthSource.SAML:
+            _fail(request, SignInFailure.SSO_MANAGED, user)
+            return None
+        if user.kind == UserKind.API:
+            _fail(request, SignInFailure.API_USER, user)
+            return None
+        if not user.allow_login:
+            _fail(request, SignInFailure.LOGIN_DISABLED, user)
+            return None
+        return user
+
+    def get_user(self, user_id):
+        User = get_user_model()
+        try:
+            user = User.objects.select_related("owner").get(pk=user_id)
+        except User.DoesNotExist:
+            return None
+        return user if self.user_can_authenticate(user) else None
+
+    def get_all_permissions(self, user_obj, obj=None):
+        return set()  # portal permissions come from roles.permissions, not Django's tables
+
+
+def _fail(request, reason: str, user) -> None:
+    if request is not None:
+        request.sign_in_failure = (reason, user)

@@ -1,0 +1,301 @@
+"""Identity: owners (tenants), their settings lists, and users."""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from .choices import (
+    EXPERT_LEVELS,
+    PRIVILEGE_LEVELS,
+    AuthSource,
+    CustomerAccessScope,
+    Locale,
+    UserKind,
+)
+
+
+def validate_time_zone(value: str) -> None:
+    """Refuse a time zone name that the IANA database does not know."""
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError("Choose a time zone from the list, such as Europe/London.")
+
+
+class Owner(models.Model):
+    """A tenant of the portal: every user, role and setting belongs to exactly one owner.
+
+    `authz_epoch` is bumped whenever a change can move the permissions of many of the owner's users
+    at once (a role group's matrix, a role's groups); it is part of every permission cache key.
+    """
+
+    name = models.CharField(max_length=200, unique=True)
+    slug = models.SlugField(max_length=60, unique=True)
+    authz_epoch = models.PositiveBigIntegerField(default=1)
+    data_protection_min_privilege = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[MaxValueValidator(10)],
+        help_text="Users below this privilege level never receive data-protection areas.",
+    )
+    audit_retention_days = models.PositiveIntegerField(
+        default=2555, validators=[MinValueValidator(90)], help_text="At least 90 days."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OwnedQuerySet(models.QuerySet):
+    def for_owner(self, owner):
+        return self.filter(owner=owner)
+
+    def active(self):
+        return self.filter(retired=False)
+
+
+class SettingsListItem(models.Model):
+    """An entry of one of an owner's settings lists; retired entries stay for history."""
+
+    owner = models.ForeignKey(Owner, on_delete=models.CASCADE)
+    name = models.CharField(max_length=120)
+    retired = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Department(SettingsListItem):
+    """A department of the owner's organisation; users belong to any number of them."""
+
+    class Meta(SettingsListItem.Meta):
+        constraints = [
+            models.UniqueConstraint("owner", Lower("name"), name="department_unique_name_per_owner")
+        ]
+
+
+class UpdateReason(SettingsListItem):
+    """A reason an administrator picks when changing a user record (the Update Reason list)."""
+
+    class Meta(SettingsListItem.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                "owner", Lower("name"), name="updatereason_unique_name_per_owner"
+            )
+        ]
+
+
+class CommissionProfile(SettingsListItem):
+    """A commission profile that a user's commission details can point to."""
+
+    class Meta(SettingsListItem.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                "owner", Lower("name"), name="commissionprofile_unique_name_per_owner"
+            )
+        ]
+
+
+class UserQuerySet(models.QuerySet):
+    def for_owner(self, owner):
+        return self.filter(owner=owner)
+
+
+class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
+    use_in_migrations = True
+
+    def get_by_natural_key(self, username):
+        return self.get(username__iexact=username)
+
+    def create_user(self, username, email, password=None, *, owner=None, **fields):
+        """Create a user of `owner` (the platform owner when none is given)."""
+        if not username:
+            raise ValueError("A username is required.")
+        if not email:
+            raise ValueError("An email address is required.")
+        if owner is None and "owner_id" not in fields:
+            owner = Owner.objects.get_or_create(slug="platform", defaults={"name": "Platform"})[0]
+        user = self.model(
+            username=username, email=self.normalize_email(email), owner=owner, **fields
+        )
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, username, email, password=None, **fields):
+        """Create a platform administrator: every area, every owner's escalation rules waived."""
+        fields.setdefault("is_superuser", True)
+        fields.setdefault("privilege_level", 10)
+        fields.setdefault("expert_level", 3)
+        fields.setdefault("first_name", "Platform")
+        fields.setdefault("last_name", "Administrator")
+        return self.create_user(username, email, password, **fields)
+
+
+class User(AbstractBaseUser):
+    """A person or an integration that can be granted access to the billing platform.
+
+    Sign-in is allowed only while the Login flag (`allow_login`) is set and the user is interactive;
+    API use only while an API flag is set. `permissions_version` is bumped by every change that can
+    move this user's effective permissions and is part of the permission cache key. `row_version`
+    counts saves of the record so that concurrent edits are detected.
+    """
+
+    owner = models.ForeignKey(Owner, on_delete=models.PROTECT, related_name="users")
+    username = models.CharField(
+        "login", max_length=150, help_text="Used to sign in. Letters, digits and @ . + - _ only."
+    )
+    email = models.EmailField("email address", max_length=254)
+    first_name = models.CharField(max_length=150, blank=True)
+    last_name = models.CharField(max_length=150, blank=True)
+    display_name = models.CharField(max_length=200, blank=True)
+    locale = models.CharField(max_length=10, choices=Locale.choices, default=Locale.EN_GB)
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+
+    kind = models.CharField(max_length=20, choices=UserKind.choices, default=UserKind.INTERACTIVE)
+    auth_source = models.CharField(
+        max_length=20, choices=AuthSource.choices, default=AuthSource.LOCAL
+    )
+
+    # Allow Access flags.
+    allow_login = models.BooleanField("login", default=True)
+    allow_api_read = models.BooleanField("API read", default=False)
+    allow_api_write = models.BooleanField("API write", default=False)
+    allow_email_reports = models.BooleanField("email reports", default=False)
+    customer_access_scope = models.CharField(
+        max_length=20, choices=CustomerAccessScope.choices, default=CustomerAccessScope.ALL
+    )
+
+    privilege_level = models.PositiveSmallIntegerField(
+        default=1, choices=PRIVILEGE_LEVELS, validators=[MaxValueValidator(10)]
+    )
+    expert_level = models.PositiveSmallIntegerField(
+        default=0, choices=EXPERT_LEVELS, validators=[MaxValueValidator(3)]
+    )
+
+    # User Status flags.
+    is_account_manager = models.BooleanField("account manager", default=False)
+    is_commission_holder = models.BooleanField("commission holder", default=False)
+
+    departments = models.ManyToManyField(Department, blank=True, related_name="users")
+    role = models.ForeignKey(
+        "roles.Role", on_delete=models.PROTECT, null=True, blank=True, related_name="users"
+    )
+    extra_role_groups = models.ManyToManyField(
+        "roles.RoleGroup", blank=True, related_name="extra_users"
+    )
+
+    # Commission details.
+    commission_reference_date = models.DateField(null=True, blank=True)
+    commission_annual_target = models.DecimalField(
+        max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    commission_target_one_off = models.DecimalField(
+        "annual target (one-off charges)", max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    commission_target_recurring = models.DecimalField(
+        "annual target (recurring charges)", max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    commission_target_calls = models.DecimalField(
+        "annual target (call charges)", max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    one_off_commission_profile = models.ForeignKey(
+        CommissionProfile, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    recurring_commission_profile = models.ForeignKey(
+        CommissionProfile, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    call_commission_profile = models.ForeignKey(
+        CommissionProfile, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    commission_paid = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+
+    is_superuser = models.BooleanField(
+        "platform administrator",
+        default=False,
+        help_text="Holds every area of every owner; only created from the command line.",
+    )
+    permissions_version = models.PositiveBigIntegerField(default=1)
+    row_version = models.PositiveIntegerField(default=1)
+    password_changed_at = models.DateTimeField(null=True, blank=True)
+    must_change_password = models.BooleanField(default=False)
+    last_sign_in_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "username"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["email"]
+
+    class Meta:
+        ordering = ["username"]
+        constraints = [
+            models.UniqueConstraint(Lower("username"), name="user_unique_username_ci"),
+            models.UniqueConstraint(Lower("email"), name="user_unique_email_ci"),
+        ]
+        indexes = [
+            models.Index(fields=["owner", "last_name", "first_name", "id"], name="user_owner_name"),
+            models.Index(fields=["owner", "allow_login"], name="user_owner_login"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def label(self) -> str:
+        """Return the name people see: display name, else full name, else the login."""
+        return self.display_name or self.get_full_name() or self.username
+
+    def get_full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def get_short_name(self) -> str:
+        return self.first_name or self.username
+
+    @property
+    def is_active(self) -> bool:
+        """Say whether this user may hold an application session (the Login flag)."""
+        return self.allow_login and self.kind == UserKind.INTERACTIVE
+
+    @property
+    def is_staff(self) -> bool:
+        return self.is_superuser
+
+    @property
+    def has_api_access(self) -> bool:
+        return self.allow_api_read or self.allow_api_write
+
+    @property
+    def is_sso_managed(self) -> bool:
+        return self.auth_source == AuthSource.SAML
+
+    # Django's admin (mounted by the benchmark settings only) asks these.
+    def has_perm(self, perm, obj=None) -> bool:
+        return self.is_superuser
+
+    def has_perms(self, perms, obj=None) -> bool:
+        return self.is_superuser
+
+    def has_module_perms(self, app_label) -> bool:
+        return self.is_superuser
+
+    def clean(self):
+        super().clean()
+        self.email = type(self).objects.normalize_email(self.email)

@@ -1,0 +1,93 @@
+"""Every kind of audit event, in one enumeration."""
+
+from django.db import models
+
+
+class EventCategory(models.TextChoices):
+    SIGN_IN = "sign_in", "Sign-in"
+    CHANGE = "change", "Record change"
+    VIEW = "view", "Sensitive view"
+    SECURITY = "security", "Security event"
+
+
+class AuditAction(models.TextChoices):
+    # Sign-in and sessions.
+    SIGN_IN = "sign_in", "Signed in"
+    SIGN_IN_FAILED = "sign_in_failed", "Sign-in failed"
+    SIGN_OUT = "sign_out", "Signed out"
+    SESSION_EXPIRED = "session_expired", "Session expired"
+    SESSIONS_ENDED = "sessions_ended", "Sessions ended"
+    LOCKED_OUT = "locked_out", "Locked out"
+    LOCKOUT_CLEARED = "lockout_cleared", "Lockout cleared"
+    ACCESS_REFUSED = "access_refused", "Access refused"
+    # Users and settings lists.
+    USER_CREATED = "user_created", "User created"
+    USER_CHANGED = "user_changed", "User changed"
+    USER_DEACTIVATED = "user_deactivated", "User deactivated"
+    USER_REACTIVATED = "user_reactivated", "User reactivated"
+    USER_DELETED = "user_deleted", "User deleted"
+    SETTINGS_ITEM_CREATED = "settings_item_created", "Settings entry created"
+    SETTINGS_ITEM_CHANGED = "settings_item_changed", "Settings entry changed"
+    SETTINGS_ITEM_RETIRED = "settings_item_retired", "Settings entry retired"
+    OWNER_CHANGED = "owner_changed", "Owner settings changed"
+    # Authorization.
+    ROLE_CREATED = "role_created", "Role created"
+    ROLE_CHANGED = "role_changed", "Role changed"
+    ROLE_DELETED = "role_deleted", "Role deleted"
+    ROLE_GROUP_CREATED = "role_group_created", "Role group created"
+    ROLE_GROUP_CHANGED = "role_group_changed", "Role group changed"
+    ROLE_GROUP_DELETED = "role_group_deleted", "Role group deleted"
+    MATRIX_CHANGED = "matrix_changed", "Permission matrix changed"
+    OVERRIDE_SET = "override_set", "Permission override set"
+    OVERRIDE_REMOVED = "override_removed", "Permission override removed"
+    ROLE_MODEL_IMPORTED = "role_model_imported", "Role model imported"
+    # Passwords, policy, 2FA, recovery, tokens, SSO.
+    POLICY_CHANGED = "policy_changed", "Password policy changed"
+    PASSWORD_CHANGED = "password_changed", "Password changed"
+    PASSWORD_SET = "password_set", "Password set"
+    PASSWORD_EXPIRED = "password_expired", "Password expired"
+    TOTP_ENROLLED = "totp_enrolled", "Two-factor device enrolled"
+    TOTP_REMOVED = "totp_removed", "Two-factor device removed"
+    TOTP_RESET = "totp_reset", "Two-factor device reset"
+    TOTP_FAILED = "totp_failed", "Two-factor code refused"
+    BACKUP_CODE_USED = "backup_code_used", "Backup code used"
+    BACKUP_CODES_REGENERATED = "backup_codes_regenerated", "Backup codes regenerated"
+    ACCESS_EMAIL_SENT = "access_email_sent", "Access email sent"
+    RECOVERY_CODE_SENT = "recovery_code_sent", "Recovery code sent"
+    RECOVERY_CODE_USED = "recovery_code_used", "Recovery code used"
+    RECOVERY_CODE_FAILED = "recovery_code_failed", "Recovery code refused"
+    TOKEN_CREATED = "token_created", "API token created"
+    TOKEN_REVOKED = "token_revoked", "API token revoked"
+    TOKEN_REFUSED = "token_refused", "API token refused"
+    SSO_PROVIDER_CHANGED = "sso_provider_changed", "Identity provider changed"
+    SSO_REFUSED = "sso_refused", "Single sign-on refused"
+    STEP_UP = "step_up", "Identity re-confirmed"
+    # Views of sensitive records and the log itself.
+    SENSITIVE_VIEWED = "sensitive_viewed", "Sensitive record viewed"
+    AUDIT_EXPORTED = "audit_exported", "Audit log exported"
+    AUDIT_PURGED = "audit_purged", "Audit log purged"
+    # Reviews.
+    REVIEW_CHANGED = "review_changed", "Access review changed"
+
+
+_SIGN_IN = {
+    AuditAction.SIGN_IN,
+    AuditAction.SIGN_IN_FAILED,
+    AuditAction.SIGN_OUT,
+    AuditAction.SESSION_EXPIRED,
+}
+_VIEW = {AuditAction.SENSITIVE_VIEWED, AuditAction.AUDIT_EXPORTED}
+_CHANGE_PREFIXES = ("user_", "settings_item_", "owner_", "role_", "matrix_", "override_", "review_")
+
+
+def category_of(action: str) -> str:
+    """Return the event category shown by the activity screens for an action."""
+    if action in _SIGN_IN:
+        return EventCategory.SIGN_IN
+    if action in _VIEW:
+        return EventCategory.VIEW
+    if action.startswith(_CHANGE_PREFIXES) and action != AuditAction.ROLE_MODEL_IMPORTED:
+        return EventCategory.CHANGE
+    if action == AuditAction.ROLE_MODEL_IMPORTED:
+        return EventCategory.CHANGE
+    return EventCategory.SECURITY

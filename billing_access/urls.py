@@ -1,0 +1,19 @@
+"""Root URLs: every app under its namespace; every view declares its access requirement."""
+
+from django.urls import include, path
+
+from accounts import views as account_views
+
+from . import views
+
+handler400 = "billing_access.views.bad_request"
+handler403 = "billing_access.views.permission_denied"
+handler404 = "billing_access.views.page_not_found"
+handler500 = "billing_access.views.server_error"
+
+urlpatterns = [
+    path("", account_views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("", include("accounts.urls")),
+    path("", include("roles.urls")),
+]

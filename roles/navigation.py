@@ -1,0 +1,64 @@
+"""The portal's menu: each entry is a screen and the catalog level that opens it.
+
+The menu, the home page and the README table all come from this list, and the same
+(area, level) pairs guard the views, so a link is shown only where the server would serve it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.urls import NoReverseMatch, reverse
+
+from . import catalog
+
+
+@dataclass(frozen=True)
+class Screen:
+    url_name: str
+    label: str
+    section: str
+    area: str | None
+    level: str = catalog.READ
+    description: str = ""
+
+    @property
+    def url(self) -> str | None:
+        try:
+            return reverse(self.url_name)
+        except NoReverseMatch:
+            return None
+
+    def allowed(self, permissions) -> bool:
+        return self.area is None or permissions.has(self.area, self.level)
+
+
+SCREENS: list[Screen] = [
+    Screen("home", "Home", "You", None, description="Your account and the screens you may open."),
+    Screen(
+        "roles:my_access",
+        "My access",
+        "You",
+        None,
+        description="Your effective permissions and why.",
+    ),
+]
+
+SECTIONS = ["You", "People", "Access", "Activity", "Settings"]
+
+
+def register(*screens: Screen) -> None:
+    """Add screens to the menu (called from each app's urls module)."""
+    for screen in screens:
+        if screen.url_name not in {s.url_name for s in SCREENS}:
+            SCREENS.append(screen)
+
+
+def menu(permissions) -> list[tuple[str, list[Screen]]]:
+    """Return the sections and the screens in them that `permissions` open."""
+    sections = []
+    for section in SECTIONS:
+        items = [s for s in SCREENS if s.section == section and s.allowed(permissions) and s.url]
+        if items:
+            sections.append((section, items))
+    return sections

@@ -1,0 +1,115 @@
+"""Load a user's effective permissions from the database, cached without staleness.
+
+The cache key holds the user's `permissions_version` and the owner's `authz_epoch`, both read
+from the rows that authentication loads anyway: any change that can move a user's permissions
+bumps one of them in the same transaction, so an entry for old versions is never read again, on
+any process. A hit costs no query; a miss costs two (grants, overrides).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from . import catalog
+from .choices import RoleGroupKind
+from .models import Grant, PermissionOverride, Role
+from .resolver import EffectivePermissions, GroupGrant, OverrideRule, Subject, resolve
+
+_KIND_OF_CHANNEL = {
+    catalog.Channel.APPLICATION: RoleGroupKind.APPLICATION,
+    catalog.Channel.API: RoleGroupKind.API,
+}
+
+
+def cache_key(user, channel: str) -> str:
+    return (
+        f"perm:{catalog.CATALOG_VERSION}:{user.pk}:{user.permissions_version}:"
+        f"{user.owner.authz_epoch}:{channel}"
+    )
+
+
+def subject_of(user) -> Subject:
+    """Return the gate facts of a user (its owner must already be loaded)."""
+    return Subject(
+        allow_login=user.allow_login,
+        allow_api_read=user.allow_api_read,
+        allow_api_write=user.allow_api_write,
+        interactive=user.kind == "interactive",
+        privilege_level=user.privilege_level,
+        data_protection_min_privilege=user.owner.data_protection_min_privilege,
+        is_superuser=user.is_superuser,
+    )
+
+
+def grants_of(user, channel: str) -> list[GroupGrant]:
+    """Return every grant the user reaches in `channel`, in one query."""
+    through_user = user.extra_role_groups.through
+    reach = Q(role_group_id__in=through_user.objects.filter(user_id=user.pk).values("rolegroup_id"))
+    via_role = None
+    if user.role_id is not None:
+        through_role = Role.role_groups.through
+        in_role = through_role.objects.filter(
+            role_id=user.role_id, rolegroup_id=OuterRef("role_group_id")
+        )
+        reach |= Q(
+            role_group_id__in=through_role.objects.filter(role_id=user.role_id).values(
+                "rolegroup_id"
+            )
+        )
+        via_role = Exists(in_role)
+    rows = (
+        Grant.objects.filter(reach, role_group__kind=_KIND_OF_CHANNEL[channel])
+        .exclude(level=catalog.NONE)
+        .annotate(group_name=F("role_group__name"))
+    )
+    if via_role is not None:
+        rows = rows.annotate(via_role=via_role)
+        values = rows.values_list("role_group_id", "group_name", "area", "level", "via_role")
+    else:
+        values = rows.values_list("role_group_id", "group_name", "area", "level")
+    return [
+        GroupGrant(row[0], row[1], row[2], row[3], via_role=bool(row[4]) if len(row) > 4 else False)
+        for row in values
+    ]
+
+
+def overrides_of(user, now) -> list[OverrideRule]:
+    """Return the user's overrides that are in force at `now`, in one query."""
+    return [
+        OverrideRule(area, level, reason, expires_at, pk)
+        for pk, area, level, reason, expires_at in PermissionOverride.objects.in_force(now)
+        .filter(user_id=user.pk)
+        .values_list("pk", "area", "level", "reason", "expires_at")
+    ]
+
+
+def compute(user, channel: str, *, now=None, role_name: str = "") -> EffectivePermissions:
+    """Resolve a user's permissions from the database, bypassing the cache."""
+    now = now or timezone.now()
+    subject = subject_of(user)
+    if role_name:
+        subject = Subject(**{**subject.__dict__, "role_name": role_name})
+    return resolve(channel, subject, grants_of(user, channel), overrides_of(user, now), now=now)
+
+
+def for_user(user, channel: str = catalog.Channel.APPLICATION, *, now=None) -> EffectivePermissions:
+    """Return a user's effective permissions in `channel`, from the cache when still exact."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return EffectivePermissions(channel=channel)
+    now = now or timezone.now()
+    key = cache_key(user, channel)
+    cached = cache.get(key)
+    if cached is not None and cached.is_fresh(now):
+        return cached
+    permissions = compute(user, channel, now=now)
+    cache.set(key, permissions, settings.PERMISSION_CACHE_SECONDS)
+    return permissions
+
+
+def explained(user, channel: str = catalog.Channel.APPLICATION) -> EffectivePermissions:
+    """Return permissions with role names in the explanations (for the screens, not cached)."""
+    role_name = user.role.name if user.role_id else ""
+    return compute(user, channel, role_name=role_name)

@@ -1,0 +1,69 @@
+"""Plain functions that build test data: make_owner(), make_user(role=…), make_role_group()…"""
+
+from __future__ import annotations
+
+import itertools
+
+from accounts.models import Department, Owner, UpdateReason, User
+from roles.models import Grant, PermissionOverride, Role, RoleGroup
+
+PASSWORD = "a long enough test passphrase"
+_seq = itertools.count(1)
+
+
+def make_owner(name: str | None = None, **fields) -> Owner:
+    n = next(_seq)
+    name = name or f"Owner {n}"
+    return Owner.objects.create(name=name, slug=f"owner-{n}", **fields)
+
+
+def make_role_group(
+    owner: Owner, name: str | None = None, grants: dict | None = None, *, kind="application"
+) -> RoleGroup:
+    group = RoleGroup.objects.create(owner=owner, name=name or f"Group {next(_seq)}", kind=kind)
+    Grant.objects.bulk_create(
+        [Grant(role_group=group, area=a, level=lvl) for a, lvl in (grants or {}).items()]
+    )
+    return group
+
+
+def make_role(owner: Owner, name: str | None = None, groups=()) -> Role:
+    role = Role.objects.create(owner=owner, name=name or f"Role {next(_seq)}")
+    role.role_groups.set(groups)
+    return role
+
+
+def make_user(
+    owner: Owner | None = None,
+    *,
+    grants: dict | None = None,
+    role: Role | None = None,
+    password: str = PASSWORD,
+    username: str | None = None,
+    **fields,
+) -> User:
+    """Create a user; `grants` gives it a role with one group holding exactly those levels."""
+    owner = owner or make_owner()
+    if grants is not None and role is None:
+        role = make_role(owner, groups=[make_role_group(owner, grants=grants)])
+    n = next(_seq)
+    username = username or f"user{n}"
+    fields.setdefault("email", f"{username}@example.test")
+    fields.setdefault("privilege_level", 5)
+    return User.objects.create_user(username, password=password, owner=owner, role=role, **fields)
+
+
+def make_override(
+    user: User, area: str, level: str, reason: str = "test", **fields
+) -> PermissionOverride:
+    return PermissionOverride.objects.create(
+        user=user, area=area, level=level, reason=reason, **fields
+    )
+
+
+def make_department(owner: Owner, name: str) -> Department:
+    return Department.objects.create(owner=owner, name=name)
+
+
+def make_update_reason(owner: Owner, name: str = "Correction") -> UpdateReason:
+    return UpdateReason.objects.create(owner=owner, name=name)

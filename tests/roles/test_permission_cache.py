@@ -1,0 +1,54 @@
+"""The permission cache: no query on a hit, at most two on a miss, never stale."""
+
+import pytest
+from django.core.cache import cache
+
+from accounts.models import User
+from roles import permissions
+from tests.builders import make_role, make_role_group, make_user
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    cache.clear()
+
+
+def load(user_id):
+    return User.objects.select_related("owner").get(pk=user_id)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("group_count", [1, 10, 50])
+def test_query_counts(owner, group_count, django_assert_num_queries):
+    groups = [
+        make_role_group(owner, grants={"invoices": "read", "payments": "full"})
+        for _ in range(group_count)
+    ]
+    user = make_user(owner, role=make_role(owner, groups=groups[: group_count // 2 + 1]))
+    user.extra_role_groups.set(groups[group_count // 2 + 1 :])
+    user = load(user.pk)
+    with django_assert_num_queries(2):
+        result = permissions.for_user(user)
+    assert result.level("payments") == "full"
+    with django_assert_num_queries(0):
+        assert permissions.for_user(user).level("payments") == "full"
+
+
+@pytest.mark.django_db
+def test_a_version_bump_is_seen_at_once(owner):
+    group = make_role_group(owner, grants={"invoices": "read"})
+    user = make_user(owner, role=make_role(owner, groups=[group]))
+    assert permissions.for_user(load(user.pk)).level("invoices") == "read"
+    group.grants.update(level="full")
+    # Without a bump the cached entry would still say "read": every service bumps the epoch.
+    type(owner).objects.filter(pk=owner.pk).update(authz_epoch=owner.authz_epoch + 1)
+    assert permissions.for_user(load(user.pk)).level("invoices") == "full"
+
+
+@pytest.mark.django_db
+def test_extra_groups_count(owner):
+    user = make_user(owner)
+    user.extra_role_groups.add(make_role_group(owner, grants={"tickets": "full"}))
+    result = permissions.compute(load(user.pk), "application")
+    assert result.level("tickets") == "full"
+    assert "extra group" in result.explain("tickets").because[0].text
