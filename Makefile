@@ -37,9 +37,10 @@ run: migrate ## Serve the portal on 127.0.0.1:8000 with demo data
 	@$(DEV_ENV) $(PY) manage.py runserver $(HOST):$(PORT)
 
 lint: venv ## Ruff lint and format check, missing migrations, system checks
+	@mkdir -p var
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check .
-	@$(DEV_ENV) $(PY) manage.py makemigrations --check --dry-run -v0 || { echo "A model change has no migration: run makemigrations."; exit 1; }
+	@$(DEV_ENV) $(PY) manage.py makemigrations --check --dry-run -v1 >/dev/null || { echo "A model change has no migration (or the check failed): run makemigrations."; exit 1; }
 	@$(DEV_ENV) $(PY) manage.py check --fail-level WARNING
 
 fmt: venv ## Format the code with ruff

@@ -313,3 +313,33 @@ API_USERS = "api_users"
 API_ROLES = "api_roles"
 API_AUDIT = "api_audit_events"
 API_AUTHZ = "api_authorization"
+
+# Each API area's application counterpart: granting API read needs read there, API write needs
+# its top level, so nobody can give an integration more than they could do on the screens.
+API_EQUIVALENT = {
+    "api_users": USERS,
+    "api_roles": USER_GROUPS,
+    "api_audit_events": USER_ACTIVITY,
+    "api_authorization": USERS,
+    "api_customers": "customers",
+    "api_accounts": "customers",
+    "api_invoices": "invoices",
+    "api_payments": "payments",
+    "api_transactions": "transactions",
+    "api_services": "services",
+    "api_numbers": "numbers",
+    "api_features": "features",
+    "api_tariffs": "tariffs",
+    "api_usage_records": "generated_cdrs",
+    "api_reports": "reports",
+    "api_tickets": "tickets",
+    "api_billing_runs": "billing_billing_runs",
+}
+
+
+def application_equivalent(code: str, level: str) -> tuple[str, str]:
+    """Return the application (area, level) that granting API `level` on `code` requires."""
+    app_code = API_EQUIVALENT[code]
+    app_area = BY_CODE[app_code]
+    needed = {NONE: NONE, READ: READ, WRITE: app_area.top}[level]
+    return app_code, needed

@@ -1,0 +1,24 @@
+"""Bump permission versions: call inside the transaction of any change that can move access."""
+
+from __future__ import annotations
+
+from django.db.models import F
+
+
+def bump_user(*users) -> None:
+    """Invalidate the permission cache of these users (role, groups, overrides, flags changed)."""
+    from accounts.models import User
+
+    ids = [getattr(u, "pk", u) for u in users]
+    User.objects.filter(pk__in=ids).update(permissions_version=F("permissions_version") + 1)
+    for user in users:
+        if hasattr(user, "permissions_version"):
+            user.refresh_from_db(fields=["permissions_version"])
+
+
+def bump_owner(owner) -> None:
+    """Invalidate the permission cache of every user of `owner` (a matrix or a role changed)."""
+    from accounts.models import Owner
+
+    Owner.objects.filter(pk=owner.pk).update(authz_epoch=F("authz_epoch") + 1)
+    owner.refresh_from_db(fields=["authz_epoch"])
