@@ -16,4 +16,6 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("", include("accounts.urls")),
     path("", include("roles.urls")),
+    path("", include("security.urls")),
+    path("", include("audit.urls")),
 ]

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from accounts.views import GENERIC_FAILURE
+from accounts.auth_views import GENERIC_FAILURE
 from audit.models import AuditEvent
 from tests.builders import PASSWORD, make_user
 

@@ -1,0 +1,73 @@
+"""Sign-in and sign-out."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import auth
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.http import require_http_methods, require_POST
+
+from roles.access import public, signed_in
+
+from . import services
+from .backends import SignInFailure
+from .forms import SignInForm
+
+GENERIC_FAILURE = "Those sign-in details did not work. Check them and try again."
+
+
+def safe_next(request, fallback: str = settings.LOGIN_REDIRECT_URL) -> str:
+    """Return the `next` target when it stays on this site, else the fallback URL name."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return fallback
+
+
+@public
+@never_cache
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def sign_in(request):
+    """Show the sign-in form; on success start a session, on failure say nothing specific."""
+    if request.user.is_authenticated and request.method == "GET":
+        return redirect(safe_next(request))
+    form = SignInForm(request.POST or None)
+    error = ""
+    if request.method == "POST":
+        if form.is_valid():
+            login = form.cleaned_data["login"]
+            user = auth.authenticate(
+                request, username=login, password=form.cleaned_data["password"]
+            )
+            if user is not None:
+                services.record_sign_in(request, user, method="password")
+                return redirect(safe_next(request))
+            reason, known = getattr(
+                request, "sign_in_failure", (SignInFailure.WRONG_PASSWORD, None)
+            )
+            services.record_sign_in_failure(login, reason, known)
+        else:
+            services.record_sign_in_failure(
+                request.POST.get("login", ""), SignInFailure.MISSING_FIELDS
+            )
+        error = GENERIC_FAILURE
+    status = 200 if not error else 400
+    return render(
+        request,
+        "accounts/sign_in.html",
+        {"form": form, "error": error, "next": safe_next(request, "")},
+        status=status,
+    )
+
+
+@signed_in
+@require_POST
+def sign_out(request):
+    services.sign_out(request)
+    return redirect(settings.LOGOUT_REDIRECT_URL)
