@@ -8,6 +8,9 @@ any process. A hit costs no query; a miss costs two (grants, overrides).
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from threading import Lock
+
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Exists, F, OuterRef, Q
@@ -44,8 +47,36 @@ def subject_of(user) -> Subject:
     )
 
 
+def _reached_groups(user) -> Q:
+    through_user = user.extra_role_groups.through
+    reach = Q(role_group_id__in=through_user.objects.filter(user_id=user.pk).values("rolegroup_id"))
+    if user.role_id is not None:
+        through_role = Role.role_groups.through
+        reach |= Q(
+            role_group_id__in=through_role.objects.filter(role_id=user.role_id).values(
+                "rolegroup_id"
+            )
+        )
+    return reach
+
+
+def grant_levels_of(user, channel: str) -> list[GroupGrant]:
+    """Return the distinct (area, level) pairs the user reaches in `channel`, in one query.
+
+    The per-request path needs levels only, so the database folds the grants of every reached
+    group into at most (areas x levels) rows, whatever the number of groups.
+    """
+    rows = (
+        Grant.objects.filter(_reached_groups(user), role_group__kind=_KIND_OF_CHANNEL[channel])
+        .exclude(level=catalog.NONE)
+        .values_list("area", "level")
+        .distinct()
+    )
+    return [GroupGrant(0, "", area, level) for area, level in rows]
+
+
 def grants_of(user, channel: str) -> list[GroupGrant]:
-    """Return every grant the user reaches in `channel`, in one query."""
+    """Return every grant the user reaches in `channel` with its group, in one query."""
     through_user = user.extra_role_groups.through
     reach = Q(role_group_id__in=through_user.objects.filter(user_id=user.pk).values("rolegroup_id"))
     via_role = None
@@ -86,27 +117,71 @@ def overrides_of(user, now) -> list[OverrideRule]:
     ]
 
 
-def compute(user, channel: str, *, now=None, role_name: str = "") -> EffectivePermissions:
-    """Resolve a user's permissions from the database, bypassing the cache."""
+def compute(
+    user, channel: str, *, now=None, role_name: str = "", explain: bool = True
+) -> EffectivePermissions:
+    """Resolve a user's permissions from the database, bypassing the cache (two queries)."""
     now = now or timezone.now()
     subject = subject_of(user)
     if role_name:
         subject = Subject(**{**subject.__dict__, "role_name": role_name})
-    return resolve(channel, subject, grants_of(user, channel), overrides_of(user, now), now=now)
+    grants = grants_of(user, channel) if explain else grant_levels_of(user, channel)
+    return resolve(channel, subject, grants, overrides_of(user, now), now=now, explain=explain)
+
+
+class _LocalEntries:
+    """A small per-process LRU in front of the shared cache.
+
+    Keys carry the database versions, so an entry is never stale; this only saves the shared
+    cache's round trip and unpickling on the hot path.
+    """
+
+    def __init__(self, size: int = 4096):
+        self.size = size
+        self.entries: OrderedDict[str, EffectivePermissions] = OrderedDict()
+        self.lock = Lock()
+
+    def get(self, key: str) -> EffectivePermissions | None:
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is not None:
+                self.entries.move_to_end(key)
+            return entry
+
+    def put(self, key: str, entry: EffectivePermissions) -> None:
+        with self.lock:
+            self.entries[key] = entry
+            self.entries.move_to_end(key)
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+
+
+local_entries = _LocalEntries()
 
 
 def for_user(user, channel: str = catalog.Channel.APPLICATION, *, now=None) -> EffectivePermissions:
-    """Return a user's effective permissions in `channel`, from the cache when still exact."""
+    """Return a user's effective permissions in `channel`, from the cache when still exact.
+
+    Lookup order: this process's LRU, the shared cache (CACHE_URL), then the database. Entries
+    hold levels only; explanations come from `explained()`.
+    """
     if user is None or not getattr(user, "is_authenticated", False):
         return EffectivePermissions(channel=channel)
     now = now or timezone.now()
     key = cache_key(user, channel)
-    cached = cache.get(key)
-    if cached is not None and cached.is_fresh(now):
-        return cached
-    permissions = compute(user, channel, now=now)
-    cache.set(key, permissions, settings.PERMISSION_CACHE_SECONDS)
-    return permissions
+    entry = local_entries.get(key)
+    if entry is not None and entry.is_fresh(now):
+        return entry
+    entry = cache.get(key)
+    if entry is None or not entry.is_fresh(now):
+        entry = compute(user, channel, now=now, explain=False)
+        cache.set(key, entry, settings.PERMISSION_CACHE_SECONDS)
+    local_entries.put(key, entry)
+    return entry
 
 
 def explained(user, channel: str = catalog.Channel.APPLICATION) -> EffectivePermissions:

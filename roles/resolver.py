@@ -132,8 +132,13 @@ def resolve(
     overrides: Iterable[OverrideRule] = (),
     *,
     now: datetime.datetime,
+    explain: bool = True,
 ) -> EffectivePermissions:
-    """Return the effective permissions of a user in `channel`, each level explained."""
+    """Return the effective permissions of a user in `channel`, each level explained.
+
+    With `explain=False` (the per-request path) no reasons are collected: only levels and the
+    earliest override expiry, which is all that enforcement needs.
+    """
     if channel not in Channel.ALL:
         raise ValueError(f"Unknown channel {channel!r}.")
     result = EffectivePermissions(channel=channel)
@@ -193,6 +198,9 @@ def resolve(
         _set(result, area, override.level, (reason,))
 
     _apply_gates(result, subject)
+    if not explain:
+        result.because = {}
+        result.group_levels = {}
     return result
 
 

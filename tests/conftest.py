@@ -14,6 +14,17 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_permission_caches():
+    """Start every test with empty permission caches (shared and per-process)."""
+    from django.core.cache import cache
+
+    from roles import permissions
+
+    cache.clear()
+    permissions.local_entries.clear()
+
+
 @pytest.fixture
 def owner(db):
     return builders.make_owner("Acme Test")

@@ -11,6 +11,7 @@ from tests.builders import make_role, make_role_group, make_user
 @pytest.fixture(autouse=True)
 def _clear_cache():
     cache.clear()
+    permissions.local_entries.clear()
 
 
 def load(user_id):
@@ -40,6 +41,7 @@ def test_a_version_bump_is_seen_at_once(owner):
     user = make_user(owner, role=make_role(owner, groups=[group]))
     assert permissions.for_user(load(user.pk)).level("invoices") == "read"
     group.grants.update(level="full")
+    assert permissions.for_user(load(user.pk)).level("invoices") == "read"  # no bump: cached
     # Without a bump the cached entry would still say "read": every service bumps the epoch.
     type(owner).objects.filter(pk=owner.pk).update(authz_epoch=owner.authz_epoch + 1)
     assert permissions.for_user(load(user.pk)).level("invoices") == "full"
@@ -52,3 +54,25 @@ def test_extra_groups_count(owner):
     result = permissions.compute(load(user.pk), "application")
     assert result.level("tickets") == "full"
     assert "extra group" in result.explain("tickets").because[0].text
+
+
+@pytest.mark.django_db
+def test_the_shared_cache_serves_another_process(owner):
+    """An entry written by one process is read by another (simulated by clearing the LRU)."""
+    user = make_user(owner, grants={"invoices": "full"})
+    permissions.for_user(load(user.pk))
+    permissions.local_entries.clear()
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert permissions.for_user(load(user.pk)).level("invoices") == "full"
+    assert len(queries) == 1  # the user row only: the permissions came from the shared cache
+
+
+@pytest.mark.django_db
+def test_cached_entries_hold_levels_only(owner):
+    user = make_user(owner, grants={"invoices": "full"})
+    entry = permissions.for_user(load(user.pk))
+    assert entry.because == {}
+    assert permissions.explained(load(user.pk)).because["invoices"]

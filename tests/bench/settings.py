@@ -1,0 +1,22 @@
+"""Benchmark settings: the product's settings, plus Django's admin mounted for comparison.
+
+The admin is never part of the product; it exists here only so that the benchmark can measure
+the portal against the tool a team would otherwise reach for, over the same data.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "bench-secret-key-" + "b" * 40)
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("SECURE_COOKIES", "false")
+
+from billing_access.settings import *  # noqa: E402, F403
+
+INSTALLED_APPS = [*INSTALLED_APPS, "django.contrib.admin"]  # noqa: F405
+ROOT_URLCONF = "tests.bench.urls"
+ALLOWED_HOSTS = ["*"]
+DEBUG = False
+LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+STORAGES["staticfiles"] = {  # noqa: F405
+    "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+}
