@@ -174,6 +174,11 @@ SECURE_CSP = {
 # Permission cache entries live this long at most; versions make them exact before that.
 PERMISSION_CACHE_SECONDS = env.get_int("PERMISSION_CACHE_SECONDS", 3600)
 
+# Audit: how long events that belong to no owner (sign-in attempts for unknown logins) are kept,
+# and an optional MaxMind GeoIP2/GeoLite2 database (.mmdb) for sign-in locations.
+AUDIT_UNOWNED_RETENTION_DAYS = env.get_int("AUDIT_UNOWNED_RETENTION_DAYS", 2555)
+GEOIP_PATH = env.get_str("GEOIP_PATH") or ""
+
 LOG_FORMAT = env.get_str("LOG_FORMAT", "text")
 LOG_LEVEL = env.get_str("LOG_LEVEL", "INFO")
 LOGGING = {
