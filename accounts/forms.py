@@ -89,11 +89,18 @@ class UserForm(forms.ModelForm):
             "username": forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
             "email": forms.EmailInput(attrs={"autocomplete": "off"}),
         }
+        labels = {
+            "username": "Username",
+            "allow_login": "Login flag",
+            "allow_api_read": "API read",
+            "allow_api_write": "API write",
+            "allow_email_reports": "Email reports",
+        }
         help_texts = {
             "kind": "API users call the API with tokens and never sign in to the screens.",
             "auth_source": "SSO users sign in through the identity provider, never with a "
             "local password.",
-            "allow_login": "Sign-in to the application. Cleared for API users.",
+            "allow_login": "May sign in to the application. Always off for API users.",
             "role": "The business function; it brings its role groups.",
             "extra_role_groups": "Groups on top of the role's, for this user only.",
             "privilege_level": "Nobody can set a level above their own.",

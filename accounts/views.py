@@ -92,6 +92,7 @@ def user_list(request):
         sort=sort,
         descending=descending,
         params=params,
+        size=listing.PAGE_SIZE,
     )
     export_params = {k: v for k, v in params.items() if k not in {"after", "before", "page"}}
     bulk_form = (
@@ -405,7 +406,12 @@ class UserCommissionView(UserTabView):
     template_name = "accounts/user_commission.html"
 
 
+FIELD_LABELS = {"username": "Username", "allow_login": "Login flag"}
+
+
 def field_label(name: str) -> str:
+    if name in FIELD_LABELS:
+        return FIELD_LABELS[name]
     try:
         return str(User._meta.get_field(name).verbose_name).capitalize()
     except Exception:  # noqa: BLE001 - a field renamed or gone since the event
