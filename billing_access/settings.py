@@ -135,6 +135,8 @@ DEFAULT_FROM_EMAIL = env.get_str("DEFAULT_FROM_EMAIL", "Billing Access <no-reply
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # The address people use to reach the portal, written into emailed links.
 PUBLIC_URL = (env.get_str("PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/")
+# How long the set-password link of an access email stays valid, in hours.
+ACCESS_LINK_HOURS = env.get_int("ACCESS_LINK_HOURS", 72)
 
 # Sessions and cookies.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
