@@ -18,6 +18,7 @@ SIGN_IN = "/sign-in/"
 def set_policy(owner, **fields) -> PasswordPolicy:
     """Save the owner's policy with `fields` changed from the defaults (tests only)."""
     policy, _ = PasswordPolicy.objects.update_or_create(owner=owner, defaults=fields)
+    owner._state.fields_cache["password_policy"] = policy  # objects in the test see the change
     return policy
 
 
