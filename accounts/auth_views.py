@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import auth
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
@@ -60,7 +60,7 @@ def sign_in(request):
                     return redirect(
                         reverse("security:password_change")
                         + "?"
-                        + urlencode({"next": safe_next(request)})
+                        + urlencode({"next": resolve_url(safe_next(request))})
                     )
                 return redirect(safe_next(request))
             reason, known = getattr(

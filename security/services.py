@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -122,7 +123,7 @@ def set_password(user, raw: str, *, actor, via: str) -> None:
     now = timezone.now()
     with transaction.atomic():
         previous = (
-            type(user)
+            get_user_model()
             .objects.select_for_update()
             .filter(pk=user.pk)
             .values_list("password", flat=True)
@@ -137,7 +138,7 @@ def set_password(user, raw: str, *, actor, via: str) -> None:
         user.set_password(raw)
         user.password_changed_at = now
         user.must_change_password = False
-        type(user).objects.filter(pk=user.pk).update(
+        get_user_model().objects.filter(pk=user.pk).update(
             password=user.password, password_changed_at=now, must_change_password=False
         )
         own = actor is not None and getattr(actor, "pk", None) == user.pk

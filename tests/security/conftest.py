@@ -33,8 +33,11 @@ def later(**delta) -> datetime.datetime:
     return timezone.now() + datetime.timedelta(**delta)
 
 
-def post_sign_in(client, login, password=PASSWORD, **extra):
-    return client.post(SIGN_IN, {"login": login, "password": password, **extra})
+def post_sign_in(client, login, password=PASSWORD, data=None, **request_extra):
+    """POST the sign-in form; `request_extra` goes to the request (REMOTE_ADDR=, secure=)."""
+    return client.post(
+        SIGN_IN, {"login": login, "password": password, **(data or {})}, **request_extra
+    )
 
 
 @pytest.fixture
