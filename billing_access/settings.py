@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django.forms",
+    "axes",
     "audit",
     "roles",
     "accounts",
@@ -49,11 +50,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "axes.middleware.AxesMiddleware",
+    "security.middleware.SessionSecurityMiddleware",
     "accounts.middleware.UserPreferencesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "roles.middleware.PermissionMiddleware",
+    "security.middleware.PasswordChangeRequiredMiddleware",
 ]
 
 FORM_RENDERER = "billing_access.forms.PortalFormRenderer"
@@ -88,8 +92,11 @@ AUTH_USER_MODEL = "accounts.User"
 # check for a plain unique column does not recognise.
 # HSTS preloading binds every subdomain of the customer's domain for months, so it is an explicit
 # opt-in (SECURE_HSTS_PRELOAD=true) rather than a default; its reminder is silenced.
-SILENCED_SYSTEM_CHECKS = ["auth.W004", "security.W021"]
-AUTHENTICATION_BACKENDS = ["accounts.backends.PortalBackend"]
+# Lockout counts per account on purpose (an attacker rotates addresses), so axes' reminder to
+# also count per IP address is silenced.
+SILENCED_SYSTEM_CHECKS = ["auth.W004", "security.W021", "axes.W006"]
+# Axes first: it refuses a locked-out account before any password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "accounts.backends.PortalBackend"]
 LOGIN_URL = "accounts:sign_in"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:sign_in"
@@ -172,6 +179,21 @@ SECURE_CSP = {
     "base-uri": [CSP.NONE],
     "object-src": [CSP.NONE],
 }
+
+# Lockout (django-axes): limits and cool-off come from the attempted account's owner policy;
+# counted per account in the database (security.lockout explains the atomic count).
+AXES_ENABLED = env.get_bool("AXES_ENABLED", True)
+AXES_HANDLER = "security.lockout.PolicyLockoutHandler"
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_USERNAME_CALLABLE = "security.lockout.axes_username"
+AXES_FAILURE_LIMIT = "security.lockout.failure_limit"
+AXES_COOLOFF_TIME = "security.lockout.cool_off"
+AXES_CLIENT_IP_CALLABLE = "security.lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "security.lockout.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
 
 # Permission cache entries live this long at most; versions make them exact before that.
 PERMISSION_CACHE_SECONDS = env.get_int("PERMISSION_CACHE_SECONDS", 3600)
