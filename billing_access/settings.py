@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "roles",
     "accounts",
     "security",
+    "djangosaml2",
 ]
 
 MIDDLEWARE = [
@@ -46,6 +47,7 @@ MIDDLEWARE = [
     "billing_access.middleware.RequestIdMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "security.saml_middleware.SamlSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -170,6 +172,15 @@ SECURE_CSP = {
     "base-uri": [CSP.NONE],
     "object-src": [CSP.NONE],
 }
+
+# SAML single sign-on (security/saml_config.py): the service provider's signing key and
+# certificate (PEM files; generated once under VAR_DIR/saml/ when unset) and the xmlsec1 binary.
+SAML_SP_KEY_FILE = env.get_str("SAML_SP_KEY_FILE") or ""
+SAML_SP_CERT_FILE = env.get_str("SAML_SP_CERT_FILE") or ""
+SAML_XMLSEC_BINARY = env.get_str("SAML_XMLSEC_BINARY") or ""
+SAML_SESSION_COOKIE_NAME = "saml_session"
+# djangosaml2 looks for django-csp otherwise; the portal's CSP comes from Django itself.
+SAML_CSP_HANDLER = ""
 
 # Permission cache entries live this long at most; versions make them exact before that.
 PERMISSION_CACHE_SECONDS = env.get_int("PERMISSION_CACHE_SECONDS", 3600)

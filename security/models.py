@@ -89,3 +89,6 @@ class PasswordHistory(models.Model):
 
     def __str__(self) -> str:
         return f"password of user {self.user_id} set {self.created_at:%Y-%m-%d}"
+
+
+from .saml_models import *  # noqa: E402,F403
