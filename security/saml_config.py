@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import fcntl
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -68,13 +69,13 @@ def sp_key_pair() -> tuple[str, str]:
 
 
 def generate_key_pair(common_name: str, days: int = 3650) -> tuple[bytes, bytes]:
-    """Return (private key PEM, self-signed certificate PEM): RSA 3072, SHA-256."""
+    """Return (private key PEM, self-signed certificate PEM): RSA 2048 signed with SHA-256."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.x509.oid import NameOID
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64] or "sp")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
@@ -101,7 +102,35 @@ def _write_private(path: Path, data: bytes) -> None:
         handle.write(data)
 
 
+_CONFIGS: dict[tuple, SPConfig] = {}
+_MAX_CONFIGS = 64
+
+
 def sp_config(provider=None) -> SPConfig:
+    """Return the service-provider configuration for `provider` (cached per provider state).
+
+    Loading one reads the private key, which costs a noticeable fraction of a second; the
+    cache key holds everything the configuration depends on, so an edited provider (new
+    metadata, IdP-initiated switched) or a changed setting gets a fresh one.
+    """
+    key = (
+        settings.PUBLIC_URL,
+        *sp_key_pair(),
+        xmlsec_binary(),
+        provider.pk if provider is not None else None,
+        bool(provider and provider.allow_idp_initiated),
+        hashlib.sha256(provider.metadata_xml.encode("utf-8")).hexdigest() if provider else "",
+    )
+    config = _CONFIGS.get(key)
+    if config is None:
+        config = _build_sp_config(provider)
+        if len(_CONFIGS) >= _MAX_CONFIGS:
+            _CONFIGS.clear()
+        _CONFIGS[key] = config
+    return config
+
+
+def _build_sp_config(provider=None) -> SPConfig:
     """Return the pysaml2 service-provider configuration, trusting only `provider`'s metadata.
 
     Without a provider (the SP metadata document) no identity provider is trusted at all.

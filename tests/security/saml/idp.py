@@ -10,12 +10,11 @@ from __future__ import annotations
 import base64
 import functools
 import tempfile
-import uuid
 from pathlib import Path
 
 import saml2
 from saml2 import saml, xmldsig
-from saml2.config import IdPConfig
+from saml2.config import IdPConfig, SPConfig
 from saml2.metadata import entity_descriptor
 from saml2.server import Server
 
@@ -40,6 +39,33 @@ def key_pair(name: str) -> tuple[str, str]:
         tmp_key.rename(key)
         tmp_cert.rename(cert)
     return str(key), str(cert)
+
+
+OTHER_SP_ENTITY_ID = "https://other-sp.example.test/metadata"
+OTHER_SP_ACS = "https://other-sp.example.test/acs"
+
+
+@functools.cache
+def other_sp_metadata() -> str:
+    """Metadata of another service provider the same IdP serves (for misdirected responses)."""
+    key_file, cert_file = key_pair("other-sp")
+    config = SPConfig()
+    config.load(
+        {
+            "entityid": OTHER_SP_ENTITY_ID,
+            "xmlsec_binary": saml_config.xmlsec_binary(),
+            "key_file": key_file,
+            "cert_file": cert_file,
+            "service": {
+                "sp": {
+                    "endpoints": {
+                        "assertion_consumer_service": [(OTHER_SP_ACS, saml2.BINDING_HTTP_POST)]
+                    }
+                }
+            },
+        }
+    )
+    return str(entity_descriptor(config))
 
 
 class TestIdp:
@@ -94,7 +120,7 @@ class TestIdp:
                         "name_id_format": [saml.NAMEID_FORMAT_PERSISTENT],
                     }
                 },
-                "metadata": {"inline": [sp_metadata]},
+                "metadata": {"inline": [sp_metadata, other_sp_metadata()]},
             }
         )
         self.config = config
@@ -125,7 +151,7 @@ class TestIdp:
         identity = {k: (v if isinstance(v, list) else [v]) for k, v in (attributes or {}).items()}
         xml = self.server.create_authn_response(
             identity=identity,
-            in_response_to=in_response_to or f"id-{uuid.uuid4().hex}",
+            in_response_to=in_response_to,
             destination=destination or saml_config.acs_url(),
             sp_entity_id=audience or saml_config.sp_entity_id(),
             name_id=saml.NameID(format=saml.NAMEID_FORMAT_PERSISTENT, text=name_id),
@@ -135,16 +161,7 @@ class TestIdp:
             sign_alg=sign_alg,
             digest_alg=digest_alg,
         )
-        if in_response_to is None:
-            xml = xml.replace(
-                ' InResponseTo="{}"'.format(_between(xml, ' InResponseTo="', '"')), ""
-            )
         return base64.b64encode(str(xml).encode("utf-8")).decode("ascii")
-
-
-def _between(text: str, start: str, end: str) -> str:
-    head = text.index(start) + len(start)
-    return text[head : text.index(end, head)]
 
 
 def decode(saml_response: str) -> str:
