@@ -102,6 +102,7 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "security.saml_validators.NoLocalPasswordForSsoUsers"},
     {"NAME": "security.validators.OwnerPolicyValidator"},
 ]
 
