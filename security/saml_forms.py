@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django import forms
 
 from roles.choices import RoleGroupKind
@@ -62,6 +64,9 @@ class IdentityProviderForm(forms.ModelForm):
         self.fields["default_role"].empty_label = "No role"
         if self.instance.pk:
             self.fields["row_version"].initial = self.instance.row_version
+        self.fields["preset"].widget.attrs["data-presets"] = json.dumps(
+            {str(k): v for k, v in PRESET_ATTRIBUTES.items()}
+        )
 
     def clean_metadata_file(self):
         upload = self.cleaned_data.get("metadata_file")

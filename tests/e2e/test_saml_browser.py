@@ -147,6 +147,10 @@ def test_administrator_screens(page, live_server, settings, screenshot_dir, admi
     assert page.get_by_role("heading", name="Group mappings").is_visible()
     page.screenshot(path=str(screenshot_dir / "sso-provider.png"), full_page=True)
     page.get_by_role("link", name="Edit", exact=True).click()
+    page.get_by_label("Preset").select_option("entra")
+    assert page.get_by_label("Email attribute").input_value().endswith("/claims/emailaddress")
+    page.get_by_label("Preset").select_option("okta")
+    assert page.get_by_label("Email attribute").input_value() == "email"
     page.screenshot(path=str(screenshot_dir / "sso-provider-edit.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
     page.screenshot(path=str(screenshot_dir / "sso-provider-edit-phone.png"), full_page=True)

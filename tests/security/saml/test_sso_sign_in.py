@@ -366,3 +366,43 @@ class TestMessagesRefused:
         provider.save()
         assert client.get(f"/saml2/login/?idp={provider.pk}").status_code == 404
         assert client.get("/saml2/login/?idp=nope").status_code == 404
+
+
+class TestPasswordsAndSignOut:
+    def test_an_sso_user_cannot_sign_in_with_a_password(self, client, idp, provider):
+        from tests.builders import PASSWORD
+
+        sign_in(client, idp, provider, "00u1fran", OKTA_FRAN)
+        client.post("/sign-out/")
+        response = client.post("/sign-in/", {"login": "00u1fran", "password": PASSWORD})
+        assert response.status_code == 400
+        assert last_event().context["reason"] == "sso_managed"
+
+    def test_portal_sign_out_ends_the_local_session(self, client, idp, provider):
+        sign_in(client, idp, provider, "00u1fran", OKTA_FRAN)
+        response = client.post("/saml2/logout/")
+        assert response.status_code == 302
+        assert response.headers["Location"] == "/sign-in/"
+        assert "_auth_user_id" not in client.session
+        assert last_event().action == "sign_out"
+
+    def test_single_logout_at_an_idp_that_supports_it(self, client, owner):
+        slo_idp = TestIdp(
+            "https://slo.example.test/metadata",
+            base_url="https://slo.example.test",
+            with_logout=True,
+        )
+        provider = make_provider(owner, slo_idp, name="SLO IdP", slug="slo")
+        sign_in(client, slo_idp, provider, "00u1fran", OKTA_FRAN)
+        response = client.post("/saml2/logout/")
+        assert "_auth_user_id" not in client.session
+        assert last_event().action == "sign_out"
+        location = response.headers["Location"]
+        assert location.startswith("https://slo.example.test/slo?SAMLRequest=")
+        assert "Signature=" in location
+
+    def test_logout_service_ends_the_local_session(self, client, idp, provider):
+        sign_in(client, idp, provider, "00u1fran", OKTA_FRAN)
+        response = client.get("/saml2/ls/")
+        assert response.status_code == 302
+        assert "_auth_user_id" not in client.session
