@@ -815,3 +815,19 @@ def _bump_provider(provider) -> None:
 def providers_for_sign_in():
     """Return the enabled identity providers offered on the sign-in page."""
     return SamlIdentityProvider.objects.filter(enabled=True).select_related("owner")
+
+
+def idp_managed_fields(user) -> frozenset[str]:
+    """Return the fields of `user` that an identity provider sets at every sign-in.
+
+    The user screens show these read-only (and say so): a change made here would be undone
+    at the person's next sign-in. Empty for users without an SSO identity.
+    """
+    fields: set[str] = set()
+    providers = SamlIdentityProvider.objects.filter(identities__user=user).distinct()
+    for provider in providers:
+        fields.update({"username", "role", "extra_role_groups", "password"})
+        for name in ("email", "first_name", "last_name"):
+            if getattr(provider, f"{name}_attribute"):
+                fields.add(name)
+    return frozenset(fields)
