@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "roles",
     "accounts",
     "security",
+    "djangosaml2",
 ]
 
 MIDDLEWARE = [
@@ -47,6 +48,7 @@ MIDDLEWARE = [
     "billing_access.middleware.RequestIdMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "security.saml_middleware.SamlSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -107,6 +109,7 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "security.saml_validators.NoLocalPasswordForSsoUsers"},
     {"NAME": "security.validators.OwnerPolicyValidator"},
 ]
 
@@ -194,6 +197,15 @@ AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_ENABLE_ADMIN = False
 AXES_VERBOSE = False
+
+# SAML single sign-on (security/saml_config.py): the service provider's signing key and
+# certificate (PEM files; generated once under VAR_DIR/saml/ when unset) and the xmlsec1 binary.
+SAML_SP_KEY_FILE = env.get_str("SAML_SP_KEY_FILE") or ""
+SAML_SP_CERT_FILE = env.get_str("SAML_SP_CERT_FILE") or ""
+SAML_XMLSEC_BINARY = env.get_str("SAML_XMLSEC_BINARY") or ""
+SAML_SESSION_COOKIE_NAME = "saml_session"
+# djangosaml2 looks for django-csp otherwise; the portal's CSP comes from Django itself.
+SAML_CSP_HANDLER = ""
 
 # Permission cache entries live this long at most; versions make them exact before that.
 PERMISSION_CACHE_SECONDS = env.get_int("PERMISSION_CACHE_SECONDS", 3600)
