@@ -8,11 +8,12 @@ changes the matrix on process B, and A's very next page already follows the new 
 import html
 import http.cookiejar
 import os
+import queue
 import re
-import selectors
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -56,20 +57,27 @@ def start_server(port: int) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    # Block on the server's own output until it says it listens (bounded, no polling sleep).
-    selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ)
+    # Wait on the server's own output until it says it listens (bounded). A reader thread feeds
+    # a queue: select() on a buffered text pipe can miss lines already read into the buffer.
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump():
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
     deadline = time.monotonic() + 90
     seen = []
-    while time.monotonic() < deadline:
-        if not selector.select(timeout=deadline - time.monotonic()):
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=remaining)
+        except queue.Empty:
             break
-        line = process.stdout.readline()
-        if not line:
+        if line is None:
             break
         seen.append(line)
         if "Quit the server with" in line:
-            selector.close()
             return process
     process.kill()
     raise RuntimeError("runserver did not start:\n" + "".join(seen))
