@@ -34,7 +34,7 @@ class UserFilter:
 
     name: str
     field: Callable[[Any], forms.Field]
-    apply: Callable[[QuerySet, Any], QuerySet]
+    apply: Callable[[QuerySet, Any, Any], QuerySet]  # (queryset, value, owner)
 
 
 USER_FILTERS: list[UserFilter] = []
@@ -103,7 +103,7 @@ def filtered(owner, data: dict) -> QuerySet:
     for extra in USER_FILTERS:
         value = data.get(extra.name)
         if value not in (None, "", [], ()):
-            queryset = extra.apply(queryset, value)
+            queryset = extra.apply(queryset, value, owner)
     return queryset
 
 

@@ -15,7 +15,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import auth
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, models, transaction
@@ -708,9 +707,10 @@ def find_password_set_token(token: str, *, now=None) -> PasswordSetToken:
 def set_password_with_link(token: str, password: str, *, now=None) -> User:
     """Set the password of the link's user by the owner's policy and use up the link.
 
-    The person is not signed in: they sign in with the new password on the sign-in page.
+    The password goes through the one password service (policy, history, audit); the person is
+    not signed in: they sign in with the new password on the sign-in page.
     """
-    from security.models import PasswordHistory
+    from security.services import PasswordVia, set_password
 
     now = now or timezone.now()
     with transaction.atomic():
@@ -719,27 +719,11 @@ def set_password_with_link(token: str, password: str, *, now=None) -> User:
         if locked.used_at or locked.voided_at:
             raise LinkNotUsable
         user = record.user
-        validate_password(password, user)
-        if user.has_usable_password():
-            PasswordHistory.objects.create(user=user, password=user.password, created_at=now)
-        user.set_password(password)
-        User.objects.filter(pk=user.pk).update(
-            password=user.password,
-            password_changed_at=now,
-            must_change_password=False,
-            row_version=F("row_version") + 1,
-            updated_at=now,
-        )
+        set_password(user, password, actor=None, via=PasswordVia.SET_PASSWORD_LINK)
+        User.objects.filter(pk=user.pk).update(row_version=F("row_version") + 1, updated_at=now)
         PasswordSetToken.objects.filter(pk=record.pk).update(used_at=now)
         _void_tokens(user, now)
         user.refresh_from_db()
-        audit.record(
-            AuditAction.PASSWORD_SET,
-            actor=user,
-            target=user,
-            method="access link",
-            context={"row_version": user.row_version, "link_sent_at": record.created_at},
-        )
     return user
 
 
