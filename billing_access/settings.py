@@ -234,7 +234,7 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {"django.db.backends": {"level": "INFO"}, "xmlschema": {"level": "WARNING"}},
 }
 
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
