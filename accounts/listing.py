@@ -96,6 +96,10 @@ def filtered(owner, data: dict) -> QuerySet:
         queryset = queryset.filter(allow_login=True)
     elif data.get("login") == "no":
         queryset = queryset.filter(allow_login=False)
+    if data.get("status") == "account_manager":
+        queryset = queryset.filter(is_account_manager=True)
+    elif data.get("status") == "commission_holder":
+        queryset = queryset.filter(is_commission_holder=True)
     if data.get("department"):
         queryset = queryset.filter(departments=data["department"])
     if data.get("auth_source"):

@@ -486,6 +486,11 @@ class TestList:
         assert [
             u.username for u in client.get(f"/users/?department={finance.pk}").context["users"]
         ] == ["ann"]
+        ann.is_account_manager = True
+        ann.save()
+        assert [
+            u.username for u in client.get("/users/?status=account_manager").context["users"]
+        ] == ["ann"]
         names = [u.username for u in client.get("/users/?sort=-username").context["users"]]
         assert names == ["bob", "ann", "admin"]
 
