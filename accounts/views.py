@@ -86,7 +86,7 @@ def user_list(request):
     sort, descending = listing.parse_sort(request.GET.get("sort"))
     params = _list_params(request, form)
     queryset = listing.filtered(owner, data)
-    total = queryset.count()
+    total, more = listing.capped_count(queryset)
     page = listing.keyset_page(
         queryset.select_related("role").prefetch_related("departments"),
         sort=sort,
@@ -106,6 +106,7 @@ def user_list(request):
             "page": page,
             "users": page.rows,
             "total": total,
+            "more": more,
             "sort_links": _sort_links(params, sort, descending),
             "export_query": urlencode(export_params),
             "back_query": urlencode(params),
