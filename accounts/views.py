@@ -26,7 +26,7 @@ from roles.guards import EscalationRefused, check_can_manage_user, get_owned_or_
 from roles.navigation import menu
 from roles.portal import PortalConfirmView, PortalFormView, PortalMixin
 
-from . import listing, services
+from . import listing, record, services
 from .forms import (
     BulkDeactivateForm,
     LoginFlagForm,
@@ -289,14 +289,15 @@ TABS = (
 def record_context(request, subject: User, tab: str) -> dict:
     """Return what every page about one user shows: the tabs and the actions allowed."""
     can_change = request.permissions.has(USERS, FULL)
-    may_manage = can_change and _may_manage(request.user, subject)
+    may_manage = _may_manage(request.user, subject)
     return {
+        "extra_actions": record.actions_for(request, subject, may_manage=may_manage),
         "subject": subject,
         "tabs": [
             (reverse(url_name, args=[subject.pk]), label, slug == tab)
             for slug, label, url_name in TABS
         ],
-        "can_change": may_manage,
+        "can_change": can_change and may_manage,
         "can_send_access_email": (
             request.permissions.has(catalog.DP_ACCESS, FULL)
             and _may_manage(request.user, subject)
@@ -376,6 +377,7 @@ class UserSecurityView(UserTabView):
             else:
                 link_state = "waiting"
         context.update(
+            panels=record.panels_for(self.request, subject),
             has_password=subject.has_usable_password(),
             last_link=link,
             link_state=link_state,

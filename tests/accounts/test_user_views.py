@@ -569,3 +569,57 @@ class TestExport:
         assert event.context["export"] == "users_csv" and event.context["filters"] == {
             "login": "yes"
         }
+
+
+class TestExtensionPoints:
+    def test_registered_actions_and_security_panels(
+        self, signed_in, owner, admin_user, subject, monkeypatch, tmp_path, settings
+    ):
+        from accounts import record
+
+        monkeypatch.setattr(record, "ACTIONS", [])
+        monkeypatch.setattr(record, "SECURITY_PANELS", [])
+        record.register_action(
+            record.RecordAction("accounts:user_security", "Unlock", "users", "full")
+        )
+        record.register_action(
+            record.RecordAction(
+                "accounts:user_activity",
+                "Never here",
+                "users",
+                "full",
+                applies=lambda subject: False,
+            )
+        )
+        (tmp_path / "panel.html").write_text(
+            "<section><h2>Two-factor</h2>{{ panel.state }}</section>"
+        )
+        settings.TEMPLATES = [
+            {**settings.TEMPLATES[0], "DIRS": [*settings.TEMPLATES[0]["DIRS"], tmp_path]}
+        ]
+        record.register_security_panel(
+            record.SecurityPanel(
+                "2fa",
+                "panel.html",
+                "users",
+                "read",
+                context=lambda request, subject: {"state": "Enrolled"},
+            )
+        )
+        page = signed_in(admin_user).get(f"/users/{subject.pk}/security/").content.decode()
+        assert ">Unlock<" in page and "Never here" not in page
+        assert "<h2>Two-factor</h2>Enrolled" in page
+        reader = make_user(owner, grants={"users": "read"})
+        page = signed_in(reader).get(f"/users/{subject.pk}/security/").content.decode()
+        assert ">Unlock<" not in page and "Enrolled" in page
+
+
+def test_the_list_counts_up_to_a_cap(signed_in, admin_user, owner, monkeypatch):
+    from accounts import listing
+
+    for _ in range(3):
+        make_user(owner)
+    monkeypatch.setattr(listing, "COUNT_CAP", 2)
+    response = signed_in(admin_user).get("/users/")
+    assert "More than 2 users" in response.content.decode()
+    assert listing.capped_count(User.objects.filter(owner=owner), 10) == (4, False)
