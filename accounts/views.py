@@ -3,7 +3,6 @@ public set-password page of the access email."""
 
 from __future__ import annotations
 
-import datetime
 from urllib.parse import urlencode
 
 from django import forms
@@ -630,7 +629,6 @@ def set_password(request):
             "form": form,
             "person": record.user,
             "expires_at": record.expires_at,
-            "now": datetime.datetime.now(tz=datetime.UTC),
         },
         status=status,
     )
