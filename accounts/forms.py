@@ -243,6 +243,11 @@ class SetPasswordForm(forms.Form):
 
 
 LOGIN_CHOICES = [("", "Any"), ("yes", "Can sign in"), ("no", "Deactivated")]
+STATUS_CHOICES = [
+    ("", "Any"),
+    ("account_manager", "Account manager"),
+    ("commission_holder", "Commission holder"),
+]
 
 
 class UserFilterForm(forms.Form):
@@ -257,6 +262,7 @@ class UserFilterForm(forms.Form):
     role = forms.ModelChoiceField(queryset=Role.objects.none(), required=False, empty_label="Any")
     kind = forms.ChoiceField(choices=[("", "Any"), *UserKind.choices], required=False)
     login = forms.ChoiceField(label="Login", choices=LOGIN_CHOICES, required=False)
+    status = forms.ChoiceField(choices=STATUS_CHOICES, required=False)
     department = forms.ModelChoiceField(
         queryset=Department.objects.none(), required=False, empty_label="Any"
     )

@@ -503,7 +503,14 @@ def delete_user(user: User, *, actor: User) -> None:
             target=user,
             changes=diff(snapshot(user), {}),
         )
-        User.objects.filter(pk=user.pk).delete()
+        try:
+            with transaction.atomic():
+                User.objects.filter(pk=user.pk).delete()
+        except models.ProtectedError as exc:
+            raise ValidationError(
+                f"{user.label} is still referenced by other records, so the record is kept. "
+                "Deactivate the user instead."
+            ) from exc
 
 
 # ---------------------------------------------------------------------------------------------
