@@ -137,7 +137,7 @@ def screens_for(owner, admin, sample_user):
         ("users list, first page", url("accounts:user_list"), "admin: user list, first page"),
         (
             "users list, last page",
-            url("accounts:user_list", query=f"page={last_users_page}"),
+            url("accounts:user_list", query="page=last"),
             "admin: user list, last page",
         ),
         ("users list, search", url("accounts:user_list", query="q=smith-042"), "admin: search"),
