@@ -14,7 +14,7 @@ import base64
 import binascii
 import datetime
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import defusedxml
 import defusedxml.ElementTree as SafeET
@@ -150,7 +150,6 @@ class Assertion:
     session_index: str = ""
     issuer: str = ""
     relay_state: str = ""
-    extra: dict = field(default_factory=dict)
 
     def first(self, name: str) -> str:
         values = self.attributes.get(name) or []
@@ -311,6 +310,18 @@ def _check_algorithms(xml: bytes, provider) -> None:
     for method in root.iter(f"{{{DS}}}DigestMethod"):
         if method.get("Algorithm") not in STRONG_DIGESTS:
             raise SsoRefused(Refusal.WEAK_ALGORITHM, method.get("Algorithm", ""), provider=provider)
+
+
+def logout_request_is_signed(saml_request: str, binding: str, *, sigalg=None, signature=None):
+    """Say whether a LogoutRequest carries a strong signature (pysaml2 then verifies it)."""
+    if binding == saml2.BINDING_HTTP_REDIRECT:
+        return bool(signature) and sigalg in STRONG_SIGNATURES
+    try:
+        root = _parse(_decode(saml_request))
+        _check_algorithms(base64.b64decode(saml_request), None)
+    except SsoRefused:
+        return False
+    return root.find(f"{{{DS}}}Signature") is not None
 
 
 def _classify(exc: Exception | None, xml: bytes) -> str:
@@ -626,6 +637,15 @@ def record_refusal(refusal: SsoRefused) -> None:
 # Managing providers (the screens call these)
 # ---------------------------------------------------------------------------------------------
 
+PROVIDER_EDITABLE = (
+    "name",
+    "preset",
+    *ATTRIBUTE_FIELDS,
+    "jit_provisioning",
+    "default_role",
+    "allow_idp_initiated",
+    "enabled",
+)
 PROVIDER_AUDITED = (
     "name",
     "entity_id",
@@ -688,11 +708,9 @@ def save_provider(actor, provider: SamlIdentityProvider | None, data: dict, *, r
                 )
             before = _provider_state(provider)
             action_details = "Identity provider changed."
-        for name, value in data.items():
-            if name in {"metadata_xml", "name", "preset", "default_role", *ATTRIBUTE_FIELDS} or (
-                name in {"jit_provisioning", "allow_idp_initiated", "enabled"}
-            ):
-                setattr(provider, name, value)
+        for name in PROVIDER_EDITABLE:
+            if name in data:
+                setattr(provider, name, data[name])
         provider.metadata_xml = data["metadata_xml"].strip()
         provider.entity_id = metadata.entity_id
         if not provider.slug:
@@ -703,7 +721,8 @@ def save_provider(actor, provider: SamlIdentityProvider | None, data: dict, *, r
         if clash.exists():
             raise ValidationError({"name": "Another identity provider already has this name."})
         _load_check(provider)
-        provider.row_version += 1 if before else 0
+        if before:
+            provider.row_version += 1
         provider.updated_at = timezone.now()
         provider.save()
         audit.record(
