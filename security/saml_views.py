@@ -27,7 +27,7 @@ from saml2.metadata import entity_descriptor
 from accounts import services as account_services
 from roles.access import public, signed_in
 
-from . import saml_config, saml_services
+from . import saml_config, saml_responses, saml_services
 from .saml_metadata import BINDING_REDIRECT, parse_idp_metadata
 from .saml_models import SamlIdentityProvider
 
@@ -107,7 +107,7 @@ def sign_in(request):
         )
         origin = "{0.scheme}://{0.netloc}".format(urlsplit(location))
         response._csp_config = {**settings.SECURE_CSP, "form-action": ["'self'", origin]}
-    saml_services.remember_request(request.saml_session, request_id, provider, next_path)
+    saml_responses.remember_request(request.saml_session, request_id, provider, next_path)
     return response
 
 
@@ -122,7 +122,7 @@ def assertion_consumer_service(request):
         saml_services.sign_in_with_response(
             request, request.POST.get("SAMLResponse", ""), relay_state
         )
-    except saml_services.SsoRefused as refusal:
+    except saml_responses.SsoRefused as refusal:
         logger.info("SSO refused: %s", refusal)
         return sso_error(request)
     return redirect(_safe_path(request, relay_state))
@@ -200,7 +200,7 @@ def logout_service(request):
     )
     signature = {"sigalg": data.get("SigAlg"), "signature": data.get("Signature")}
     try:
-        if not saml_services.logout_request_is_signed(data["SAMLRequest"], binding, **signature):
+        if not saml_responses.logout_request_is_signed(data["SAMLRequest"], binding, **signature):
             raise ValueError("unsigned LogoutRequest")
         message = client.parse_logout_request(
             data["SAMLRequest"], binding, relay_state=data.get("RelayState", ""), **signature
