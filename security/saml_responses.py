@@ -18,6 +18,9 @@ import defusedxml
 import defusedxml.ElementTree as SafeET
 import saml2
 from django.utils import timezone
+from djangosaml2.cache import IdentityCache
+from djangosaml2.overrides import Saml2Client
+from djangosaml2.views import _set_subject_id
 from saml2 import saml as saml_ns
 from saml2.response import IncorrectlySigned, StatusError, UnsolicitedResponse
 from saml2.sigver import MissingKey, SignatureError
@@ -158,10 +161,6 @@ def verify_response(request, saml_response: str, relay_state: str = "", *, now=N
     solicited = pending.get(in_response_to) if in_response_to else None
     provider = _choose_provider(issuer, solicited)
     _check_algorithms(xml, provider)
-
-    from djangosaml2.cache import IdentityCache
-    from djangosaml2.overrides import Saml2Client
-
     client = Saml2Client(
         saml_config.sp_config(provider), identity_cache=IdentityCache(request.saml_session)
     )
@@ -194,8 +193,6 @@ def verify_response(request, saml_response: str, relay_state: str = "", *, now=N
         raise SsoRefused(Refusal.NO_NAME_ID, provider=provider)
     if getattr(response.name_id, "format", None) == saml_ns.NAMEID_FORMAT_TRANSIENT:
         raise SsoRefused(Refusal.TRANSIENT_NAME_ID, provider=provider, name_id=assertion.name_id)
-    from djangosaml2.views import _set_subject_id
-
     _set_subject_id(request.saml_session, response.name_id)
     return provider, assertion
 

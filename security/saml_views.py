@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from djangosaml2.cache import IdentityCache, StateCache
 from djangosaml2.overrides import Saml2Client
 from djangosaml2.utils import get_location
+from djangosaml2.views import _get_subject_id
 from saml2 import saml as saml_ns
 from saml2.metadata import entity_descriptor
 
@@ -149,8 +150,6 @@ def sign_out(request):
     account_services.sign_out(request)
     if provider is None or not parse_idp_metadata(provider.metadata_xml).supports_logout:
         return redirect(settings.LOGOUT_REDIRECT_URL)
-    from djangosaml2.views import _get_subject_id
-
     subject_id = _get_subject_id(request.saml_session)
     if subject_id is None:
         return redirect(settings.LOGOUT_REDIRECT_URL)
@@ -184,8 +183,6 @@ def logout_service(request):
     session ended before the request was sent. A LogoutRequest must be signed by the provider
     the person signed in with and name that person, else it is ignored.
     """
-    from djangosaml2.views import _get_subject_id
-
     data = request.POST if request.method == "POST" else request.GET
     binding = saml2.BINDING_HTTP_POST if request.method == "POST" else BINDING_REDIRECT
     provider = _provider_from(request.session.get(saml_services.SIGNED_IN_PROVIDER))
