@@ -114,10 +114,15 @@ def provision(provider, assertion: Assertion, *, now=None):
         profile = _profile(provider, assertion)
         role, groups = _mapped_access(provider, assertion)
         if user is None:
-            user = _create_user(provider, assertion, profile, role, groups, now=now)
-            SsoIdentity.objects.create(
-                provider=provider, user=user, name_id=assertion.name_id, last_used_at=now
-            )
+            try:
+                with transaction.atomic():
+                    user = _create_user(provider, assertion, profile, role, groups, now=now)
+                    SsoIdentity.objects.create(
+                        provider=provider, user=user, name_id=assertion.name_id, last_used_at=now
+                    )
+            except IntegrityError as exc:
+                # Two first sign-ins of one person at once: the other one created the user.
+                raise _about(Refusal.USERNAME_TAKEN, provider, assertion, None) from exc
             return user
         _update_user(provider, assertion, user, profile, role, groups, now=now)
         SsoIdentity.objects.filter(pk=identity.pk).update(last_used_at=now)
