@@ -71,6 +71,7 @@ class Refusal:
     REPLAYED = "replayed"
     INVALID = "invalid_response"
     NO_NAME_ID = "no_name_id"
+    GROUPS_OVERAGE = "groups_overage"
     TRANSIENT_NAME_ID = "transient_name_id"
     UNKNOWN_USER = "unknown_user"
     MISSING_ATTRIBUTE = "missing_attribute"
@@ -95,6 +96,7 @@ class Refusal:
         REPLAYED: "Assertion already used (replay)",
         INVALID: "The SAML response did not pass validation",
         NO_NAME_ID: "The assertion has no NameID",
+        GROUPS_OVERAGE: "Entra ID sent a link instead of the groups (too many groups)",
         TRANSIENT_NAME_ID: "The NameID is transient, so it cannot identify a person",
         UNKNOWN_USER: "No user for this identity and provisioning is off",
         MISSING_ATTRIBUTE: "A required attribute is missing",

@@ -65,6 +65,9 @@ class ProviderDetailView(PortalDetailView):
             "role_groups"
         )
         context["people"] = provider.identities.count()
+        context["identities"] = provider.identities.select_related("user").order_by(
+            "-last_used_at", "-id"
+        )[:50]
         context["sign_in_url"] = saml_config.public_url(
             reverse("saml:sign_in") + f"?idp={provider.pk}"
         )

@@ -24,6 +24,7 @@ from . import saml_config
 from .saml_metadata import parse_idp_metadata
 from .saml_models import (
     ATTRIBUTE_FIELDS,
+    ENTRA_GROUPS_OVERAGE,
     SamlAssertionId,
     SamlGroupMapping,
     SamlIdentityProvider,
@@ -156,7 +157,15 @@ def _profile(provider, assertion: Assertion) -> dict[str, str]:
 
 
 def _mapped_access(provider, assertion: Assertion):
-    """Return (role, role groups) from the mappings of the groups in the assertion."""
+    """Return (role, role groups) from the mappings of the groups in the assertion.
+
+    Refuse an Entra ID "groups overage" (a link in place of the groups): mapping from it
+    would silently take every mapped role away.
+    """
+    if ENTRA_GROUPS_OVERAGE in assertion.attributes and not assertion.all(
+        provider.groups_attribute
+    ):
+        raise SsoRefused(Refusal.GROUPS_OVERAGE, provider=provider, name_id=assertion.name_id)
     present = set(assertion.all(provider.groups_attribute)) if provider.groups_attribute else set()
     mappings = list(
         SamlGroupMapping.objects.filter(provider=provider, idp_group__in=present)

@@ -254,6 +254,16 @@ class TestServiceProviderAndSignInPage:
         assert "Old Entra" not in page
 
 
+def test_detail_lists_the_people_linked(signed_in, admin_user, owner, idp):
+    from security.saml_models import SsoIdentity
+
+    provider = make_provider(owner, idp)
+    fran = make_user(owner, username="fran", auth_source="saml")
+    SsoIdentity.objects.create(provider=provider, user=fran, name_id="00u1fran")
+    page = signed_in(admin_user).get(f"/saml2/providers/{provider.pk}/").content.decode()
+    assert "00u1fran" in page and "1 in all." in page
+
+
 def test_sso_users_cannot_be_given_a_local_password(owner):
     sso_user = make_user(owner, auth_source="saml")
     with pytest.raises(ValidationError, match="identity provider"):

@@ -177,6 +177,18 @@ class TestEntraAndOktaPresets:
         )
         assert user.role == finance
 
+    def test_entra_groups_overage_is_refused_rather_than_dropping_every_role(
+        self, client, owner, idp
+    ):
+        provider = make_provider(owner, idp, preset="entra")
+        claims = {
+            ENTRA_CLAIMS + "name": "fran@contoso.test",
+            ENTRA_CLAIMS + "emailaddress": "fran@contoso.test",
+            "http://schemas.microsoft.com/claims/groups.link": "https://graph.microsoft.com/v1.0/",
+        }
+        response = sign_in(client, idp, provider, "AAAApairwise", claims)
+        assert_refused(client, response, "groups_overage")
+
     def test_okta_shaped_assertion_maps_names_and_groups(self, client, owner, idp, provider):
         readers = make_role_group(owner, "Readers", grants={"users": "read"})
         mapping = SamlGroupMapping.objects.create(provider=provider, idp_group="Everyone")
