@@ -204,6 +204,7 @@ SAML_SP_KEY_FILE = env.get_str("SAML_SP_KEY_FILE") or ""
 SAML_SP_CERT_FILE = env.get_str("SAML_SP_CERT_FILE") or ""
 SAML_XMLSEC_BINARY = env.get_str("SAML_XMLSEC_BINARY") or ""
 SAML_SESSION_COOKIE_NAME = "saml_session"
+SAML_LOGOUT_REQUEST_PREFERRED_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 # djangosaml2 looks for django-csp otherwise; the portal's CSP comes from Django itself.
 SAML_CSP_HANDLER = ""
 

@@ -11,7 +11,6 @@ from roles.models import Role, RoleGroup
 
 from .saml_metadata import MAX_METADATA_BYTES, parse_idp_metadata
 from .saml_models import (
-    ATTRIBUTE_FIELDS,
     PRESET_ATTRIBUTES,
     AttributePreset,
     SamlGroupMapping,
@@ -100,11 +99,7 @@ class IdentityProviderForm(forms.ModelForm):
         return cleaned
 
     def data_for_service(self) -> dict:
-        return {
-            name: self.cleaned_data.get(name)
-            for name in [f for f in self.Meta.fields if f not in ATTRIBUTE_FIELDS]
-            + list(ATTRIBUTE_FIELDS)
-        }
+        return {name: self.cleaned_data.get(name) for name in self.Meta.fields}
 
 
 class GroupMappingForm(forms.ModelForm):

@@ -43,6 +43,9 @@ PRESET_ATTRIBUTES: dict[str, dict[str, str]] = {
     },
 }
 
+# Entra ID sends this claim instead of the groups when a person is in more than 150 of them.
+ENTRA_GROUPS_OVERAGE = "http://schemas.microsoft.com/claims/groups.link"
+
 ATTRIBUTE_FIELDS = (
     "username_attribute",
     "email_attribute",

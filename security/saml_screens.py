@@ -5,6 +5,7 @@ Reading needs Parameters (read); every change needs Parameters (full).
 
 from __future__ import annotations
 
+from django import forms
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
@@ -64,6 +65,9 @@ class ProviderDetailView(PortalDetailView):
             "role_groups"
         )
         context["people"] = provider.identities.count()
+        context["identities"] = provider.identities.select_related("user").order_by(
+            "-last_used_at", "-id"
+        )[:50]
         context["sign_in_url"] = saml_config.public_url(
             reverse("saml:sign_in") + f"?idp={provider.pk}"
         )
@@ -119,6 +123,7 @@ class ProviderFormView(PortalFormView):
 
 class ProviderDeleteView(PortalConfirmView):
     permission = FULL
+    form_class = forms.Form
     title = "Delete identity provider"
     confirm_label = "Delete identity provider"
     success_message = "Identity provider deleted."
@@ -129,11 +134,6 @@ class ProviderDeleteView(PortalConfirmView):
                 self.request.user, SamlIdentityProvider.objects.all(), self.kwargs["pk"]
             )
         return self._provider
-
-    def get_form_class(self):
-        from django import forms
-
-        return forms.Form
 
     @property
     def question(self):
@@ -201,16 +201,12 @@ class MappingFormView(PortalFormView):
 
 class MappingDeleteView(MappingFormView):
     template_name = "components/confirm.html"
+    form_class = forms.Form
     success_message = "Group mapping deleted. It applies at each person's next sign-in."
 
-    def get_form_class(self):
-        from django import forms
-
-        return forms.Form
-
     def get_form_kwargs(self):
-        kwargs = super(MappingFormView, self).get_form_kwargs()
-        return kwargs
+        # A bare confirmation form: none of the mapping form's owner and instance arguments.
+        return PortalFormView.get_form_kwargs(self)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -12,7 +12,6 @@ from urllib.parse import urlsplit
 
 import saml2
 from django.conf import settings
-from django.contrib import auth
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -22,13 +21,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from djangosaml2.cache import IdentityCache, StateCache
 from djangosaml2.overrides import Saml2Client
 from djangosaml2.utils import get_location
+from djangosaml2.views import _get_subject_id
 from saml2 import saml as saml_ns
 from saml2.metadata import entity_descriptor
 
 from accounts import services as account_services
 from roles.access import public, signed_in
 
-from . import saml_config, saml_services
+from . import saml_config, saml_responses, saml_services
 from .saml_metadata import BINDING_REDIRECT, parse_idp_metadata
 from .saml_models import SamlIdentityProvider
 
@@ -108,7 +108,7 @@ def sign_in(request):
         )
         origin = "{0.scheme}://{0.netloc}".format(urlsplit(location))
         response._csp_config = {**settings.SECURE_CSP, "form-action": ["'self'", origin]}
-    saml_services.remember_request(request.saml_session, request_id, provider, next_path)
+    saml_responses.remember_request(request.saml_session, request_id, provider, next_path)
     return response
 
 
@@ -123,7 +123,7 @@ def assertion_consumer_service(request):
         saml_services.sign_in_with_response(
             request, request.POST.get("SAMLResponse", ""), relay_state
         )
-    except saml_services.SsoRefused as refusal:
+    except saml_responses.SsoRefused as refusal:
         logger.info("SSO refused: %s", refusal)
         return sso_error(request)
     return redirect(_safe_path(request, relay_state))
@@ -150,8 +150,6 @@ def sign_out(request):
     account_services.sign_out(request)
     if provider is None or not parse_idp_metadata(provider.metadata_xml).supports_logout:
         return redirect(settings.LOGOUT_REDIRECT_URL)
-    from djangosaml2.views import _get_subject_id
-
     subject_id = _get_subject_id(request.saml_session)
     if subject_id is None:
         return redirect(settings.LOGOUT_REDIRECT_URL)
@@ -179,15 +177,17 @@ def sign_out(request):
 @never_cache
 @require_http_methods(["GET", "POST"])
 def logout_service(request):
-    """Receive the IdP's logout response (or its logout request) and end the local session."""
+    """Answer the identity provider's logout request; end the local session when it is genuine.
+
+    A LogoutResponse (the answer to the portal's own request) needs nothing more: the local
+    session ended before the request was sent. A LogoutRequest must be signed by the provider
+    the person signed in with and name that person, else it is ignored.
+    """
     data = request.POST if request.method == "POST" else request.GET
     binding = saml2.BINDING_HTTP_POST if request.method == "POST" else BINDING_REDIRECT
     provider = _provider_from(request.session.get(saml_services.SIGNED_IN_PROVIDER))
-    if request.user.is_authenticated:
-        account_services.sign_out(request)
-    else:
-        auth.logout(request)
-    if provider is None or not ("SAMLResponse" in data or "SAMLRequest" in data):
+    subject_id = _get_subject_id(request.saml_session)
+    if "SAMLRequest" not in data or provider is None or subject_id is None:
         return redirect(settings.LOGOUT_REDIRECT_URL)
     state = StateCache(request.saml_session)
     client = Saml2Client(
@@ -195,20 +195,42 @@ def logout_service(request):
         state_cache=state,
         identity_cache=IdentityCache(request.saml_session),
     )
+    signature = {"sigalg": data.get("SigAlg"), "signature": data.get("Signature")}
     try:
-        if "SAMLRequest" in data:
-            from djangosaml2.views import _get_subject_id
-
-            info = client.handle_logout_request(
-                data["SAMLRequest"],
-                _get_subject_id(request.saml_session),
-                binding,
-                relay_state=data.get("RelayState", ""),
-            )
-            return HttpResponseRedirect(get_location(info))
-        client.parse_logout_request_response(data["SAMLResponse"], binding)
-    except Exception:
-        logger.warning("Could not process the logout message of %s", provider, exc_info=True)
+        if not saml_responses.logout_request_is_signed(data["SAMLRequest"], binding, **signature):
+            raise ValueError("unsigned LogoutRequest")
+        message = client.parse_logout_request(
+            data["SAMLRequest"], binding, relay_state=data.get("RelayState", ""), **signature
+        )
+        if message is None or message.message.name_id.text != subject_id.text:
+            raise ValueError("LogoutRequest for another person")
+        if binding == BINDING_REDIRECT and not _redirect_signature_ok(message, data):
+            raise ValueError("LogoutRequest signature does not verify")
+        info = client.handle_logout_request(
+            data["SAMLRequest"],
+            subject_id,
+            binding,
+            sign=True,
+            sign_alg=saml_config.SIGNING_ALGORITHM,
+            digest_alg=saml_config.DIGEST_ALGORITHM,
+            relay_state=data.get("RelayState", ""),
+            **signature,
+        )
+    except Exception:  # a doubtful logout request changes nothing
+        logger.warning("Ignored a logout request claiming to come from %s", provider, exc_info=True)
+        return redirect(settings.LOGOUT_REDIRECT_URL)
     finally:
         state.sync()
-    return redirect(settings.LOGOUT_REDIRECT_URL)
+    account_services.sign_out(request)
+    return HttpResponseRedirect(get_location(info))
+
+
+def _redirect_signature_ok(message, data) -> bool:
+    """Verify a Redirect-binding signature with the provider's metadata keys.
+
+    pysaml2 checks it only when configured as an IdP that wants signed requests, never for a
+    service provider, so the portal asks for the check itself.
+    """
+    names = ("SAMLRequest", "RelayState", "SigAlg", "Signature")
+    signed = {name: data[name] for name in names if name in data}
+    return bool(message._do_redirect_sig_check(signed))

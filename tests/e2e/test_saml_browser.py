@@ -115,7 +115,7 @@ def test_sp_initiated_sign_in(page, live_server, settings, screenshot_dir, owner
     assert AuditEvent.objects.filter(action="sign_in", method="saml", actor_id=user.pk).exists()
 
 
-def test_refused_sign_in_shows_the_generic_page(page, live_server, settings, owner):
+def test_refused_sign_in_shows_the_generic_page(page, live_server, settings, screenshot_dir, owner):
     settings.PUBLIC_URL = live_server.url
     with LocalIdp(FRAN) as local_idp:
         make_provider(owner, local_idp.idp, name="Acme Okta", jit_provisioning=False)
@@ -123,6 +123,8 @@ def test_refused_sign_in_shows_the_generic_page(page, live_server, settings, own
         page.get_by_role("link", name="Sign in with Acme Okta").click()
         page.get_by_role("button", name="Continue to Billing Access").click()
         assert page.get_by_role("alert").inner_text().startswith("We could not sign you in")
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.screenshot(path=str(screenshot_dir / "sso-refused-phone.png"), full_page=True)
     event = AuditEvent.objects.order_by("-id").first()
     assert (event.action, event.context["reason"]) == ("sign_in_failed", "unknown_user")
 

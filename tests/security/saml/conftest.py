@@ -35,7 +35,7 @@ def make_provider(owner, idp, *, preset="okta", **fields) -> SamlIdentityProvide
         name=others.pop("name", f"{preset.title()} of {owner.name}"),
         slug=others.pop("slug", f"{preset}-{owner.pk}"),
         entity_id=idp.entity_id,
-        metadata_xml=idp.metadata_xml,
+        metadata_xml=others.pop("metadata_xml", idp.metadata_xml),
         preset=preset,
         **attributes,
         **others,

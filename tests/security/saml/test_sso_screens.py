@@ -254,8 +254,50 @@ class TestServiceProviderAndSignInPage:
         assert "Old Entra" not in page
 
 
+def test_detail_lists_the_people_linked(signed_in, admin_user, owner, idp):
+    from security.saml_models import SsoIdentity
+
+    provider = make_provider(owner, idp)
+    fran = make_user(owner, username="fran", auth_source="saml")
+    SsoIdentity.objects.create(provider=provider, user=fran, name_id="00u1fran")
+    page = signed_in(admin_user).get(f"/saml2/providers/{provider.pk}/").content.decode()
+    assert "00u1fran" in page and "1 in all." in page
+
+
 def test_sso_users_cannot_be_given_a_local_password(owner):
     sso_user = make_user(owner, auth_source="saml")
     with pytest.raises(ValidationError, match="identity provider"):
         validate_password(PASSWORD + " new", sso_user)
     validate_password(PASSWORD + " new", make_user(owner))
+
+
+class TestStartingSignIn:
+    def test_an_idp_without_redirect_binding_gets_a_signed_post_form(self, client, owner, idp):
+        post_only = re.sub(
+            r"<ns0:SingleSignOnService Binding=\"urn:oasis:names:tc:SAML:2.0:bindings:"
+            r"HTTP-Redirect\"[^>]*/>",
+            "",
+            idp.metadata_xml,
+        )
+        assert "HTTP-Redirect" not in post_only.split("SingleSignOnService", 1)[1][:120]
+        provider = make_provider(owner, idp, metadata_xml=post_only)
+        response = client.get(f"/saml2/login/?idp={provider.pk}&next=/me/access/")
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert 'action="https://idp.example.test/sso/post"' in page
+        assert "form-action 'self' https://idp.example.test" in response["Content-Security-Policy"]
+        saml_request = re.search(r'name="SAMLRequest" value="([^"]+)"', page).group(1)
+        import base64
+
+        xml = base64.b64decode(saml_request).decode()
+        assert "rsa-sha256" in xml and "SignatureValue" in xml
+        assert 'name="RelayState" value="/me/access/"' in page
+
+    def test_sign_in_page_queries_do_not_grow_with_providers(
+        self, client, owner, idp, django_assert_max_num_queries
+    ):
+        for n in range(5):
+            make_provider(owner, idp, name=f"IdP {n}", slug=f"idp-{n}")
+        with django_assert_max_num_queries(3):
+            page = client.get("/sign-in/").content.decode()
+        assert page.count("Sign in with IdP") == 5

@@ -177,6 +177,18 @@ class TestEntraAndOktaPresets:
         )
         assert user.role == finance
 
+    def test_entra_groups_overage_is_refused_rather_than_dropping_every_role(
+        self, client, owner, idp
+    ):
+        provider = make_provider(owner, idp, preset="entra")
+        claims = {
+            ENTRA_CLAIMS + "name": "fran@contoso.test",
+            ENTRA_CLAIMS + "emailaddress": "fran@contoso.test",
+            "http://schemas.microsoft.com/claims/groups.link": "https://graph.microsoft.com/v1.0/",
+        }
+        response = sign_in(client, idp, provider, "AAAApairwise", claims)
+        assert_refused(client, response, "groups_overage")
+
     def test_okta_shaped_assertion_maps_names_and_groups(self, client, owner, idp, provider):
         readers = make_role_group(owner, "Readers", grants={"users": "read"})
         mapping = SamlGroupMapping.objects.create(provider=provider, idp_group="Everyone")
@@ -401,8 +413,66 @@ class TestPasswordsAndSignOut:
         assert location.startswith("https://slo.example.test/slo?SAMLRequest=")
         assert "Signature=" in location
 
-    def test_logout_service_ends_the_local_session(self, client, idp, provider):
-        sign_in(client, idp, provider, "00u1fran", OKTA_FRAN)
-        response = client.get("/saml2/ls/")
-        assert response.status_code == 302
+    def test_a_bare_or_unsigned_logout_request_changes_nothing(self, client, owner):
+        slo_idp = TestIdp(
+            "https://slo.example.test/metadata",
+            base_url="https://slo.example.test",
+            with_logout=True,
+        )
+        provider = make_provider(owner, slo_idp, name="SLO IdP", slug="slo")
+        sign_in(client, slo_idp, provider, "00u1fran", OKTA_FRAN)
+        assert client.get("/saml2/ls/").status_code == 302
+        forged = logout_request(slo_idp, "00u1fran", sign=False)
+        assert client.get(forged).status_code == 302
+        assert "_auth_user_id" in client.session
+        impostor = TestIdp(
+            slo_idp.entity_id,
+            base_url="https://slo.example.test",
+            keys="other-idp",
+            with_logout=True,
+        )
+        client.get(logout_request(impostor, "00u1fran"))
+        assert "_auth_user_id" in client.session
+
+    def test_a_signed_logout_request_from_the_idp_ends_the_session(self, client, owner):
+        slo_idp = TestIdp(
+            "https://slo.example.test/metadata",
+            base_url="https://slo.example.test",
+            with_logout=True,
+        )
+        provider = make_provider(owner, slo_idp, name="SLO IdP", slug="slo")
+        sign_in(client, slo_idp, provider, "00u1fran", OKTA_FRAN)
+        other = logout_request(slo_idp, "00u1someone-else")
+        client.get(other)
+        assert "_auth_user_id" in client.session
+        response = client.get(logout_request(slo_idp, "00u1fran"))
         assert "_auth_user_id" not in client.session
+        assert last_event().action == "sign_out"
+        assert response.headers["Location"].startswith("https://slo.example.test/slo?SAMLResponse=")
+
+
+def logout_request(idp, name_id, *, sign=True):
+    """Return the portal URL (path and query) of the IdP's LogoutRequest for `name_id`."""
+    from urllib.parse import urlsplit
+
+    from saml2 import BINDING_HTTP_REDIRECT, saml
+
+    from security import saml_config
+
+    destination = saml_config.public_url("/saml2/ls/")
+    _, request = idp.server.create_logout_request(
+        destination,
+        saml_config.sp_entity_id(),
+        name_id=saml.NameID(format=saml.NAMEID_FORMAT_PERSISTENT, text=name_id),
+        sign=False,
+    )
+    info = idp.server.apply_binding(
+        BINDING_HTTP_REDIRECT,
+        str(request),
+        destination,
+        sign=sign,
+        sigalg=xmldsig.SIG_RSA_SHA256 if sign else None,
+    )
+    location = dict(info["headers"])["Location"]
+    parts = urlsplit(location)
+    return f"{parts.path}?{parts.query}"
