@@ -184,6 +184,10 @@ class UserEditForm(UserForm):
         self.fields["update_reason"] = reason_field(owner, required=True)
         if not self.is_bound:
             self.initial["row_version"] = self.instance.row_version
+        for name in services.idp_managed_fields(self.instance) & set(self.fields):
+            field = self.fields[name]
+            field.disabled = True
+            field.help_text = "Set by the identity provider at every sign-in (read-only here)."
 
 
 class LoginFlagForm(forms.Form):

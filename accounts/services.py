@@ -327,6 +327,7 @@ def update_user(
             raise _record_changed(current, expected_row_version)
         if not changes:
             return {}
+        _check_idp_managed(current, changes)
         after = {name: data.get(name, getattr(current, name)) for name in SCALAR_FIELDS}
         if after["kind"] == UserKind.API and after["allow_login"]:
             after["allow_login"] = False  # an API user gets no application sign-in
@@ -389,6 +390,24 @@ def update_user(
         )
     user.refresh_from_db()
     return changes
+
+
+def idp_managed_fields(user: User) -> frozenset[str]:
+    """Return the fields of `user` that its identity provider sets at every sign-in."""
+    if user.pk is None or not user.is_sso_managed:
+        return frozenset()
+    from security.saml_services import idp_managed_fields as managed
+
+    return managed(user)
+
+
+def _check_idp_managed(user: User, changes: Mapping[str, Any]) -> None:
+    """Refuse changing a field that the user's identity provider owns (it would be undone)."""
+    owned = sorted(set(changes) & idp_managed_fields(user))
+    if owned:
+        raise ValidationError(
+            dict.fromkeys(owned, "Set by the identity provider at every sign-in; change it there.")
+        )
 
 
 def _record_changed(current: User, expected_row_version: int) -> RecordChanged:
