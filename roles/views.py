@@ -648,6 +648,11 @@ def role_model_import(request):
         "roles/import_preview.html",
         {
             "plan": plan,
+            "changed_cells": [
+                (name, catalog.get(code), old, new)
+                for name, cells in plan.changed_groups.items()
+                for code, (old, new) in cells.items()
+            ],
             "document": json.dumps(model),
             "impact": plan.impact,
             "impact_rows": plan.impact.users[:IMPACT_ROWS] if plan.impact else [],
