@@ -26,9 +26,13 @@ PAGE_SIZE = 50
 @dataclass(frozen=True)
 class Scope:
     """What one viewer may read: their owner's record changes, and personal events either of
-    the whole owner (with data-protection permission) or only their own."""
+    the whole owner (with data-protection permission) or only their own.
 
-    owner_id: int
+    `owner_id=None` is the scope of events that belong to no owner (sign-in attempts with a
+    login nobody has), which only platform administrators read.
+    """
+
+    owner_id: int | None
     viewer_id: int
     personal_data: bool
 

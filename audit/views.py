@@ -51,12 +51,19 @@ TABS_BY_SLUG = {tab.slug: tab for tab in TABS}
 DEFAULT_TAB = "sign-ins"
 
 
-def scope_for(request) -> queries.Scope:
-    """Return what the signed-in person may read of the audit log."""
+def scope_for(request, *, unattributed: bool | None = None) -> queries.Scope:
+    """Return what the signed-in person may read of the audit log.
+
+    Platform administrators may also read the events of no owner (`?owner=none`): attempts to
+    sign in with a login that nobody has cannot be attributed to a tenant.
+    """
+    personal_data = request.permissions.has(catalog.DP_USER_ACTIVITY, catalog.READ)
+    if unattributed is None:
+        unattributed = request.GET.get("owner") == "none"
+    if unattributed and request.user.is_superuser and personal_data:
+        return queries.Scope(owner_id=None, viewer_id=request.user.pk, personal_data=True)
     return queries.Scope(
-        owner_id=request.user.owner_id,
-        viewer_id=request.user.pk,
-        personal_data=request.permissions.has(catalog.DP_USER_ACTIVITY, catalog.READ),
+        owner_id=request.user.owner_id, viewer_id=request.user.pk, personal_data=personal_data
     )
 
 
@@ -142,6 +149,8 @@ def activity(request, tab: str = DEFAULT_TAB):
             "export_url": reverse("audit:export", args=[current.slug])
             + (f"?{base}" if base else ""),
             "filtered": bool(base),
+            "unattributed": scope.owner_id is None,
+            "can_see_unattributed": request.user.is_superuser and scope.personal_data,
         },
     )
 
@@ -157,7 +166,7 @@ def _tab_url(slug: str) -> str:
 def event_detail(request, pk: int):
     """Show one event with everything it holds, its chain position and hashes included."""
     event = AuditEvent.objects.filter(pk=pk).first()
-    if event is None or not scope_for(request).allows(event):
+    if event is None or not scope_for(request, unattributed=event.owner_id is None).allows(event):
         raise Http404("No such event.")
     display.decorate([event])
     tab = next((t for t in TABS if t.category == event.category), TABS[-1])

@@ -509,3 +509,31 @@ def test_the_export_reads_through_a_chunked_iterator(admin_user, signed_in, ever
         rows = csv_rows(response)
     assert calls == [2000]
     assert len(rows) == len(every_kind) + 1  # and the export's own event
+
+
+def test_platform_administrators_read_attempts_that_belong_to_no_owner(owner, signed_in):
+    unknown = record_at(
+        None,
+        AuditAction.SIGN_IN_FAILED,
+        actor_label="ghost",
+        reason="No user with this login",
+        context={"reason": "unknown_user", "login": "ghost"},
+    )
+    assert unknown.owner_id is None
+    superuser = make_user(owner, is_superuser=True, privilege_level=10)
+    client = signed_in(superuser)
+    assert ids(client.get(tab_url("failed"))) == []
+    response = client.get(tab_url("failed") + "?owner=none")
+    assert ids(response) == [unknown.pk]
+    assert 'name="owner" value="none"' in response.content.decode()
+    detail = reverse("audit:event_detail", args=[unknown.pk])
+    assert client.get(detail).status_code == 200
+    # An owner's administrator never sees them, whatever the query string says.
+    admin = make_user(
+        owner,
+        grants={catalog.USER_ACTIVITY: catalog.READ, catalog.DP_USER_ACTIVITY: catalog.READ},
+        privilege_level=10,
+    )
+    other = signed_in(admin)
+    assert ids(other.get(tab_url("failed") + "?owner=none")) == []
+    assert other.get(detail).status_code == 404
