@@ -104,9 +104,17 @@ class Filters:
 # Keyset pagination.
 
 
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+_MICROSECOND = datetime.timedelta(microseconds=1)
+
+
 def encode_cursor(event: AuditEvent) -> str:
-    """Return the position just past `event`, as a URL-safe token."""
-    micros = int(event.occurred_at.timestamp() * 1_000_000)
+    """Return the position just past `event`, as a URL-safe token.
+
+    Microseconds are counted with integers: a float timestamp can be off by one microsecond,
+    which would skip the rows that share the boundary row's time.
+    """
+    micros = (event.occurred_at - _EPOCH) // _MICROSECOND
     return f"{micros}-{event.pk}"
 
 
@@ -116,8 +124,7 @@ def decode_cursor(token: str | None) -> tuple[datetime.datetime, int] | None:
         return None
     try:
         micros, pk = token.split("-", 1)
-        when = datetime.datetime.fromtimestamp(int(micros) / 1_000_000, tz=datetime.UTC)
-        return when, int(pk)
+        return _EPOCH + datetime.timedelta(microseconds=int(micros)), int(pk)
     except (ValueError, OverflowError, OSError):
         return None
 

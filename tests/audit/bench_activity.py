@@ -21,6 +21,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 
 def main(argv=None) -> int:
@@ -115,8 +116,10 @@ def _deep_url(client, url, middle) -> str:
     from audit.models import AuditEvent
 
     pk = AuditEvent.objects.filter(occurred_at=middle).aggregate(Max("id"))["id__max"]
-    micros = int(middle.timestamp() * 1_000_000)
-    return f"{url}{'&' if '?' in url else '?'}after={micros}-{pk}"
+    from audit.queries import encode_cursor
+
+    cursor = encode_cursor(SimpleNamespace(occurred_at=middle, pk=pk))
+    return f"{url}{'&' if '?' in url else '?'}after={cursor}"
 
 
 def _plan(sql: str) -> str:

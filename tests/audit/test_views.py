@@ -537,3 +537,15 @@ def test_platform_administrators_read_attempts_that_belong_to_no_owner(owner, si
     other = signed_in(admin)
     assert ids(other.get(tab_url("failed") + "?owner=none")) == []
     assert other.get(detail).status_code == 404
+
+
+def test_cursors_round_trip_to_the_microsecond():
+    from types import SimpleNamespace
+
+    from audit import queries
+
+    when = datetime.datetime(2026, 11, 22, 9, 51, 17, 999999, tzinfo=datetime.UTC)
+    token = queries.encode_cursor(SimpleNamespace(occurred_at=when, pk=42))
+    assert queries.decode_cursor(token) == (when, 42)
+    assert queries.decode_cursor("12-x") is None
+    assert queries.decode_cursor("99999999999999999999999-1") is None
