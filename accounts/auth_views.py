@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from roles.access import public, signed_in
 
-from . import services
+from . import services, twofactor
 from .backends import SignInFailure
 from .forms import SignInForm
 
@@ -46,6 +46,8 @@ def sign_in(request):
                 request, username=login, password=form.cleaned_data["password"]
             )
             if user is not None:
+                if held := twofactor.start_second_step(request, user):
+                    return held
                 services.record_sign_in(request, user, method="password")
                 return redirect(safe_next(request))
             reason, known = getattr(

@@ -67,3 +67,17 @@ def make_department(owner: Owner, name: str) -> Department:
 
 def make_update_reason(owner: Owner, name: str = "Correction") -> UpdateReason:
     return UpdateReason.objects.create(owner=owner, name=name)
+
+
+def make_totp_device(user: User, *, confirmed: bool = True):
+    """Give `user` a TOTP device; return (device, pyotp.TOTP) to compute its codes."""
+    import pyotp
+    from django.utils import timezone
+
+    from accounts.twofactor_models import TOTPDevice
+
+    device = TOTPDevice.with_new_key(user)
+    device.confirmed = confirmed
+    device.confirmed_at = timezone.now() if confirmed else None
+    device.save()
+    return device, pyotp.TOTP(device.base32_secret)
