@@ -317,6 +317,15 @@ CONSOLE_DONE = {
 }
 
 
+CONSOLE_DONE_FOR_STAFF = {
+    CONSOLE_ACCESS_EMAIL: "Access email sent",
+    CONSOLE_RECOVERY_CODE: "Recovery code emailed to the user",
+    CONSOLE_RESET_2FA: "Two-factor authentication reset and sessions ended",
+    CONSOLE_CLEAR_LOCKOUT: "Lockout cleared",
+    CONSOLE_END_SESSIONS: "All sessions ended",
+}
+
+
 def _access_email_service():
     from . import services
 
@@ -378,4 +387,4 @@ def run_console_action(user, *, actor, action: str, reason: str) -> str:
                 "be trying to take over your account.",
             ],
         )
-    return CONSOLE_DONE[action]
+    return CONSOLE_DONE_FOR_STAFF[action]

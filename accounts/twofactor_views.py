@@ -106,8 +106,16 @@ def manage(request):
 
 def _qr_svg(device) -> str:
     qr = segno.make(device.config_url(), error="m")
-    svg = qr.svg_inline(scale=5, border=2, dark="#101828", light="#ffffff", title="QR code")
-    return mark_safe(svg.replace("<svg ", '<svg role="img" class="qr" ', 1))  # noqa: S308
+    svg = qr.svg_inline(
+        scale=5,
+        border=2,
+        omitsize=True,
+        dark="#101828",
+        light="#ffffff",
+        title="QR code",
+        svgclass="qr",
+    )
+    return mark_safe(svg.replace("<svg ", '<svg role="img" ', 1))  # noqa: S308 - segno's markup
 
 
 @signed_in
@@ -255,7 +263,7 @@ def recovery_console(request, pk):
         except (EscalationRefused, ValidationError) as exc:
             _add_errors(form, _as_validation_error(exc))
         else:
-            messages.success(request, f"Done: you {done.replace('your', 'their')}.")
+            messages.success(request, f"{done}; {target.label} was told by email.")
             return redirect("twofactor:recovery_console", pk=target.pk)
     context = {
         "target": target,
