@@ -216,6 +216,12 @@ def _record_failure(email, user, reason, *, now, throttles) -> None:
 # Public page: use a code -------------------------------------------------------------------
 
 
+def live_code(code_id) -> RecoveryCode | None:
+    """Return the unused, unexpired recovery code with this id (and its user), or None."""
+    row = RecoveryCode.objects.select_related("user", "user__owner").filter(pk=code_id).first()
+    return row if row is not None and row.is_live() else None
+
+
 def available_actions(user) -> list[str]:
     """Return what a recovery code can do for `user`: a local password, removing the device."""
     actions = []
@@ -261,7 +267,7 @@ def use_recovery_code(code_id: int, *, action: str, new_password: str = ""):
             )
             notice = "Your password was changed with a recovery code."
         else:
-            twofactor._delete_devices(user)
+            twofactor.delete_devices(user)
             ended = twofactor.delete_sessions(user)
             audit.record(
                 AuditAction.TOTP_REMOVED,

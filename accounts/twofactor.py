@@ -329,7 +329,7 @@ def remove_own_device(user, *, password: str = "", token: str = "") -> None:
                 context={"stage": "removal"},
             )
         else:
-            _delete_devices(user)
+            delete_devices(user)
             audit.record(
                 AuditAction.TOTP_REMOVED,
                 actor=user,
@@ -340,7 +340,8 @@ def remove_own_device(user, *, password: str = "", token: str = "") -> None:
     raise TwoFactorRefused("That password or code did not match.")
 
 
-def _delete_devices(user) -> None:
+def delete_devices(user) -> None:
+    """Delete the user's TOTP device and backup codes (callers audit and hold the transaction)."""
     TOTPDevice.objects.filter(user=user).delete()
     BackupCodeDevice.objects.filter(user=user).delete()
 
@@ -357,7 +358,7 @@ def reset_device(target, *, actor, reason: str) -> int:
     check_support_rights(actor, target)
     with transaction.atomic():
         had_device = TOTPDevice.objects.filter(user=target).exists()
-        _delete_devices(target)
+        delete_devices(target)
         ended = delete_sessions(target)
         audit.record(
             AuditAction.TOTP_RESET,

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
@@ -304,7 +305,7 @@ def recover(request):
             request.session.cycle_key()
             request.session[RECOVERY_SESSION_KEY] = {
                 "code_id": checked.code_id,
-                "at": recovery.timezone.now().timestamp(),
+                "at": timezone.now().timestamp(),
             }
             return redirect("twofactor:recover_choose")
     status = 400 if form.is_bound and form.errors else 200
@@ -315,16 +316,12 @@ def _checked_code(request):
     checked = request.session.get(RECOVERY_SESSION_KEY)
     if not isinstance(checked, dict):
         return None
-    age = recovery.timezone.now().timestamp() - float(checked.get("at", 0))
+    age = timezone.now().timestamp() - float(checked.get("at", 0))
     if not 0 <= age <= RECOVERY_SESSION_SECONDS:
         request.session.pop(RECOVERY_SESSION_KEY, None)
         return None
-    row = (
-        recovery.RecoveryCode.objects.select_related("user")
-        .filter(pk=checked.get("code_id"))
-        .first()
-    )
-    if row is None or not row.is_live():
+    row = recovery.live_code(checked.get("code_id"))
+    if row is None:
         request.session.pop(RECOVERY_SESSION_KEY, None)
         return None
     return row

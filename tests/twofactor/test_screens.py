@@ -222,3 +222,20 @@ class TestAdminReset:
         assert event.context["sessions_ended"] == 1
         assert theirs.get("/").status_code == 302  # their session is gone
         assert client.get("/").status_code == 200  # the actor's is not
+
+
+def test_gate_costs_no_query_once_the_policy_is_cached(rf, owner, django_assert_num_queries):
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from accounts.twofactor_middleware import TwoFactorEnrolmentMiddleware
+    from accounts.views import home
+
+    user = make_user(owner)
+    request = rf.get("/")
+    request.user = user
+    request.session = SessionStore()
+    request.resolver_match = None
+    gate = TwoFactorEnrolmentMiddleware(lambda r: None)
+    assert gate.process_view(request, home, (), {}) is None  # reads the policy once
+    with django_assert_num_queries(0):
+        assert gate.process_view(request, home, (), {}) is None
