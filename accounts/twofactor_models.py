@@ -121,7 +121,7 @@ class TOTPDevice(TimestampMixin, ThrottlingMixin, Device):
     def config_url(self) -> str:
         """Return the `otpauth://` URL that the QR code carries."""
         issuer = (getattr(settings, "OTP_TOTP_ISSUER", "") or "Billing Access").replace(":", "")
-        label = f"{issuer}:{self.user.get_username()}"
+        label = f"{quote(issuer)}:{quote(self.user.get_username())}"
         params = urlencode(
             {
                 "secret": self.base32_secret,
@@ -130,7 +130,7 @@ class TOTPDevice(TimestampMixin, ThrottlingMixin, Device):
                 "period": self.step,
             }
         )
-        return f"otpauth://totp/{quote(label)}?{params}&issuer={quote(issuer)}"
+        return f"otpauth://totp/{label}?{params}&issuer={quote(issuer)}"
 
     def totp(self) -> TOTP:
         totp = TOTP(self.bin_key, self.step, 0, self.digits, 0)

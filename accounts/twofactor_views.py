@@ -145,6 +145,7 @@ def enrol(request):
     context = {
         "form": form,
         "qr_svg": _qr_svg(device),
+        "config_url": device.config_url(),
         "secret": device.base32_secret,
         "secret_groups": [device.base32_secret[i : i + 4] for i in range(0, 32, 4)],
         "required": twofactor.is_required(request.user),

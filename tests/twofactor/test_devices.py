@@ -154,3 +154,13 @@ def test_remove_own_device_needs_password_or_code(owner, clock):
     twofactor.remove_own_device(user, token=totp.at(clock.epoch))
     assert not twofactor.has_confirmed_device(user)
     assert actions(user)[-2:] == ["totp_failed", "totp_removed"]
+
+
+def test_config_url_is_what_authenticator_apps_read(owner):
+    user = make_user(owner, username="dana")
+    device, _ = make_totp_device(user)
+    parsed = pyotp.parse_uri(device.config_url())
+    assert parsed.secret == device.base32_secret
+    assert parsed.issuer == "Billing Access"
+    assert parsed.name == "dana"
+    assert parsed.interval == 30 and parsed.digits == 6
