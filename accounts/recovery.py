@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -28,7 +27,10 @@ from django.utils import timezone
 
 import audit
 from audit.choices import AuditAction
+from security import lockout
+from security import services as security_services
 
+from . import services as account_services
 from . import twofactor
 from .twofactor_models import (
     RecoveryCode,
@@ -253,22 +255,13 @@ def use_recovery_code(code_id: int, *, action: str, new_password: str = ""):
         if action not in available_actions(user):
             raise RecoveryRefused("That choice is not available for this account.")
         if action == ACTION_PASSWORD:
-            validate_password(new_password, user)
-            user.set_password(new_password)
-            user.password_changed_at = now
-            user.must_change_password = False
-            user.save(update_fields=["password", "password_changed_at", "must_change_password"])
-            audit.record(
-                AuditAction.PASSWORD_SET,
-                actor=None,
-                actor_label=user.username,
-                target=user,
-                method="recovery_code",
-            )
+            # The owner's policy and history; PASSWORD_SET audited. Every session of the user
+            # ends with it (the session hash follows the password hash).
+            security_services.set_password(user, new_password, actor=None, via="recovery_code")
             notice = "Your password was changed with a recovery code."
         else:
             twofactor.delete_devices(user)
-            ended = twofactor.delete_sessions(user)
+            ended = twofactor.delete_sessions(user, reason="Two-factor removed by recovery")
             audit.record(
                 AuditAction.TOTP_REMOVED,
                 actor=None,
@@ -332,27 +325,21 @@ CONSOLE_DONE_FOR_STAFF = {
 }
 
 
-def _access_email_service():
-    from . import services
-
-    return getattr(services, "send_access_email", None)
-
-
-def _clear_lockout_service():
+def _can_receive_access_email(user) -> bool:
     try:
-        from security import services
-    except ImportError:
-        return None
-    return getattr(services, "clear_lockout", None)
+        account_services.check_can_receive_access_email(user)
+    except ValidationError:
+        return False
+    return True
 
 
 def console_actions(user) -> list[tuple[str, str, bool]]:
     """Return the console's actions for `user` as (code, label, available)."""
     available = {
-        CONSOLE_ACCESS_EMAIL: _access_email_service() is not None and not user.is_sso_managed,
+        CONSOLE_ACCESS_EMAIL: _can_receive_access_email(user),
         CONSOLE_RECOVERY_CODE: True,
         CONSOLE_RESET_2FA: TOTPDevice.objects.filter(user=user).exists(),
-        CONSOLE_CLEAR_LOCKOUT: _clear_lockout_service() is not None,
+        CONSOLE_CLEAR_LOCKOUT: lockout.is_locked(user),
         CONSOLE_END_SESSIONS: True,
     }
     return [(code, label, available[code]) for code, label in CONSOLE_LABELS.items()]
@@ -371,13 +358,13 @@ def run_console_action(user, *, actor, action: str, reason: str) -> str:
     if action not in offered:
         raise ValidationError({"action": "That action is not available for this user."})
     if action == CONSOLE_ACCESS_EMAIL:
-        _access_email_service()(user, actor=actor)
+        account_services.send_access_email(user, actor=actor)
     elif action == CONSOLE_RECOVERY_CODE:
         send_recovery_code(user, actor=actor, reason=reason)
     elif action == CONSOLE_RESET_2FA:
         twofactor.reset_device(user, actor=actor, reason=reason)
     elif action == CONSOLE_CLEAR_LOCKOUT:
-        _clear_lockout_service()(user, actor=actor, reason=reason)
+        security_services.clear_lockout(user, actor=actor, reason=reason)
     elif action == CONSOLE_END_SESSIONS:
         twofactor.end_sessions(user, actor=actor, reason=reason)
     else:  # pragma: no cover - guarded by `offered`

@@ -17,13 +17,19 @@ from django.conf import settings
 from django.contrib.auth import SESSION_KEY, get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.shortcuts import redirect
+from django.shortcuts import redirect, resolve_url
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 
 import audit
 from audit.choices import AuditAction
 from roles import catalog, permissions
 from roles.guards import check_can_manage_user
+from security import lockout, stepup
+from security import services as security_services
+from security.models import UserSession
+from security.services import password_expired
 
 from .twofactor_models import BackupCode, BackupCodeDevice, TOTPDevice, new_code
 
@@ -201,11 +207,21 @@ class SecondFactorResult:
 def verify_second_factor(user, code: str) -> SecondFactorResult:
     """Check a TOTP code (6 digits) or a backup code for `user`; audit the outcome.
 
-    Wrong codes are throttled per device with exponential delay and counted as sign-in failures
-    by the lockout when it is installed.
+    Wrong codes are throttled per device with exponential delay and count towards the account
+    lockout like wrong passwords; a locked account accepts no code.
     """
     code = (code or "").strip()
     is_totp = code.replace(" ", "").isdigit()
+    if lockout.is_locked(user):
+        audit.record(
+            AuditAction.TOTP_FAILED,
+            actor=None,
+            actor_label=user.username,
+            target=user,
+            reason="Locked out",
+            context={"stage": "sign_in", "locked": True},
+        )
+        return SecondFactorResult(throttled=True)
     with transaction.atomic():
         device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).first()
         if device is None:
@@ -233,27 +249,17 @@ def verify_second_factor(user, code: str) -> SecondFactorResult:
                 context={"remaining": remaining},
             )
             return SecondFactorResult(method=METHOD_BACKUP_CODE, backup_codes_remaining=remaining)
+        kind = "totp" if checker is device else "backup_code"
         audit.record(
             AuditAction.TOTP_FAILED,
             actor=None,
             actor_label=user.username,
             target=user,
-            reason="Wrong backup code" if checker is backups else "Wrong or reused TOTP code",
-            context={"stage": "sign_in", "kind": "totp" if checker is device else "backup_code"},
+            reason="Wrong backup code" if kind == "backup_code" else "Wrong or reused TOTP code",
+            context={"stage": "sign_in", "kind": kind},
         )
-    _count_toward_lockout(user)
-    return SecondFactorResult()
-
-
-def _count_toward_lockout(user) -> None:
-    """Count a wrong second factor as a failed sign-in when the lockout service exists."""
-    try:
-        from security import lockout
-    except ImportError:
-        return
-    register = getattr(lockout, "register_failure", None)
-    if register is not None:
-        register(user)
+    locked = lockout.register_failure(None, user, f"{kind}_wrong")
+    return SecondFactorResult(throttled=locked)
 
 
 def start_second_step(request, user):
@@ -293,7 +299,11 @@ def pending_user(request):
 
 
 def complete_sign_in(request, user, result: SecondFactorResult) -> str:
-    """Start the session after an accepted second factor; return where to go next."""
+    """Start the session after an accepted second factor; return where to go next.
+
+    As after a password-only sign-in: the sign-in is a proof for step-up, and an expired
+    password sends the person to the change-password page first.
+    """
     from accounts import services
 
     pending = request.session.pop(PENDING_KEY, {}) or {}
@@ -304,7 +314,12 @@ def complete_sign_in(request, user, result: SecondFactorResult) -> str:
         second_factor="totp" if result.method == METHOD_TOTP else "backup_code",
     )
     request.session[VERIFIED_SESSION_KEY] = True
-    return pending.get("next") or settings.LOGIN_REDIRECT_URL
+    stepup.mark_proof(request)
+    target = pending.get("next") or resolve_url(settings.LOGIN_REDIRECT_URL)
+    if password_expired(user):
+        audit.record(AuditAction.PASSWORD_EXPIRED, actor=user, target=user)
+        return reverse("security:password_change") + "?" + urlencode({"next": target})
+    return target
 
 
 # Removal and reset -------------------------------------------------------------------------
@@ -316,7 +331,10 @@ def remove_own_device(user, *, password: str = "", token: str = "") -> None:
         device = TOTPDevice.objects.select_for_update().filter(user=user).first()
         if device is None:
             raise TwoFactorRefused("There is no authenticator app to remove.")
-        proved = bool(password) and user.has_usable_password() and user.check_password(password)
+        by_password = (
+            bool(password) and user.has_usable_password() and user.check_password(password)
+        )
+        proved = by_password
         if not proved and token:
             if not device.verify_is_allowed()[0]:
                 raise TwoFactorRefused("Too many wrong codes. Wait a minute, then try again.")
@@ -334,9 +352,10 @@ def remove_own_device(user, *, password: str = "", token: str = "") -> None:
                 AuditAction.TOTP_REMOVED,
                 actor=user,
                 target=user,
-                method="password" if password else "totp",
+                method="password" if by_password else "totp",
             )
             return
+    lockout.register_failure(None, user, "device_removal_proof_wrong")
     raise TwoFactorRefused("That password or code did not match.")
 
 
@@ -359,7 +378,7 @@ def reset_device(target, *, actor, reason: str) -> int:
     with transaction.atomic():
         had_device = TOTPDevice.objects.filter(user=target).exists()
         delete_devices(target)
-        ended = delete_sessions(target)
+        ended = delete_sessions(target, reason="Two-factor reset")
         audit.record(
             AuditAction.TOTP_RESET,
             actor=actor,
@@ -373,38 +392,37 @@ def reset_device(target, *, actor, reason: str) -> int:
 # Sessions ----------------------------------------------------------------------------------
 
 
-def delete_sessions(user) -> int:
+def delete_sessions(user, *, reason: str) -> int:
     """Delete every stored session signed in as `user`; return how many.
 
-    Sessions live in the database (SESSION_ENGINE db or cached_db) and do not index the user,
-    so this reads the unexpired ones and decodes each. Ending sessions is a rare support action,
-    and this keeps the user table and the session engine untouched; pending second-step states
-    are not sessions of the user and die after PENDING_SECONDS anyway.
+    The session rows themselves go, so the person is signed out at once, also in a session that
+    the session tracking (`security.models.UserSession`) has not seen yet; the tracked rows are
+    marked ended for the sessions screens. Sessions do not index their user, so this decodes the
+    unexpired ones: ending sessions is a rare support action and this leaves the user model and
+    the session engine alone. A pending second step is not a session of the user and dies after
+    PENDING_SECONDS anyway.
     """
     engine = import_module(settings.SESSION_ENGINE)
     store_class = engine.SessionStore
     model = store_class.get_model_class()
     wanted = str(user.pk)
+    now = timezone.now()
     keys = [
         row.session_key
-        for row in model.objects.filter(expire_date__gt=timezone.now()).iterator()
+        for row in model.objects.filter(expire_date__gt=now).iterator()
         if str(store_class().decode(row.session_data).get(SESSION_KEY, "")) == wanted
     ]
     for key in keys:
         store_class(session_key=key).delete()
+    UserSession.objects.filter(user_id=user.pk, ended_at__isnull=True).update(
+        ended_at=now, end_reason=reason[:100]
+    )
     return len(keys)
 
 
 def end_sessions(target, *, actor, reason: str) -> int:
-    """End every session of `target` (support action); return how many were ended."""
+    """End every session of `target` (support action, audited SESSIONS_ENDED); return how many."""
     check_support_rights(actor, target)
     with transaction.atomic():
-        ended = delete_sessions(target)
-        audit.record(
-            AuditAction.SESSIONS_ENDED,
-            actor=actor,
-            target=target,
-            reason=reason,
-            context={"sessions_ended": ended},
-        )
-    return ended
+        security_services.end_all_sessions(target, actor=actor, reason=reason)
+        return delete_sessions(target, reason=reason)

@@ -10,7 +10,14 @@ from roles.access import requirement_of
 from . import twofactor
 
 # Pages a person without a device may still open (public pages are always open).
-ALLOWED_VIEWS = {"twofactor:enrol", "twofactor:manage", "accounts:sign_out"}
+ALLOWED_VIEWS = {
+    "twofactor:enrol",
+    "twofactor:manage",
+    "accounts:sign_out",
+    "security:password_change",  # an expired password is changed first (middleware before)
+    "security:keep_alive",
+    "security:reauthenticate",
+}
 POLICY_CACHE_SECONDS = 60
 
 

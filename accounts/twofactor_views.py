@@ -18,6 +18,7 @@ from audit import context as audit_context
 from roles import catalog
 from roles.access import public, requires, signed_in
 from roles.guards import EscalationRefused, check_can_manage_user, get_owned_or_404
+from security.stepup import recent_proof_required
 
 from . import recovery, twofactor
 from .twofactor_forms import (
@@ -157,6 +158,7 @@ def enrol(request):
 @signed_in
 @never_cache
 @require_POST
+@recent_proof_required()
 def regenerate_codes(request):
     """Replace the person's backup codes and show the new ones once."""
     try:
@@ -201,6 +203,7 @@ def _target_user(request, pk):
 @requires(catalog.DP_ACCESS, catalog.FULL)
 @never_cache
 @require_http_methods(["GET", "POST"])
+@recent_proof_required()
 def reset(request, pk):
     """Reset another person's two-factor device (with a reason); their sessions end."""
     target = _target_user(request, pk)
@@ -241,6 +244,7 @@ def reset(request, pk):
 @requires(catalog.DP_ACCESS, catalog.FULL)
 @never_cache
 @require_http_methods(["GET", "POST"])
+@recent_proof_required()
 def recovery_console(request, pk):
     """One screen for support: check identity, give a reason, do one action, tell the user."""
     target = _target_user(request, pk)

@@ -15,6 +15,7 @@ from accounts.twofactor_models import RecoveryCode
 from audit.models import AuditEvent
 from roles import catalog
 from tests.builders import PASSWORD, make_owner, make_totp_device, make_user
+from tests.twofactor.conftest import proved_client
 
 pytestmark = pytest.mark.django_db
 
@@ -90,8 +91,7 @@ def test_staff_sends_code_over_smtp_and_user_removes_2fa_with_it(smtp, support, 
     theirs = Client()
     theirs.force_login(alice, backend="accounts.backends.PortalBackend")
 
-    staff = Client()
-    staff.force_login(support, backend="accounts.backends.PortalBackend")
+    staff = proved_client(support)
     response = staff.post(
         f"/users/{alice.pk}/recovery/",
         {
@@ -376,3 +376,36 @@ class TestConsole:
         assert response.status_code in (400, 403)
         assert not AuditEvent.objects.filter(action="sessions_ended").exists()
         assert not mail.outbox
+
+
+class TestConsoleWithOtherServices:
+    def _post(self, client, user, action):
+        return client.post(
+            f"/users/{user.pk}/recovery/",
+            {
+                "checked_identity": "on",
+                "checked_email": "on",
+                "checked_request": "on",
+                "reason": "ticket 12",
+                "action": action,
+            },
+        )
+
+    def test_clear_lockout_is_offered_only_when_locked(self, signed_in, support, alice):
+        from security import lockout
+
+        client = signed_in(support)
+        assert self._post(client, alice, recovery.CONSOLE_CLEAR_LOCKOUT).status_code == 400
+        for _ in range(10):
+            lockout.register_failure(None, alice, "wrong_password")
+        assert lockout.is_locked(alice)
+        assert self._post(client, alice, recovery.CONSOLE_CLEAR_LOCKOUT).status_code == 302
+        assert not lockout.is_locked(alice)
+        assert AuditEvent.objects.get(action="lockout_cleared").reason == "ticket 12"
+        assert "cleared the sign-in lockout" in mail.outbox[-1].body
+
+    def test_access_email(self, signed_in, support, alice):
+        response = self._post(signed_in(support), alice, recovery.CONSOLE_ACCESS_EMAIL)
+        assert response.status_code == 302
+        assert AuditEvent.objects.filter(action="access_email_sent").count() == 1
+        assert [m.to for m in mail.outbox] == [["alice@example.test"], ["alice@example.test"]]

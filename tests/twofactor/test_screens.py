@@ -239,3 +239,74 @@ def test_gate_costs_no_query_once_the_policy_is_cached(rf, owner, django_assert_
     assert gate.process_view(request, home, (), {}) is None  # reads the policy once
     with django_assert_num_queries(0):
         assert gate.process_view(request, home, (), {}) is None
+
+
+class TestWithSecurityRules:
+    def test_wrong_codes_count_towards_the_lockout(self, client, owner, clock):
+        from security import lockout
+
+        PasswordPolicy.objects.create(owner=owner, lockout_threshold=3)
+        user = make_user(owner, username="tess")
+        _, totp = make_totp_device(user)
+        sign_in(client, "tess")
+        for _ in range(3):
+            clock.advance(minutes=1)  # past the device's own throttle
+            client.post("/sign-in/verify/", {"code": "000000"})
+        assert lockout.is_locked(user)
+        assert AuditEvent.objects.filter(action="locked_out").count() == 1
+        clock.advance(seconds=30)
+        response = client.post("/sign-in/verify/", {"code": totp.at(clock.epoch)})
+        assert response.status_code == 400
+        assert SESSION_KEY not in client.session
+
+    def test_expired_password_is_changed_after_the_second_step(self, client, owner, clock):
+        user = make_user(owner, username="tess", must_change_password=True)
+        _, totp = make_totp_device(user)
+        sign_in(client, "tess")
+        response = client.post("/sign-in/verify/", {"code": totp.at(clock.epoch)})
+        assert response.status_code == 302
+        assert response.url.startswith("/me/password/?next=")
+        assert AuditEvent.objects.filter(action="password_expired").exists()
+
+    def test_support_actions_need_a_recent_proof(self, client, owner, clock):
+        support = make_user(owner, grants={catalog.DP_ACCESS: catalog.FULL}, privilege_level=8)
+        target = make_user(owner, privilege_level=3)
+        make_totp_device(target)
+        client.force_login(support, backend="accounts.backends.PortalBackend")
+        response = client.post(f"/users/{target.pk}/two-factor/reset/", {"reason": "ticket"})
+        assert response.status_code == 302 and response.url.startswith("/me/confirm/")
+        assert twofactor.has_confirmed_device(target)
+
+
+def test_step_up_asks_for_the_code_of_the_device(client, owner, clock):
+    from security import stepup
+
+    user = make_user(owner, username="tess")
+    _, totp = make_totp_device(user)
+    client.force_login(user, backend="accounts.backends.PortalBackend")
+    page = client.get("/me/confirm/")
+    assert "Code from your authenticator app" in page.content.decode()
+    wrong = client.post("/me/confirm/", {"password": PASSWORD, "code": "000000"})
+    assert wrong.status_code == 400
+    clock.advance(seconds=30)
+    right = client.post("/me/confirm/", {"password": PASSWORD, "code": totp.at(clock.epoch)})
+    assert right.status_code == 302
+    assert stepup.PROOF_AT in client.session
+
+
+def test_security_tab_shows_two_factor_state_and_support_links(signed_in, owner):
+    target = make_user(owner, privilege_level=3)
+    make_totp_device(target)
+    twofactor.regenerate_backup_codes(target, actor=target)
+    reader = make_user(owner, grants={catalog.USERS: catalog.READ}, privilege_level=8)
+    page = signed_in(reader).get(f"/users/{target.pk}/security/").content.decode()
+    assert "Two-factor sign-in" in page and "10 of 10" in page
+    assert f"/users/{target.pk}/recovery/" not in page
+    support = make_user(
+        owner,
+        grants={catalog.USERS: catalog.READ, catalog.DP_ACCESS: catalog.FULL},
+        privilege_level=8,
+    )
+    page = signed_in(support).get(f"/users/{target.pk}/security/").content.decode()
+    assert f"/users/{target.pk}/recovery/" in page
+    assert f"/users/{target.pk}/two-factor/reset/" in page
