@@ -197,6 +197,7 @@ def regenerate_backup_codes(user, *, actor) -> list[str]:
 class SecondFactorResult:
     method: str = ""  # METHOD_TOTP or METHOD_BACKUP_CODE when accepted
     throttled: bool = False
+    locked: bool = False
     backup_codes_remaining: int | None = None
 
     @property
@@ -221,7 +222,7 @@ def verify_second_factor(user, code: str) -> SecondFactorResult:
             reason="Locked out",
             context={"stage": "sign_in", "locked": True},
         )
-        return SecondFactorResult(throttled=True)
+        return SecondFactorResult(locked=True)
     with transaction.atomic():
         device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).first()
         if device is None:
@@ -258,8 +259,7 @@ def verify_second_factor(user, code: str) -> SecondFactorResult:
             reason="Wrong backup code" if kind == "backup_code" else "Wrong or reused TOTP code",
             context={"stage": "sign_in", "kind": kind},
         )
-    locked = lockout.register_failure(None, user, f"{kind}_wrong")
-    return SecondFactorResult(throttled=locked)
+    return SecondFactorResult(locked=lockout.register_failure(None, user, f"{kind}_wrong"))
 
 
 def start_second_step(request, user):

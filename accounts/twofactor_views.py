@@ -79,11 +79,12 @@ def verify(request):
                     "Make new ones on your two-factor page.",
                 )
             return redirect(target)
-        error = (
-            "Too many wrong codes. Wait a minute, then try again."
-            if result.throttled
-            else "That code did not work. Check it and try again."
-        )
+        if result.locked:
+            error = "Too many failed attempts: sign-in is paused for this account. Try again later."
+        elif result.throttled:
+            error = "Too many wrong codes. Wait a minute, then try again."
+        else:
+            error = "That code did not work. Check it and try again."
     elif request.method == "POST":
         error = "Type the code from your app or a backup code."
     return render(

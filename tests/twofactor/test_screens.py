@@ -257,6 +257,7 @@ class TestWithSecurityRules:
         clock.advance(seconds=30)
         response = client.post("/sign-in/verify/", {"code": totp.at(clock.epoch)})
         assert response.status_code == 400
+        assert "sign-in is paused" in response.content.decode()
         assert SESSION_KEY not in client.session
 
     def test_expired_password_is_changed_after_the_second_step(self, client, owner, clock):
