@@ -18,7 +18,7 @@ from security import stepup
 from security.middleware import ENDED_MESSAGES, ENDED_NOTICE
 from security.services import password_expired
 
-from . import services
+from . import services, twofactor
 from .backends import SignInFailure
 from .forms import SignInForm
 
@@ -53,6 +53,8 @@ def sign_in(request):
                 request, username=login, password=form.cleaned_data["password"]
             )
             if user is not None:
+                if held := twofactor.start_second_step(request, user):
+                    return held
                 services.record_sign_in(request, user, method="password")
                 stepup.mark_proof(request)
                 if password_expired(user):

@@ -336,3 +336,6 @@ class PasswordSetToken(models.Model):
 
     def __str__(self) -> str:
         return f"password link of user {self.user_id} until {self.expires_at:%Y-%m-%d %H:%M}"
+
+
+from .twofactor_models import *  # noqa: E402,F403

@@ -1,5 +1,7 @@
 """Settings of the portal, read from the environment (see README, "Configuration")."""
 
+import base64
+import hashlib
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -19,6 +21,27 @@ if not SECRET_KEY:
             "development key."
         )
     SECRET_KEY = "dev-insecure-key-only-for-DEBUG-" + "x" * 32
+
+# Fernet key(s) that encrypt secrets at rest (TOTP keys): urlsafe base64 of 32 bytes; several keys
+# separated by commas rotate them (the first encrypts, all decrypt).
+FIELD_ENCRYPTION_KEY = env.get_str("FIELD_ENCRYPTION_KEY") or ""
+if not FIELD_ENCRYPTION_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            'FIELD_ENCRYPTION_KEY is not set. Generate one with: python -c "from cryptography.'
+            'fernet import Fernet; print(Fernet.generate_key().decode())", or set DEBUG=true '
+            "for a development key."
+        )
+    FIELD_ENCRYPTION_KEY = base64.urlsafe_b64encode(
+        hashlib.sha256(b"field-encryption:" + SECRET_KEY.encode()).digest()
+    ).decode()
+for _key in FIELD_ENCRYPTION_KEY.split(","):
+    try:
+        _valid = len(base64.urlsafe_b64decode(_key.strip().encode())) == 32
+    except ValueError:
+        _valid = False
+    if not _valid:
+        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEY must be urlsafe base64 of 32 bytes.")
 
 ALLOWED_HOSTS = env.get_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.get_list("CSRF_TRUSTED_ORIGINS", [])
@@ -41,6 +64,7 @@ INSTALLED_APPS = [
     "accounts",
     "security",
     "djangosaml2",
+    "django_otp",
 ]
 
 MIDDLEWARE = [
@@ -60,6 +84,7 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "roles.middleware.PermissionMiddleware",
     "security.middleware.PasswordChangeRequiredMiddleware",
+    "accounts.twofactor_middleware.TwoFactorEnrolmentMiddleware",
 ]
 
 FORM_RENDERER = "billing_access.forms.PortalFormRenderer"
@@ -237,5 +262,9 @@ LOGGING = {
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}, "xmlschema": {"level": "WARNING"}},
 }
+
+# Two-factor sign-in and recovery (accounts/twofactor.py, accounts/recovery.py).
+OTP_TOTP_ISSUER = env.get_str("OTP_TOTP_ISSUER", "Billing Access")
+RECOVERY_CODE_MINUTES = env.get_int("RECOVERY_CODE_MINUTES", 30)
 
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"

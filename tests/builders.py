@@ -94,3 +94,17 @@ def user_form_data(**overrides) -> dict:
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
+
+
+def make_totp_device(user: User, *, confirmed: bool = True):
+    """Give `user` a TOTP device; return (device, pyotp.TOTP) to compute its codes."""
+    import pyotp
+    from django.utils import timezone
+
+    from accounts.twofactor_models import TOTPDevice
+
+    device = TOTPDevice.with_new_key(user)
+    device.confirmed = confirmed
+    device.confirmed_at = timezone.now() if confirmed else None
+    device.save()
+    return device, pyotp.TOTP(device.base32_secret)

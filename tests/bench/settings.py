@@ -9,6 +9,7 @@ import os
 os.environ.setdefault("SECRET_KEY", "bench-secret-key-" + "b" * 40)
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("SECURE_COOKIES", "false")
+os.environ.setdefault("FIELD_ENCRYPTION_KEY", "YmVuY2gtZmllbGQtZW5jcnlwdGlvbi1rZXktMzJieXQ=")
 
 from billing_access.settings import *  # noqa: E402, F403
 

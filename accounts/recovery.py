@@ -1,0 +1,383 @@
+"""Account recovery: codes that support staff email to a user, and the public recovery page.
+
+- `send_recovery_code` (staff, full Data Protection Access): a single-use code bound to one user
+  and one purpose, expiring after RECOVERY_CODE_MINUTES, kept as a salted hash, emailed to the
+  user and never shown to staff.
+- `check_recovery_code` (public page): email + code. Wrong codes are throttled per user and per
+  client address with exponential delay; an unknown email behaves exactly like a wrong code.
+- `use_recovery_code`: set a new password (the owner's policy) or remove the 2FA device, once:
+  the code row is locked and stamped in the same transaction. Recovery never signs anyone in.
+- `run_console_action`: the support console's one action, then an email to the user saying what
+  was done and by whom.
+"""
+
+from __future__ import annotations
+
+import datetime
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+import audit
+from audit.choices import AuditAction
+from security import lockout
+from security import services as security_services
+
+from . import services as account_services
+from . import twofactor
+from .twofactor_models import (
+    RecoveryCode,
+    RecoveryPurpose,
+    RecoveryThrottle,
+    TOTPDevice,
+    hash_code,
+    new_code,
+)
+
+GENERIC_REFUSAL = "That email address and code do not match a valid recovery code."
+THROTTLED = "Too many attempts. Wait a few minutes, then try again."
+FREE_ATTEMPTS = 3  # wrong codes before the delay starts: 1, 2, 4 … minutes after that
+
+ACTION_PASSWORD = "password"
+ACTION_REMOVE_2FA = "remove_2fa"
+
+
+class RecoveryRefused(ValidationError):
+    """The recovery code or request was refused; the message is generic and safe to show."""
+
+
+def code_minutes() -> int:
+    return max(1, int(getattr(settings, "RECOVERY_CODE_MINUTES", 30)))
+
+
+def _notify(user, subject: str, lines: list[str]) -> None:
+    body = "\n\n".join([f"Hello {user.get_short_name()},", *lines, "Billing Access"])
+    send_mail(f"Billing Access: {subject}", body, None, [user.email])
+
+
+# Staff: send a code ------------------------------------------------------------------------
+
+
+def send_recovery_code(user, *, actor, reason: str) -> RecoveryCode:
+    """Email `user` a fresh recovery code (earlier live codes stop working); staff never see it.
+
+    Needs full Data Protection Access and the right to manage `user`. The email is sent inside
+    the transaction: when it cannot be sent, no code and no event remain.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why a recovery code is being sent."})
+    twofactor.check_support_rights(actor, user)
+    if not user.is_active:
+        raise ValidationError("This user cannot sign in (no Login flag), so cannot recover.")
+    now = timezone.now()
+    code = new_code()
+    with transaction.atomic():
+        RecoveryCode.objects.filter(
+            user=user,
+            purpose=RecoveryPurpose.ACCOUNT_RECOVERY,
+            used_at__isnull=True,
+            expires_at__gt=now,
+        ).update(used_at=now, used_for="superseded")
+        row = RecoveryCode(
+            user=user,
+            purpose=RecoveryPurpose.ACCOUNT_RECOVERY,
+            expires_at=now + datetime.timedelta(minutes=code_minutes()),
+            sent_by=actor,
+            reason=reason[:300],
+        )
+        row.set_code(code)
+        row.save()
+        audit.record(
+            AuditAction.RECOVERY_CODE_SENT,
+            actor=actor,
+            target=user,
+            reason=reason,
+            context={"expires_at": row.expires_at, "recovery_code_id": row.pk},
+        )
+        url = settings.PUBLIC_URL + reverse("twofactor:recover")
+        _notify(
+            user,
+            "your recovery code",
+            [
+                f"{actor.label} of support sent you this recovery code:\n\n    {code}\n\n"
+                f"Open {url}, enter your email address and the code, then choose to set a new "
+                "password or to remove your two-factor device.",
+                f"The code works once, until {timezone.localtime(row.expires_at):%H:%M %Z} "
+                f"({code_minutes()} minutes). Never tell it to anyone, including support staff.",
+                "If you did not ask for this, contact your administrator at once.",
+            ],
+        )
+    return row
+
+
+# Public page: check a code -----------------------------------------------------------------
+
+
+def _throttle_rows(keys: list[tuple[str, str]]) -> list[RecoveryThrottle]:
+    rows = []
+    for scope, key in keys:
+        RecoveryThrottle.objects.bulk_create(
+            [RecoveryThrottle(scope=scope, key=key)], ignore_conflicts=True
+        )
+        rows.append(RecoveryThrottle.objects.select_for_update().get(scope=scope, key=key))
+    return rows
+
+
+def _is_throttled(row: RecoveryThrottle, now) -> bool:
+    if row.failure_count < FREE_ATTEMPTS or row.last_failure_at is None:
+        return False
+    delay = datetime.timedelta(minutes=2 ** min(row.failure_count - FREE_ATTEMPTS, 16))
+    return now < row.last_failure_at + delay
+
+
+@dataclass(frozen=True)
+class CheckedCode:
+    code_id: int
+    user_id: int
+
+
+def check_recovery_code(email: str, code: str, *, ip: str) -> CheckedCode:
+    """Return the live code matching `email` and `code` (not yet used), else refuse.
+
+    Refusals are counted per user and per client address and audited as RECOVERY_CODE_FAILED
+    with the exact reason; the person always reads the same generic message.
+    """
+    now = timezone.now()
+    email = (email or "").strip()
+    users = get_user_model().objects.select_related("owner")
+    user = users.filter(email__iexact=email).first() if email else None
+    keys = [(RecoveryThrottle.Scope.IP, ip or "unknown")]
+    if user is not None:
+        keys.append((RecoveryThrottle.Scope.USER, str(user.pk)))
+    with transaction.atomic():
+        throttles = _throttle_rows(keys)
+        if any(_is_throttled(row, now) for row in throttles):
+            _record_failure(email, user, "throttled", now=now, throttles=None)
+            throttled = True
+        else:
+            throttled = False
+            found = _matching_code(user, code, now)
+            if found is not None:
+                RecoveryThrottle.objects.filter(pk__in=[t.pk for t in throttles]).update(
+                    failure_count=0, last_failure_at=None
+                )
+                return CheckedCode(code_id=found.pk, user_id=user.pk)
+            reason = "unknown_email" if user is None else _why_refused(user, code, now)
+            _record_failure(email, user, reason, now=now, throttles=throttles)
+    raise RecoveryRefused(THROTTLED if throttled else GENERIC_REFUSAL)
+
+
+def _matching_code(user, code: str, now) -> RecoveryCode | None:
+    if user is None:
+        hash_code(code, secrets.token_hex(16))  # spend the same time as a real comparison
+        return None
+    live = RecoveryCode.objects.filter(
+        user=user,
+        purpose=RecoveryPurpose.ACCOUNT_RECOVERY,
+        used_at__isnull=True,
+        expires_at__gt=now,
+    )
+    for row in live:
+        if row.matches(code):
+            return row
+    return None
+
+
+def _why_refused(user, code: str, now) -> str:
+    for row in RecoveryCode.objects.filter(user=user).order_by("-created_at")[:5]:
+        if row.matches(code):
+            return "used" if row.used_at else "expired"
+    return "wrong_code"
+
+
+def _record_failure(email, user, reason, *, now, throttles) -> None:
+    for row in throttles or []:
+        row.failure_count += 1
+        row.last_failure_at = now
+        row.save(update_fields=["failure_count", "last_failure_at"])
+    audit.record(
+        AuditAction.RECOVERY_CODE_FAILED,
+        actor=None,
+        actor_label=(email or "")[:150],
+        target=user,
+        owner=getattr(user, "owner", None),
+        subject_user=user,
+        reason=reason,
+        context={"reason": reason},
+    )
+
+
+# Public page: use a code -------------------------------------------------------------------
+
+
+def live_code(code_id) -> RecoveryCode | None:
+    """Return the unused, unexpired recovery code with this id (and its user), or None."""
+    row = RecoveryCode.objects.select_related("user", "user__owner").filter(pk=code_id).first()
+    return row if row is not None and row.is_live() else None
+
+
+def available_actions(user) -> list[str]:
+    """Return what a recovery code can do for `user`: a local password, removing the device."""
+    actions = []
+    if not user.is_sso_managed:
+        actions.append(ACTION_PASSWORD)
+    if TOTPDevice.objects.filter(user=user).exists():
+        actions.append(ACTION_REMOVE_2FA)
+    return actions
+
+
+def use_recovery_code(code_id: int, *, action: str, new_password: str = ""):
+    """Spend the code on one action, once: set a new password or remove the 2FA device.
+
+    The code row is locked and stamped `used_at` in the same transaction as the action, so a
+    double submit does the thing once. Never signs the person in: a new password leaves the
+    second factor in place, and removing the device ends every session of the user.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        row = (
+            RecoveryCode.objects.select_for_update()
+            .select_related("user", "user__owner")
+            .filter(pk=code_id, purpose=RecoveryPurpose.ACCOUNT_RECOVERY)
+            .first()
+        )
+        if row is None or not row.is_live(now):
+            raise RecoveryRefused("This recovery code has been used or has expired.")
+        user = row.user
+        if action not in available_actions(user):
+            raise RecoveryRefused("That choice is not available for this account.")
+        if action == ACTION_PASSWORD:
+            # The owner's policy and history; PASSWORD_SET audited. Every session of the user
+            # ends with it (the session hash follows the password hash).
+            security_services.set_password(user, new_password, actor=None, via="recovery_code")
+            notice = "Your password was changed with a recovery code."
+        else:
+            twofactor.delete_devices(user)
+            ended = twofactor.delete_sessions(user, reason="Two-factor removed by recovery")
+            audit.record(
+                AuditAction.TOTP_REMOVED,
+                actor=None,
+                actor_label=user.username,
+                target=user,
+                method="recovery_code",
+                context={"sessions_ended": ended},
+            )
+            notice = (
+                "Your two-factor device was removed with a recovery code and every session of "
+                "your account was ended."
+            )
+        row.used_at = now
+        row.used_for = action
+        row.save(update_fields=["used_at", "used_for"])
+        audit.record(
+            AuditAction.RECOVERY_CODE_USED,
+            actor=None,
+            actor_label=user.username,
+            target=user,
+            context={"action": action, "recovery_code_id": row.pk},
+        )
+        _notify(
+            user,
+            "your account was recovered",
+            [notice, "If this was not you, contact your administrator at once."],
+        )
+    return user
+
+
+# The recovery console ----------------------------------------------------------------------
+
+CONSOLE_ACCESS_EMAIL = "access_email"
+CONSOLE_RECOVERY_CODE = "recovery_code"
+CONSOLE_RESET_2FA = "reset_2fa"
+CONSOLE_CLEAR_LOCKOUT = "clear_lockout"
+CONSOLE_END_SESSIONS = "end_sessions"
+
+CONSOLE_LABELS = {
+    CONSOLE_ACCESS_EMAIL: "Send an access email (sign-in details and a password-set link)",
+    CONSOLE_RECOVERY_CODE: "Send a recovery code email",
+    CONSOLE_RESET_2FA: "Reset two-factor authentication",
+    CONSOLE_CLEAR_LOCKOUT: "Clear the sign-in lockout",
+    CONSOLE_END_SESSIONS: "End all sessions",
+}
+CONSOLE_DONE = {
+    CONSOLE_ACCESS_EMAIL: "sent you an access email",
+    CONSOLE_RECOVERY_CODE: "sent you a recovery code",
+    CONSOLE_RESET_2FA: "reset your two-factor authentication and ended your sessions",
+    CONSOLE_CLEAR_LOCKOUT: "cleared the sign-in lockout of your account",
+    CONSOLE_END_SESSIONS: "ended every session of your account",
+}
+
+
+CONSOLE_DONE_FOR_STAFF = {
+    CONSOLE_ACCESS_EMAIL: "Access email sent",
+    CONSOLE_RECOVERY_CODE: "Recovery code emailed to the user",
+    CONSOLE_RESET_2FA: "Two-factor authentication reset and sessions ended",
+    CONSOLE_CLEAR_LOCKOUT: "Lockout cleared",
+    CONSOLE_END_SESSIONS: "All sessions ended",
+}
+
+
+def _can_receive_access_email(user) -> bool:
+    try:
+        account_services.check_can_receive_access_email(user)
+    except ValidationError:
+        return False
+    return True
+
+
+def console_actions(user) -> list[tuple[str, str, bool]]:
+    """Return the console's actions for `user` as (code, label, available)."""
+    available = {
+        CONSOLE_ACCESS_EMAIL: _can_receive_access_email(user),
+        CONSOLE_RECOVERY_CODE: True,
+        CONSOLE_RESET_2FA: TOTPDevice.objects.filter(user=user).exists(),
+        CONSOLE_CLEAR_LOCKOUT: lockout.is_locked(user),
+        CONSOLE_END_SESSIONS: True,
+    }
+    return [(code, label, available[code]) for code, label in CONSOLE_LABELS.items()]
+
+
+def run_console_action(user, *, actor, action: str, reason: str) -> str:
+    """Do one support action on `user`, then email them what was done and by whom.
+
+    Each action is its own service with its own audit event; the notice goes out after it.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why you are doing this."})
+    twofactor.check_support_rights(actor, user)
+    offered = {code for code, _, ok in console_actions(user) if ok}
+    if action not in offered:
+        raise ValidationError({"action": "That action is not available for this user."})
+    if action == CONSOLE_ACCESS_EMAIL:
+        account_services.send_access_email(user, actor=actor)
+    elif action == CONSOLE_RECOVERY_CODE:
+        send_recovery_code(user, actor=actor, reason=reason)
+    elif action == CONSOLE_RESET_2FA:
+        twofactor.reset_device(user, actor=actor, reason=reason)
+    elif action == CONSOLE_CLEAR_LOCKOUT:
+        security_services.clear_lockout(user, actor=actor, reason=reason)
+    elif action == CONSOLE_END_SESSIONS:
+        twofactor.end_sessions(user, actor=actor, reason=reason)
+    else:  # pragma: no cover - guarded by `offered`
+        raise PermissionDenied
+    if action != CONSOLE_RECOVERY_CODE:  # the code's own email already says who sent it
+        _notify(
+            user,
+            "support acted on your account",
+            [
+                f"On {timezone.localtime():%d %b %Y at %H:%M %Z}, {actor.label} of support "
+                f"{CONSOLE_DONE[action]}.",
+                "If you did not ask for this, contact your administrator at once: someone may "
+                "be trying to take over your account.",
+            ],
+        )
+    return CONSOLE_DONE_FOR_STAFF[action]
