@@ -299,3 +299,6 @@ class User(AbstractBaseUser):
     def clean(self):
         super().clean()
         self.email = type(self).objects.normalize_email(self.email)
+
+
+from .token_models import *  # noqa: E402,F403

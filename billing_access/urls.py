@@ -18,4 +18,5 @@ urlpatterns = [
     path("", include("roles.urls")),
     path("", include("security.urls")),
     path("", include("audit.urls")),
+    path("", include("accounts.token_urls")),
 ]
