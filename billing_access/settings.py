@@ -197,3 +197,6 @@ LOGGING = {
 }
 
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
+# Requests per token in a fixed window of the JSON API ("600/minute"; second, minute or hour).
+API_RATE_LIMIT = env.get_str("API_RATE_LIMIT", "600/minute")

@@ -19,4 +19,5 @@ urlpatterns = [
     path("", include("security.urls")),
     path("", include("audit.urls")),
     path("", include("accounts.token_urls")),
+    path("api/v1/", include("billing_access.api")),
 ]
