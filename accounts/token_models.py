@@ -65,6 +65,13 @@ class ApiToken(models.Model):
         return f"ba_{self.prefix}_…"
 
     @property
+    def area_labels(self) -> list[str]:
+        """Return the labels of the API areas the token is limited to."""
+        from roles import catalog
+
+        return [catalog.BY_CODE[c].label if c in catalog.BY_CODE else c for c in self.areas]
+
+    @property
     def owner(self):
         return self.user.owner
 

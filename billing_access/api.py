@@ -246,6 +246,13 @@ def _http_error(request, exc):
     return error(request, exc.status_code, code, str(exc))
 
 
+def _body_name(operation) -> str:
+    schema = (operation.get("requestBody", {}).get("content", {}).get("application/json", {})).get(
+        "schema", {}
+    )
+    return schema.get("$ref", "").rsplit("/", 1)[-1] or ("JSON" if schema else "")
+
+
 def docs(request):
     """List the API's operations from its own OpenAPI document (no third-party assets)."""
     schema = api.get_openapi_schema(path_prefix=request.path.removesuffix("docs"))
@@ -260,6 +267,7 @@ def docs(request):
                     "description": operation.get("description", ""),
                     "tag": (operation.get("tags") or [""])[0],
                     "parameters": operation.get("parameters", []),
+                    "body": _body_name(operation),
                     "responses": sorted(operation.get("responses", {})),
                 }
             )
