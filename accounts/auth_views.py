@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import auth
-from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.shortcuts import redirect, render, resolve_url
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
+import audit
+from audit.choices import AuditAction
 from roles.access import public, signed_in
+from security import stepup
+from security.middleware import ENDED_MESSAGES, ENDED_NOTICE
+from security.services import password_expired
 
 from . import services
 from .backends import SignInFailure
@@ -39,6 +45,7 @@ def sign_in(request):
         return redirect(safe_next(request))
     form = SignInForm(request.POST or None)
     error = ""
+    notice = ENDED_MESSAGES.get(request.session.pop(ENDED_NOTICE, ""), "")
     if request.method == "POST":
         if form.is_valid():
             login = form.cleaned_data["login"]
@@ -47,6 +54,14 @@ def sign_in(request):
             )
             if user is not None:
                 services.record_sign_in(request, user, method="password")
+                stepup.mark_proof(request)
+                if password_expired(user):
+                    audit.record(AuditAction.PASSWORD_EXPIRED, actor=user, target=user)
+                    return redirect(
+                        reverse("security:password_change")
+                        + "?"
+                        + urlencode({"next": resolve_url(safe_next(request))})
+                    )
                 return redirect(safe_next(request))
             reason, known = getattr(
                 request, "sign_in_failure", (SignInFailure.WRONG_PASSWORD, None)
@@ -61,7 +76,7 @@ def sign_in(request):
     return render(
         request,
         "accounts/sign_in.html",
-        {"form": form, "error": error, "next": safe_next(request, "")},
+        {"form": form, "error": error, "notice": notice, "next": safe_next(request, "")},
         status=status,
     )
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.db.models import Q
+from django.utils import timezone
+
+from security import lockout
+from security.models import SignInRestriction
 
 from .choices import AuthSource, UserKind
 
@@ -20,6 +24,8 @@ class SignInFailure:
     NO_PASSWORD = "no_password"
     LOCKED_OUT = "locked_out"
     MISSING_FIELDS = "missing_fields"
+    ADDRESS_NOT_ALLOWED = "address_not_allowed"
+    OUTSIDE_ALLOWED_HOURS = "outside_allowed_hours"
 
     LABELS = {
         UNKNOWN_USER: "No user with this login",
@@ -30,7 +36,11 @@ class SignInFailure:
         NO_PASSWORD: "User has no password set",
         LOCKED_OUT: "Locked out",
         MISSING_FIELDS: "Login or password missing",
+        ADDRESS_NOT_ALLOWED: "Signed in from an address outside the user's allowed networks",
+        OUTSIDE_ALLOWED_HOURS: "Signed in outside the user's allowed hours",
     }
+    # Refusals of a right password that do not count towards a lockout.
+    NOT_COUNTED = frozenset({ADDRESS_NOT_ALLOWED, OUTSIDE_ALLOWED_HOURS})
 
 
 def find_by_login(login: str):
@@ -40,7 +50,7 @@ def find_by_login(login: str):
         return None
     User = get_user_model()
     return (
-        User.objects.select_related("owner")
+        User.objects.select_related("owner", "owner__password_policy")
         .filter(Q(username__iexact=login) | Q(email__iexact=login))
         .first()
     )
@@ -80,18 +90,38 @@ class PortalBackend(ModelBackend):
         if not user.allow_login:
             _fail(request, SignInFailure.LOGIN_DISABLED, user)
             return None
+        refusal = restriction_refusal(request, user)
+        if refusal:
+            _fail(request, refusal, user)
+            return None
+        lockout.release_attempt(request, user)
         return user
 
     def get_user(self, user_id):
         User = get_user_model()
         try:
-            user = User.objects.select_related("owner").get(pk=user_id)
+            user = User.objects.select_related("owner", "owner__password_policy").get(pk=user_id)
         except User.DoesNotExist:
             return None
         return user if self.user_can_authenticate(user) else None
 
     def get_all_permissions(self, user_obj, obj=None):
         return set()  # portal permissions come from roles.permissions, not Django's tables
+
+
+def restriction_refusal(request, user, *, now=None) -> str | None:
+    """Return why the user's sign-in restriction refuses this request, or None."""
+    from billing_access.middleware import client_ip
+
+    restriction = SignInRestriction.objects.filter(user_id=user.pk).first()
+    if restriction is None:
+        return None
+    restriction.user = user
+    if request is not None and not restriction.allows_address(client_ip(request)):
+        return SignInFailure.ADDRESS_NOT_ALLOWED
+    if not restriction.allows_time(now or timezone.now()):
+        return SignInFailure.OUTSIDE_ALLOWED_HOURS
+    return None
 
 
 def _fail(request, reason: str, user) -> None:

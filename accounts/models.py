@@ -253,6 +253,10 @@ class User(AbstractBaseUser):
         indexes = [
             models.Index(fields=["owner", "last_name", "first_name", "id"], name="user_owner_name"),
             models.Index(fields=["owner", "allow_login"], name="user_owner_login"),
+            # Keyset pagination of the users list, one index per sortable column.
+            models.Index(fields=["owner", "username", "id"], name="user_owner_username"),
+            models.Index(fields=["owner", "email", "id"], name="user_owner_email"),
+            models.Index(fields=["owner", "created_at", "id"], name="user_owner_created"),
         ]
 
     def __str__(self) -> str:
@@ -299,6 +303,39 @@ class User(AbstractBaseUser):
     def clean(self):
         super().clean()
         self.email = type(self).objects.normalize_email(self.email)
+
+
+class PasswordSetTokenQuerySet(models.QuerySet):
+    def usable(self, now=None):
+        """Return the tokens that can still be used: not used, not voided, not expired."""
+        now = now or timezone.now()
+        return self.filter(used_at__isnull=True, voided_at__isnull=True, expires_at__gt=now)
+
+
+class PasswordSetToken(models.Model):
+    """A single-use, time-limited link to set a password, sent by the access email.
+
+    Only the SHA-256 of the token is stored; the token itself exists in the email alone. Sending a
+    newer link voids the older ones of the same user.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="password_set_tokens")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PasswordSetTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"password link of user {self.user_id} until {self.expires_at:%Y-%m-%d %H:%M}"
 
 
 from .token_models import *  # noqa: E402,F403

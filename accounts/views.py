@@ -1,11 +1,44 @@
-"""Screens of the accounts app."""
+"""Screens of the accounts app: home, the users list, the user record and its actions, and the
+public set-password page of the access email."""
 
 from __future__ import annotations
 
-from django.shortcuts import render
+import datetime
+from urllib.parse import urlencode
 
-from roles.access import signed_in
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.generic import TemplateView
+
+from audit.models import AuditEvent
+from roles import catalog, permissions
+from roles.access import public, requires, signed_in
+from roles.guards import EscalationRefused, check_can_manage_user, get_owned_or_404
 from roles.navigation import menu
+from roles.portal import PortalConfirmView, PortalFormView, PortalMixin
+
+from . import listing, services
+from .forms import (
+    BulkDeactivateForm,
+    LoginFlagForm,
+    SetPasswordForm,
+    UserCreateForm,
+    UserEditForm,
+    UserFilterForm,
+    reason_text,
+)
+from .models import PasswordSetToken, User
+
+USERS, READ, FULL = catalog.USERS, catalog.READ, catalog.FULL
 
 
 @signed_in
@@ -13,3 +46,588 @@ def home(request):
     """Show who is signed in and the screens they may open."""
     sections = [(name, items) for name, items in menu(request.permissions) if name != "You"]
     return render(request, "home.html", {"sections": sections})
+
+
+# ---------------------------------------------------------------------------------------------
+# Users list and export
+
+
+def _list_params(request, form) -> dict:
+    allowed = set(form.fields) | {"sort", "after", "before", "page"}
+    return {k: v for k, v in request.GET.items() if k in allowed and v}
+
+
+def _sort_links(params: dict, sort: str, descending: bool) -> dict:
+    """Return, per sortable column, its link (toggling the direction) and its aria-sort state."""
+    base = {k: v for k, v in params.items() if k not in {"sort", "after", "before", "page"}}
+    links = {}
+    for name in listing.SORTS:
+        current = name == sort
+        target = f"-{name}" if current and not descending else name
+        state = ("descending" if descending else "ascending") if current else "none"
+        links[name] = {"url": "?" + urlencode({**base, "sort": target}), "state": state}
+    return links
+
+
+def can_bulk_deactivate(request) -> bool:
+    user = request.user
+    return request.permissions.has(USERS, FULL) and (
+        user.is_superuser or user.expert_level >= services.EXPERT_LEVEL_FOR_BULK
+    )
+
+
+@requires(USERS, READ)
+@require_GET
+def user_list(request):
+    """List the owner's users: search, filters, sortable columns, keyset pages, bulk actions."""
+    owner = request.user.owner
+    form = UserFilterForm(request.GET or None, owner=owner)
+    data = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    sort, descending = listing.parse_sort(request.GET.get("sort"))
+    params = _list_params(request, form)
+    queryset = listing.filtered(owner, data)
+    total = queryset.count()
+    page = listing.keyset_page(
+        queryset.select_related("role").prefetch_related("departments"),
+        sort=sort,
+        descending=descending,
+        params=params,
+        size=listing.PAGE_SIZE,
+    )
+    export_params = {k: v for k, v in params.items() if k not in {"after", "before", "page"}}
+    bulk_form = (
+        BulkDeactivateForm(owner=owner) if can_bulk_deactivate(request) and page.rows else None
+    )
+    return render(
+        request,
+        "accounts/user_list.html",
+        {
+            "form": form,
+            "page": page,
+            "users": page.rows,
+            "total": total,
+            "sort_links": _sort_links(params, sort, descending),
+            "export_query": urlencode(export_params),
+            "back_query": urlencode(params),
+            "can_change": request.permissions.has(USERS, FULL),
+            "bulk_form": bulk_form,
+        },
+    )
+
+
+@requires(USERS, READ)
+@require_GET
+def user_export(request):
+    """Stream the filtered users list as CSV (every page), and record the export."""
+    owner = request.user.owner
+    form = UserFilterForm(request.GET or None, owner=owner)
+    data = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    sort, descending = listing.parse_sort(request.GET.get("sort"))
+    queryset = listing.ordered(listing.filtered(owner, data), sort, descending)
+    services.record_user_export(
+        actor=request.user, filters={k: v for k, v in data.items() if v not in (None, "")}
+    )
+    response = StreamingHttpResponse(listing.csv_rows(queryset), content_type="text/csv")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="users-{stamp}.csv"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@requires(USERS, FULL)
+@require_POST
+def user_bulk_deactivate(request):
+    """Deactivate the users ticked on the list (expert level 2 or more), all or none."""
+    owner = request.user.owner
+    back = reverse("accounts:user_list")
+    if request.POST.get("back"):
+        back += "?" + request.POST["back"].lstrip("?").replace("\n", "").replace("\r", "")
+    form = BulkDeactivateForm(request.POST, owner=owner)
+    if not form.is_valid():
+        errors = [e for errs in form.errors.values() for e in errs]
+        messages.error(request, "Nothing was deactivated: " + " ".join(errors))
+        return redirect(back)
+    try:
+        done = services.bulk_deactivate(
+            form.cleaned_data["users"],
+            actor=request.user,
+            reason=reason_text(form.cleaned_data["update_reason"]),
+        )
+    except (PermissionDenied, ValidationError) as exc:
+        text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        messages.error(request, "Nothing was deactivated: " + text)
+        return redirect(back)
+    if done:
+        messages.success(request, f"Deactivated {len(done)} user{'s' if len(done) != 1 else ''}.")
+    else:
+        messages.info(request, "The ticked users were already deactivated.")
+    return redirect(back)
+
+
+# ---------------------------------------------------------------------------------------------
+# Create and edit
+
+
+class OwnerFormMixin:
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs["owner"] = self.request.user.owner
+        return kwargs
+
+
+class UserCreateView(OwnerFormMixin, PortalFormView):
+    """Create a user; the person then gets a password through the access email."""
+
+    permission = (USERS, FULL)
+    form_class = UserCreateForm
+    template_name = "accounts/user_form.html"
+
+    def perform(self, form):
+        return services.create_user(actor=self.request.user, data=form.service_data())
+
+    def get_success_url(self):
+        return reverse("accounts:user_detail", args=[self.result.pk])
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        if getattr(self, "result", None) is not None:
+            messages.success(
+                self.request,
+                f"{self.result.label} was created. Send the access email so they can set a "
+                "password.",
+            )
+        return response
+
+
+class UserRecordMixin(PortalMixin):
+    """A screen about one user of the owner: another owner's user answers 404."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated:
+            self.subject = get_owned_or_404(
+                request.user,
+                User.objects.select_related("owner", "role"),
+                kwargs["pk"],
+            )
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(record_context(self.request, self.subject, getattr(self, "tab", "")))
+        return context
+
+
+class UserEditView(OwnerFormMixin, UserRecordMixin, PortalFormView):
+    """Edit a user's record with an Update Reason; a concurrent save is never lost silently."""
+
+    permission = (USERS, FULL)
+    form_class = UserEditForm
+    template_name = "accounts/user_form.html"
+    tab = "details"
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs["instance"] = User.objects.get(pk=self.subject.pk)
+        return kwargs
+
+    def form_valid(self, form):
+        # PortalFormView turns every ValidationError into form errors; a lost update also needs
+        # the current row_version in the form and the list of what changed meanwhile.
+        try:
+            self.result = services.update_user(
+                self.subject,
+                actor=self.request.user,
+                data=form.service_data(),
+                expected_row_version=form.cleaned_data["row_version"],
+                reason=reason_text(form.cleaned_data["update_reason"]),
+                details=form.cleaned_data["update_details"],
+            )
+        except services.RecordChanged as exc:
+            form.data = form.data.copy()
+            form.data["row_version"] = str(exc.current_row_version)
+            form.add_error(None, exc.messages[0])
+            self.conflict_events = exc.events
+            return self.form_invalid(form)
+        except EscalationRefused as exc:
+            form.add_error(None, str(exc))
+            return self.form_invalid(form)
+        except ValidationError as exc:
+            if hasattr(exc, "error_dict"):
+                for field, errors in exc.error_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                form.add_error(None, exc)
+            return self.form_invalid(form)
+        return redirect(self.get_success_url())
+
+    def get_success_url(self):
+        if self.result:
+            messages.success(self.request, f"Saved the changes to {self.subject.label}.")
+        else:
+            messages.info(self.request, "Nothing changed, so nothing was saved.")
+        return reverse("accounts:user_detail", args=[self.subject.pk])
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["conflict_events"] = [event_rows(e) for e in getattr(self, "conflict_events", [])]
+        return context
+
+
+# ---------------------------------------------------------------------------------------------
+# The user record and its tabs
+
+TABS = (
+    ("details", "Details", "accounts:user_detail"),
+    ("permissions", "Permissions", "accounts:user_permissions"),
+    ("security", "Security", "accounts:user_security"),
+    ("activity", "Activity", "accounts:user_activity"),
+    ("commission", "Commission", "accounts:user_commission"),
+)
+
+
+def record_context(request, subject: User, tab: str) -> dict:
+    """Return what every page about one user shows: the tabs and the actions allowed."""
+    can_change = request.permissions.has(USERS, FULL)
+    may_manage = can_change and _may_manage(request.user, subject)
+    return {
+        "subject": subject,
+        "tabs": [
+            (reverse(url_name, args=[subject.pk]), label, slug == tab)
+            for slug, label, url_name in TABS
+        ],
+        "can_change": may_manage,
+        "can_send_access_email": (
+            request.permissions.has(catalog.DP_ACCESS, FULL)
+            and _may_manage(request.user, subject)
+            and subject.allow_login
+            and subject.kind == "interactive"
+            and subject.auth_source == "local"
+        ),
+    }
+
+
+def _may_manage(actor: User, subject: User) -> bool:
+    try:
+        check_can_manage_user(actor, subject)
+    except PermissionDenied:
+        return False
+    return True
+
+
+class UserTabView(UserRecordMixin, TemplateView):
+    permission = (USERS, READ)
+
+
+class UserDetailView(UserTabView):
+    """The user's details, access flags and departments."""
+
+    tab = "details"
+    template_name = "accounts/user_detail.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        subject = self.subject
+        context["departments"] = list(subject.departments.all())
+        context["extra_groups"] = list(subject.extra_role_groups.all())
+        context["can_delete"] = context["can_change"] and not services.has_history(subject)
+        return context
+
+
+class UserPermissionsView(UserTabView):
+    """The user's effective permissions and what gives each level."""
+
+    tab = "permissions"
+    template_name = "accounts/user_permissions.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        subject = self.subject
+        effective = permissions.explained(subject, catalog.Channel.APPLICATION)
+        api = (
+            permissions.explained(subject, catalog.Channel.API) if subject.has_api_access else None
+        )
+        context.update(
+            granted=effective.granted(),
+            api_granted=api.granted() if api else [],
+        )
+        return context
+
+
+class UserSecurityView(UserTabView):
+    """What protects the account today: Login flag, auth source, password, sign-ins, links."""
+
+    tab = "security"
+    template_name = "accounts/user_security.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        subject = self.subject
+        now = timezone.now()
+        link = PasswordSetToken.objects.filter(user=subject).first()
+        link_state = ""
+        if link is not None:
+            if link.used_at:
+                link_state = "used"
+            elif link.voided_at:
+                link_state = "replaced"
+            elif link.expires_at <= now:
+                link_state = "expired"
+            else:
+                link_state = "waiting"
+        context.update(
+            has_password=subject.has_usable_password(),
+            last_link=link,
+            link_state=link_state,
+        )
+        return context
+
+
+class UserActivityView(UserTabView):
+    """The audit events about this user, newest first."""
+
+    tab = "activity"
+    template_name = "accounts/user_activity.html"
+    page_size = 25
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        events = AuditEvent.objects.filter(subject_user_id=self.subject.pk).order_by(
+            "-occurred_at", "-id"
+        )
+        page = Paginator(events, self.page_size).get_page(self.request.GET.get("page"))
+        context.update(page=page, events=[event_rows(e) for e in page.object_list])
+        return context
+
+
+class UserCommissionView(UserTabView):
+    """The user's commission details."""
+
+    tab = "commission"
+    template_name = "accounts/user_commission.html"
+
+
+FIELD_LABELS = {"username": "Username", "allow_login": "Login flag"}
+
+
+def field_label(name: str) -> str:
+    if name in FIELD_LABELS:
+        return FIELD_LABELS[name]
+    try:
+        return str(User._meta.get_field(name).verbose_name).capitalize()
+    except Exception:  # noqa: BLE001 - a field renamed or gone since the event
+        return name.replace("_", " ").capitalize()
+
+
+def _show(value) -> str:
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def event_rows(event: AuditEvent) -> dict:
+    """Return an event with its changes as (label, before, after) rows for the templates."""
+    return {
+        "event": event,
+        "changes": [
+            (field_label(name), _show(pair[0]), _show(pair[1]))
+            for name, pair in (event.changes or {}).items()
+            if isinstance(pair, list) and len(pair) == 2
+        ],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Actions: deactivate, reactivate, delete, send access email
+
+
+class UserActionView(OwnerFormMixin, UserRecordMixin, PortalConfirmView):
+    permission = (USERS, FULL)
+
+    def get_success_url(self):
+        return reverse("accounts:user_detail", args=[self.subject.pk])
+
+    def get_cancel_url(self):
+        return reverse("accounts:user_detail", args=[self.subject.pk])
+
+
+class UserDeactivateView(UserActionView):
+    """Remove the Login flag: sign-in refused at once, live sessions end at their next request."""
+
+    form_class = LoginFlagForm
+    confirm_label = "Deactivate"
+
+    def get_context_data(self, **kwargs):
+        self.title = f"Deactivate {self.subject.label}"
+        self.question = f"Deactivate {self.subject.label} ({self.subject.username})?"
+        return super().get_context_data(**kwargs)
+
+    def consequences(self):
+        return [
+            "Sign-in is refused from now on.",
+            "Any session they have open ends at its next request.",
+            "Their record, access settings and history are kept; you can reactivate them.",
+        ]
+
+    def perform(self, form):
+        services.deactivate_user(
+            self.subject,
+            actor=self.request.user,
+            reason=reason_text(form.cleaned_data["update_reason"]),
+            details=form.cleaned_data["update_details"],
+        )
+        messages.success(self.request, f"{self.subject.label} is deactivated.")
+
+
+class UserReactivateView(UserActionView):
+    """Give the Login flag back."""
+
+    form_class = LoginFlagForm
+    confirm_label = "Reactivate"
+
+    def get_context_data(self, **kwargs):
+        self.title = f"Reactivate {self.subject.label}"
+        self.question = f"Reactivate {self.subject.label} ({self.subject.username})?"
+        return super().get_context_data(**kwargs)
+
+    def consequences(self):
+        return ["They can sign in again with their password, with the access they had."]
+
+    def perform(self, form):
+        services.reactivate_user(
+            self.subject,
+            actor=self.request.user,
+            reason=reason_text(form.cleaned_data["update_reason"]),
+            details=form.cleaned_data["update_details"],
+        )
+        messages.success(self.request, f"{self.subject.label} can sign in again.")
+
+
+class UserDeleteView(UserActionView):
+    """Delete a user created by mistake (only without any history)."""
+
+    form_class = forms.Form
+    confirm_label = "Delete"
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs.pop("owner")
+        return kwargs
+
+    def get_context_data(self, **kwargs):
+        self.title = f"Delete {self.subject.label}"
+        self.question = f"Delete {self.subject.label} ({self.subject.username}) for good?"
+        return super().get_context_data(**kwargs)
+
+    def consequences(self):
+        return [
+            "Only a user without any history can be deleted; the deletion itself is recorded.",
+            "To stop someone signing in, deactivate them instead.",
+        ]
+
+    def perform(self, form):
+        label = self.subject.label
+        services.delete_user(self.subject, actor=self.request.user)
+        messages.success(self.request, f"{label} was deleted.")
+
+    def get_success_url(self):
+        return reverse("accounts:user_list")
+
+
+class UserSendAccessEmailView(UserActionView):
+    """Email the user their login name and a single-use link to set a password.
+
+    Support staff use it: it needs Data Protection Access (full) and read on Users, never
+    shows the link, and is refused for SSO and API users.
+    """
+
+    permission = (catalog.DP_ACCESS, FULL)
+    form_class = forms.Form
+    confirm_label = "Send access email"
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and not request.permissions.has(USERS, READ):
+            raise PermissionDenied("Needs read on Users.")
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs.pop("owner")
+        return kwargs
+
+    def get_context_data(self, **kwargs):
+        self.title = f"Send access email to {self.subject.label}"
+        self.question = f"Send {self.subject.label} their sign-in details at {self.subject.email}?"
+        return super().get_context_data(**kwargs)
+
+    def consequences(self):
+        hours = services.access_link_hours()
+        return [
+            "The email holds their login name and a link to set a password.",
+            f"The link works once and expires in {hours} hours. You will not see it.",
+            "Any link sent to them earlier stops working.",
+        ]
+
+    def perform(self, form):
+        sent = services.send_access_email(self.subject, actor=self.request.user)
+        expires = timezone.localtime(sent.expires_at)
+        messages.success(
+            self.request,
+            f"Access email sent to {sent.sent_to}. The link expires {expires:%d %b %Y %H:%M}.",
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Set password from the access email (public)
+
+_TOKEN_SESSION_KEY = "password_set_token"
+
+
+@public
+@never_cache
+@require_GET
+def set_password_link(request, token):
+    """Keep the link's token in the session and continue on an address without it, so the
+    token never travels on in a Referer header or stays in the browser history."""
+    request.session[_TOKEN_SESSION_KEY] = token[:200]
+    return redirect("accounts:set_password_form")
+
+
+@public
+@never_cache
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def set_password(request):
+    """Set a password with the access email's link; then the person signs in as usual."""
+    token = request.session.get(_TOKEN_SESSION_KEY, "")
+    try:
+        record = services.find_password_set_token(token)
+    except services.LinkNotUsable:
+        return render(request, "accounts/set_password_invalid.html", status=400)
+    form = SetPasswordForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.set_password_with_link(token, form.cleaned_data["password1"])
+        except services.LinkNotUsable:
+            return render(request, "accounts/set_password_invalid.html", status=400)
+        except ValidationError as exc:
+            form.add_error("password1", exc)
+        else:
+            request.session.pop(_TOKEN_SESSION_KEY, None)
+            messages.success(request, "Your password is set. Sign in with it now.")
+            return redirect("accounts:sign_in")
+    status = 400 if form.is_bound and form.errors else 200
+    return render(
+        request,
+        "accounts/set_password.html",
+        {
+            "form": form,
+            "person": record.user,
+            "expires_at": record.expires_at,
+            "now": datetime.datetime.now(tz=datetime.UTC),
+        },
+        status=status,
+    )

@@ -5,6 +5,7 @@ from django.db import models
 
 class EventCategory(models.TextChoices):
     SIGN_IN = "sign_in", "Sign-in"
+    FAILED = "failed", "Failed attempt"
     CHANGE = "change", "Record change"
     VIEW = "view", "Sensitive view"
     SECURITY = "security", "Security event"
@@ -72,10 +73,12 @@ class AuditAction(models.TextChoices):
 
 _SIGN_IN = {
     AuditAction.SIGN_IN,
-    AuditAction.SIGN_IN_FAILED,
     AuditAction.SIGN_OUT,
     AuditAction.SESSION_EXPIRED,
 }
+# Refused attempts to get in or to prove an identity. ACCESS_REFUSED (a signed-in person asking
+# for a page they may not open) is a security event, not a failed attempt to get in.
+_FAILED_SUFFIXES = ("_failed", "_refused")
 _VIEW = {AuditAction.SENSITIVE_VIEWED, AuditAction.AUDIT_EXPORTED}
 _CHANGE_PREFIXES = ("user_", "settings_item_", "owner_", "role_", "matrix_", "override_", "review_")
 
@@ -84,10 +87,16 @@ def category_of(action: str) -> str:
     """Return the event category shown by the activity screens for an action."""
     if action in _SIGN_IN:
         return EventCategory.SIGN_IN
+    if action.endswith(_FAILED_SUFFIXES) and action != AuditAction.ACCESS_REFUSED:
+        return EventCategory.FAILED
     if action in _VIEW:
         return EventCategory.VIEW
-    if action.startswith(_CHANGE_PREFIXES) and action != AuditAction.ROLE_MODEL_IMPORTED:
-        return EventCategory.CHANGE
-    if action == AuditAction.ROLE_MODEL_IMPORTED:
+    if action.startswith(_CHANGE_PREFIXES):
         return EventCategory.CHANGE
     return EventCategory.SECURITY
+
+
+def actions_in(category: str) -> list[tuple[str, str]]:
+    """Return the (value, label) pairs of the actions filed under `category`."""
+    choices = AuditAction.choices
+    return [(value, label) for value, label in choices if category_of(value) == category]

@@ -66,7 +66,7 @@ class AuditEvent(models.Model):
                 fields=["subject_user_id", "-occurred_at", "-id"], name="audit_subject_time"
             ),
             models.Index(fields=["actor_id", "-occurred_at", "-id"], name="audit_actor_time"),
-            models.Index(fields=["ip", "-occurred_at"], name="audit_ip_time"),
+            models.Index(fields=["ip", "-occurred_at", "-id"], name="audit_ip_time_id"),
             models.Index(fields=["target_type", "target_id"], name="audit_target"),
         ]
 

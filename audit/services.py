@@ -5,14 +5,19 @@ from __future__ import annotations
 import datetime
 import decimal
 import hashlib
+import ipaddress
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
+from django.apps import apps
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from . import context as request_context
+from . import integrity
 from .choices import AuditAction, category_of
 from .models import AuditChainHead, AuditEvent
 
@@ -35,8 +40,32 @@ def cleanse(value: Any, *, key: str = "") -> Any:
     return _jsonable(value)
 
 
+def _text(value: Any) -> str:
+    """Return `value` as text PostgreSQL accepts: NUL characters (typed by anyone) are dropped."""
+    return str(value or "").replace("\x00", "")
+
+
+def _ip(value: Any) -> str | None:
+    """Return the address in its canonical form, or None when it is not an IP address.
+
+    The canonical form is what the database gives back, so the hash computed at write time
+    matches the one `audit_verify` recomputes from the stored row.
+    """
+    if not value:
+        return None
+    try:
+        address = ipaddress.ip_address(str(value).strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
 def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float | str):
+    if isinstance(value, str):
+        return _text(value)
+    if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, datetime.datetime | datetime.date | datetime.time):
         return value.isoformat()
@@ -58,8 +87,12 @@ def _describe(obj: Any) -> tuple[str, str, str]:
     return obj._meta.model_name, str(obj.pk), str(label)[:300]
 
 
-def content_hash(event: AuditEvent) -> str:
-    """Return the SHA-256 of an event's content together with the previous link's hash."""
+def content_hash(event: Any) -> str:
+    """Return the SHA-256 of an event's content together with the previous link's hash.
+
+    `event` is an AuditEvent or any object with the same attributes (the verifier and the bulk
+    loader pass light rows rather than model instances).
+    """
     payload = {
         "occurred_at": event.occurred_at.isoformat(),
         "owner_id": event.owner_id,
@@ -133,34 +166,136 @@ def record(
     subject_user_id = getattr(subject_user, "pk", subject_user)
 
     event = AuditEvent(
-        occurred_at=timezone.now(),
         owner_id=owner_id,
         action=action,
         category=category_of(action),
         actor_id=getattr(actor, "pk", None),
-        actor_label=(getattr(actor, "label", "") if actor is not None else actor_label)[:300],
+        actor_label=_text(getattr(actor, "label", "") if actor is not None else actor_label)[:300],
         target_type=target_type,
-        target_id=target_id,
-        target_label=target_label,
+        target_id=_text(target_id)[:64],
+        target_label=_text(target_label)[:300],
         subject_user_id=subject_user_id,
         changes=cleanse(changes or {}),
-        reason=str(reason or "")[:300],
-        details=details or "",
+        reason=_text(reason)[:300],
+        details=_text(details),
         context=cleanse(context or {}),
-        request_id=facts.request_id[:64],
-        ip=facts.ip,
-        user_agent=facts.user_agent[:400],
-        method=method,
+        request_id=_text(facts.request_id)[:64],
+        ip=_ip(facts.ip),
+        user_agent=_text(facts.user_agent)[:400],
+        method=_text(method)[:40],
         chain=owner_id or 0,
     )
     with transaction.atomic():
         head = _lock_head(event.chain)
+        # The time is taken under the chain's lock, so that seq order is also time order.
+        event.occurred_at = timezone.now()
         event.seq = head.seq + 1
         event.prev_hash = head.last_hash
         event.hash = content_hash(event)
         event.save(force_insert=True)
         AuditChainHead.objects.filter(chain=head.chain).update(seq=event.seq, last_hash=event.hash)
     return event
+
+
+def record_view(actor: Any, target: Any, what: str, *, context: dict | None = None) -> AuditEvent:
+    """Record that `actor` looked at a sensitive record (`what` says which part of it).
+
+    Screens that show personal or security data of someone (a user's security tab, their
+    sign-in history) call this while serving the page: looking is evidence too.
+    """
+    with transaction.atomic():
+        return record(
+            AuditAction.SENSITIVE_VIEWED,
+            actor=actor,
+            target=target,
+            details=what,
+            context=context,
+        )
+
+
+def record_export(actor: Any, *, filters: dict, scope: str) -> AuditEvent:
+    """Record that `actor` exported the activity log with these filters (before streaming it)."""
+    with transaction.atomic():
+        return record(
+            AuditAction.AUDIT_EXPORTED,
+            actor=actor,
+            target=("audit_log", "", "Activity log"),
+            details=f"CSV export ({scope})",
+            context={"filters": filters, "scope": scope},
+        )
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    chain: int
+    deleted: int
+    cutoff: datetime.datetime
+    retention_days: int
+    first_kept_seq: int
+    event: AuditEvent
+
+
+def retention_by_chain() -> list[tuple[int, int]]:
+    """Return (chain, retention days) for every owner, plus the chain of owner-less events.
+
+    The owner model is reached through the user model's `owner` field, so that this app
+    imports no other app of the portal.
+    """
+    owner_model = apps.get_model(settings.AUTH_USER_MODEL)._meta.get_field("owner").related_model
+    rows = list(owner_model.objects.order_by("pk").values_list("pk", "audit_retention_days"))
+    unowned = getattr(settings, "AUDIT_UNOWNED_RETENTION_DAYS", 2555)
+    return [(0, unowned), *rows]
+
+
+def purge_expired(*, now: datetime.datetime | None = None) -> list[PurgeResult]:
+    """Delete each chain's events older than its owner's retention period and record each purge.
+
+    Only a prefix of a chain is ever removed (everything before the first event that is still
+    within the retention period), so the chain stays contiguous; the AUDIT_PURGED event records
+    where it was cut and the hash it was cut at, from which `audit_verify` checks the first
+    remaining event.
+    """
+    now = now or timezone.now()
+    results = []
+    for chain, days in retention_by_chain():
+        result = _purge_chain(chain, now - datetime.timedelta(days=days), days)
+        if result is not None:
+            results.append(result)
+    return results
+
+
+def _purge_chain(chain: int, cutoff: datetime.datetime, days: int) -> PurgeResult | None:
+    with transaction.atomic():
+        head = AuditChainHead.objects.select_for_update().filter(chain=chain).first()
+        if head is None:
+            return None
+        events = AuditEvent.objects.filter(chain=chain)
+        first_kept = (
+            events.filter(occurred_at__gte=cutoff).order_by("seq").values_list("seq", flat=True)
+        ).first()
+        if first_kept is None:
+            first_kept, first_prev = head.seq + 1, head.last_hash  # the purge event itself
+        else:
+            first_prev = events.filter(seq=first_kept).values_list("prev_hash", flat=True).get()
+        doomed = events.filter(seq__lt=first_kept)
+        if not doomed.exists():
+            return None
+        with integrity.purge_permit():
+            deleted, _ = doomed.delete()
+        event = record(
+            AuditAction.AUDIT_PURGED,
+            owner=chain or None,
+            actor_label="Retention purge",
+            details=f"Deleted {deleted} events older than {days} days.",
+            context={
+                "deleted": deleted,
+                "cutoff": cutoff.isoformat(),
+                "retention_days": days,
+                "first_kept_seq": first_kept,
+                "first_kept_prev_hash": first_prev,
+            },
+        )
+    return PurgeResult(chain, deleted, cutoff, days, first_kept, event)
 
 
 def diff(before: dict, after: dict) -> dict:

@@ -1,5 +1,26 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from roles import catalog
+from roles.navigation import Screen, register
+
+from . import views
 
 app_name = "audit"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("activity/", views.activity, name="activity"),
+    path("activity/events/<int:pk>/", views.event_detail, name="event_detail"),
+    path("activity/<slug:tab>/export.csv", views.export, name="export"),
+    path("activity/<slug:tab>/", views.activity, name="activity_tab"),
+]
+
+register(
+    Screen(
+        "audit:activity",
+        "Activity",
+        "Activity",
+        catalog.USER_ACTIVITY,
+        catalog.READ,
+        description="Sign-ins, failed attempts, record changes, security events; export.",
+    ),
+)

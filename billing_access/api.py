@@ -34,6 +34,8 @@ from roles.guards import EscalationRefused
 
 from .middleware import client_ip
 
+# Service refusals that mean "the record is not as you thought": a stale version, still in use.
+CONFLICT_CODES = {"stale", "record_changed", "in_use"}
 UNAUTHENTICATED = "Missing, invalid, expired or revoked token."
 RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600}
 
@@ -232,6 +234,8 @@ def _invalid_domain(request, exc):
     current = getattr(exc, "current_row_version", None)
     if current is not None:
         return error(request, 409, "conflict", exc.messages[0], current_row_version=int(current))
+    if getattr(exc, "code", None) in CONFLICT_CODES:
+        return error(request, 409, str(exc.code), exc.messages[0])
     if hasattr(exc, "error_dict"):
         fields = {
             name: " ".join(ValidationError(errs).messages) for name, errs in exc.error_dict.items()

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django.forms",
+    "axes",
     "audit",
     "roles",
     "accounts",
@@ -49,11 +50,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "axes.middleware.AxesMiddleware",
+    "security.middleware.SessionSecurityMiddleware",
     "accounts.middleware.UserPreferencesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "roles.middleware.PermissionMiddleware",
+    "security.middleware.PasswordChangeRequiredMiddleware",
 ]
 
 FORM_RENDERER = "billing_access.forms.PortalFormRenderer"
@@ -88,8 +92,11 @@ AUTH_USER_MODEL = "accounts.User"
 # check for a plain unique column does not recognise.
 # HSTS preloading binds every subdomain of the customer's domain for months, so it is an explicit
 # opt-in (SECURE_HSTS_PRELOAD=true) rather than a default; its reminder is silenced.
-SILENCED_SYSTEM_CHECKS = ["auth.W004", "security.W021"]
-AUTHENTICATION_BACKENDS = ["accounts.backends.PortalBackend"]
+# Lockout counts per account on purpose (an attacker rotates addresses), so axes' reminder to
+# also count per IP address is silenced.
+SILENCED_SYSTEM_CHECKS = ["auth.W004", "security.W021", "axes.W006"]
+# Axes first: it refuses a locked-out account before any password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "accounts.backends.PortalBackend"]
 LOGIN_URL = "accounts:sign_in"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:sign_in"
@@ -135,6 +142,8 @@ DEFAULT_FROM_EMAIL = env.get_str("DEFAULT_FROM_EMAIL", "Billing Access <no-reply
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # The address people use to reach the portal, written into emailed links.
 PUBLIC_URL = (env.get_str("PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/")
+# How long the set-password link of an access email stays valid, in hours.
+ACCESS_LINK_HOURS = env.get_int("ACCESS_LINK_HOURS", 72)
 
 # Sessions and cookies.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
@@ -171,8 +180,28 @@ SECURE_CSP = {
     "object-src": [CSP.NONE],
 }
 
+# Lockout (django-axes): limits and cool-off come from the attempted account's owner policy;
+# counted per account in the database (security.lockout explains the atomic count).
+AXES_ENABLED = env.get_bool("AXES_ENABLED", True)
+AXES_HANDLER = "security.lockout.PolicyLockoutHandler"
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_USERNAME_CALLABLE = "security.lockout.axes_username"
+AXES_FAILURE_LIMIT = "security.lockout.failure_limit"
+AXES_COOLOFF_TIME = "security.lockout.cool_off"
+AXES_CLIENT_IP_CALLABLE = "security.lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "security.lockout.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
+
 # Permission cache entries live this long at most; versions make them exact before that.
 PERMISSION_CACHE_SECONDS = env.get_int("PERMISSION_CACHE_SECONDS", 3600)
+
+# Audit: how long events that belong to no owner (sign-in attempts for unknown logins) are kept,
+# and an optional MaxMind GeoIP2/GeoLite2 database (.mmdb) for sign-in locations.
+AUDIT_UNOWNED_RETENTION_DAYS = env.get_int("AUDIT_UNOWNED_RETENTION_DAYS", 2555)
+GEOIP_PATH = env.get_str("GEOIP_PATH") or ""
 
 LOG_FORMAT = env.get_str("LOG_FORMAT", "text")
 LOG_LEVEL = env.get_str("LOG_LEVEL", "INFO")

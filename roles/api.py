@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
 from django.http import Http404
-from ninja import Field, Path, Router, Schema
+from ninja import Field, Path, Router, Schema, Status
 
 from . import catalog, permissions
 from .models import Grant, Role, RoleGroup
@@ -235,3 +235,191 @@ def authz_check(request, payload: AuthzCheckIn):
         "level": decision.level,
         "because": reasons_out(decision),
     }
+
+
+# Writes (API Roles write): the same services as the matrix and role screens, the token's user
+# as the actor, so nobody hands out more than they hold.
+
+Name = Annotated[str, Field(max_length=120, pattern=r"^[^\x00]*$")]
+LongText = Annotated[str, Field(max_length=2000, pattern=r"^[^\x00]*$")]
+Version = Annotated[int, Field(ge=1, le=2**31)]
+RefId = Annotated[int, Field(ge=1, le=MAX_ID)]
+Levels = Annotated[dict[Text, Text], Field(max_length=400)]
+
+
+class RoleGroupIn(Schema):
+    name: Name
+    kind: Literal["application", "api"] = "application"
+    description: LongText = ""
+    grants: Levels = Field(default_factory=dict, description="{area code: level}")
+
+
+class RoleGroupUpdateIn(Schema):
+    row_version: Version | None = Field(None, description="The version you read (or If-Match).")
+    name: Name | None = None
+    description: LongText | None = None
+    grants: Levels | None = Field(
+        None, description="Cells to set, {area code: level}; none removes; others unchanged."
+    )
+    reason: Name = ""
+
+
+class RoleIn(Schema):
+    name: Name
+    description: LongText = ""
+    role_groups: list[RefId] = Field(default_factory=list, max_length=200)
+
+
+class RoleUpdateIn(Schema):
+    row_version: Version | None = Field(None, description="The version you read (or If-Match).")
+    name: Name | None = None
+    description: LongText | None = None
+    role_groups: list[RefId] | None = Field(None, max_length=200)
+    reason: Name = ""
+
+
+def expected_version(request, given: int | None) -> int:
+    """Return the row_version the caller read: If-Match, else the body; 422 when neither."""
+    header = request.headers.get("If-Match", "").strip().removeprefix("W/").strip('"')
+    if header:
+        try:
+            return int(header)
+        except ValueError as exc:
+            raise ValidationError({"row_version": "If-Match must be a row_version."}) from exc
+    if given is None:
+        raise ValidationError({"row_version": "Send the row_version you read, or If-Match."})
+    return given
+
+
+def _owned_groups(request, ids) -> list[RoleGroup]:
+    ids = list(dict.fromkeys(ids))
+    groups = list(RoleGroup.objects.filter(owner_id=owner_id(request), pk__in=ids))
+    if len(groups) != len(ids):
+        raise ValidationError({"role_groups": "Choose role groups of your organisation."})
+    return groups
+
+
+def _group_or_404(request, group_id: int) -> RoleGroup:
+    group = RoleGroup.objects.filter(owner_id=owner_id(request), pk=group_id).first()
+    if group is None:
+        raise Http404
+    return group
+
+
+def _role_or_404(request, role_id: int) -> Role:
+    role = Role.objects.filter(owner_id=owner_id(request), pk=role_id).first()
+    if role is None:
+        raise Http404
+    return role
+
+
+@router.post("/role-groups", response={201: RoleGroupOut}, summary="Create a role group")
+def create_role_group(request, payload: RoleGroupIn):
+    """Create a role group with its first grants (needs API Roles write)."""
+    from . import services
+
+    require(request, catalog.API_ROLES, catalog.WRITE)
+    group = services.create_role_group(
+        actor=request.api_user,
+        name=payload.name,
+        kind=payload.kind,
+        description=payload.description,
+        grants=payload.grants,
+    )
+    return Status(201, group_out(_groups(request).get(pk=group.pk)))
+
+
+@router.patch("/role-groups/{group_id}", response=RoleGroupOut, summary="Change a role group")
+def update_role_group(request, group_id: Id, payload: RoleGroupUpdateIn):
+    """Rename, describe and set matrix cells of a role group, all or nothing (needs API Roles
+    write); 409 when it changed since the row_version you read."""
+    from django.db import transaction
+
+    from . import services
+
+    require(request, catalog.API_ROLES, catalog.WRITE)
+    group = _group_or_404(request, group_id)
+    version = expected_version(request, payload.row_version)
+    with transaction.atomic():
+        if payload.name is not None or payload.description is not None:
+            group = services.update_role_group(
+                group,
+                actor=request.api_user,
+                expected_row_version=version,
+                name=payload.name if payload.name is not None else group.name,
+                description=(
+                    payload.description if payload.description is not None else group.description
+                ),
+            )
+            version = group.row_version
+        if payload.grants:
+            services.set_grants(
+                group,
+                payload.grants,
+                actor=request.api_user,
+                expected_row_version=version,
+                reason=payload.reason,
+            )
+    return group_out(_groups(request).get(pk=group.pk))
+
+
+@router.delete("/role-groups/{group_id}", response={204: None}, summary="Delete a role group")
+def delete_role_group(request, group_id: Id):
+    """Delete a role group that no role or user uses (needs API Roles write); 409 when in use."""
+    from . import services
+
+    require(request, catalog.API_ROLES, catalog.WRITE)
+    group = _group_or_404(request, group_id)
+    version = expected_version(request, None) if "If-Match" in request.headers else None
+    services.delete_role_group(group, actor=request.api_user, expected_row_version=version)
+    return Status(204, None)
+
+
+@router.post("/roles", response={201: RoleOut}, summary="Create a role")
+def create_role(request, payload: RoleIn):
+    """Create a role combining role groups you may hand out (needs API Roles write)."""
+    from . import services
+
+    require(request, catalog.API_ROLES, catalog.WRITE)
+    role = services.create_role(
+        actor=request.api_user,
+        name=payload.name,
+        description=payload.description,
+        groups=_owned_groups(request, payload.role_groups),
+    )
+    return Status(201, role_out(_roles(request).get(pk=role.pk)))
+
+
+@router.patch("/roles/{role_id}", response=RoleOut, summary="Change a role")
+def update_role(request, role_id: Id, payload: RoleUpdateIn):
+    """Rename a role, describe it or replace its role groups (needs API Roles write); 409 when
+    it changed since the row_version you read."""
+    from . import services
+
+    require(request, catalog.API_ROLES, catalog.WRITE)
+    role = _role_or_404(request, role_id)
+    version = expected_version(request, payload.row_version)
+    services.update_role(
+        role,
+        actor=request.api_user,
+        expected_row_version=version,
+        name=payload.name if payload.name is not None else role.name,
+        description=payload.description if payload.description is not None else role.description,
+        groups=(
+            _owned_groups(request, payload.role_groups) if payload.role_groups is not None else None
+        ),
+        reason=payload.reason,
+    )
+    return role_out(_roles(request).get(pk=role.pk))
+
+
+@router.delete("/roles/{role_id}", response={204: None}, summary="Delete a role")
+def delete_role(request, role_id: Id):
+    """Delete a role that no user holds (needs API Roles write); 409 when in use."""
+    from . import services
+
+    require(request, catalog.API_ROLES, catalog.WRITE)
+    role = _role_or_404(request, role_id)
+    version = expected_version(request, None) if "If-Match" in request.headers else None
+    services.delete_role(role, actor=request.api_user, expected_row_version=version)
+    return Status(204, None)

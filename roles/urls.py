@@ -1,9 +1,81 @@
 from django.urls import path
 
-from . import views
+from . import catalog, views
+from .navigation import Screen, register
 
 app_name = "roles"
 
 urlpatterns = [
     path("me/access/", views.my_access, name="my_access"),
+    path("access/role-groups/", views.RoleGroupListView.as_view(), name="rolegroup_list"),
+    path("access/role-groups/new/", views.RoleGroupCreateView.as_view(), name="rolegroup_create"),
+    path("access/role-groups/<int:pk>/", views.rolegroup_matrix, name="rolegroup_matrix"),
+    path(
+        "access/role-groups/<int:pk>/edit/",
+        views.RoleGroupEditView.as_view(),
+        name="rolegroup_edit",
+    ),
+    path(
+        "access/role-groups/<int:pk>/clone/",
+        views.RoleGroupCloneView.as_view(),
+        name="rolegroup_clone",
+    ),
+    path("access/role-groups/<int:pk>/delete/", views.rolegroup_delete, name="rolegroup_delete"),
+    path("access/roles/", views.RoleListView.as_view(), name="role_list"),
+    path("access/roles/new/", views.role_edit, name="role_create"),
+    path("access/roles/<int:pk>/", views.role_edit, name="role_edit"),
+    path("access/roles/<int:pk>/clone/", views.RoleCloneView.as_view(), name="role_clone"),
+    path("access/roles/<int:pk>/delete/", views.role_delete, name="role_delete"),
+    path("access/compare/", views.compare, name="compare"),
+    path("access/role-model/", views.role_model, name="role_model"),
+    path("access/role-model/export/", views.role_model_export, name="role_model_export"),
+    path("access/role-model/import/", views.role_model_import, name="role_model_import"),
+    path("access/who-has-access/", views.who_has_access, name="who_has_access"),
+    path("access/users/<int:pk>/", views.user_permissions, name="user_permissions"),
+    path("access/users/<int:pk>/overrides/", views.override_add, name="override_add"),
+    path("access/overrides/<int:pk>/remove/", views.override_remove, name="override_remove"),
 ]
+
+_GROUPS = catalog.USER_GROUPS
+register(
+    Screen(
+        "roles:rolegroup_list",
+        "Role groups",
+        "Access",
+        _GROUPS,
+        catalog.READ,
+        "The permission matrix: what each role group grants, area by area.",
+    ),
+    Screen(
+        "roles:role_list",
+        "Roles",
+        "Access",
+        _GROUPS,
+        catalog.READ,
+        "Business functions that combine role groups, with their members.",
+    ),
+    Screen(
+        "roles:who_has_access",
+        "Who has access",
+        "Access",
+        _GROUPS,
+        catalog.READ,
+        "Everyone who reaches a level on an area, and through what.",
+    ),
+    Screen(
+        "roles:compare",
+        "Compare",
+        "Access",
+        _GROUPS,
+        catalog.READ,
+        "Two roles or two role groups side by side.",
+    ),
+    Screen(
+        "roles:role_model",
+        "Export and import",
+        "Access",
+        _GROUPS,
+        catalog.READ,
+        "Move a tested role model between environments as JSON.",
+    ),
+)

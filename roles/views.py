@@ -1,11 +1,72 @@
-"""Screens of the permission engine."""
+"""Screens of the permission engine: thin views that parse, call a service or a report, render.
+
+Role groups, roles, compare, export/import and "who has access" need `settings_user_groups`
+(read to look, full to change); a user's effective permissions need `users` (read to look, full
+to change overrides). Every change that can move access shows its impact before it is saved.
+"""
 
 from __future__ import annotations
 
-from django.shortcuts import render
+import json
+from urllib.parse import urlencode
 
-from . import catalog, permissions
-from .access import signed_in
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count, OuterRef, Prefetch, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from . import catalog, permissions, reports, services
+from .access import requires, signed_in
+from .forms import (
+    CELL_PREFIX,
+    CloneForm,
+    CompareForm,
+    OverrideForm,
+    ReasonForm,
+    RoleForm,
+    RoleGroupCreateForm,
+    RoleGroupEditForm,
+    RoleModelImportForm,
+    WhoHasAccessForm,
+    parse_cells,
+)
+from .guards import EscalationRefused, get_owned_or_404
+from .impact import Proposal
+from .models import Grant, PermissionOverride, Role, RoleGroup
+from .portal import PortalFormView, PortalListView
+from .resolver import OverrideRule
+
+VIEW = (catalog.USER_GROUPS, catalog.READ)
+CHANGE = (catalog.USER_GROUPS, catalog.FULL)
+IMPACT_ROWS = 200
+
+
+def _count(queryset, field: str):
+    """Return a subquery counting rows of `queryset` whose `field` is the outer row."""
+    return Coalesce(
+        Subquery(
+            queryset.filter(**{field: OuterRef("pk")})
+            .order_by()
+            .values(field)
+            .annotate(n=Count("*"))
+            .values("n")[:1]
+        ),
+        Value(0),
+    )
+
+
+def _errors_of(exc: ValidationError) -> list[str]:
+    return list(exc.messages)
+
+
+def _can_change(request) -> bool:
+    return request.permissions.has(*CHANGE)
 
 
 @signed_in
@@ -24,4 +85,757 @@ def my_access(request):
             "api_granted": api.granted() if api else [],
             "category_labels": catalog.Category.LABELS,
         },
+    )
+
+
+# Role groups ---------------------------------------------------------------------------------
+
+
+class RoleGroupListView(PortalListView):
+    """Every role group of the owner with what it grants and who uses it."""
+
+    model = RoleGroup
+    permission = VIEW
+    template_name = "roles/rolegroup_list.html"
+
+    def get_queryset(self):
+        from accounts.models import User
+
+        queryset = super().get_queryset().order_by("name")
+        query = self.request.GET.get("q", "").strip()
+        if query:
+            queryset = queryset.filter(name__icontains=query)
+        return queryset.annotate(
+            grant_count=_count(Grant.objects.exclude(level=catalog.NONE), "role_group"),
+            role_count=_count(Role.role_groups.through.objects.all(), "rolegroup"),
+            extra_count=_count(User.extra_role_groups.through.objects.all(), "rolegroup"),
+        )
+
+    def get_context_data(self, **kwargs):
+        q = self.request.GET.get("q", "")
+        return super().get_context_data(
+            q=q,
+            query=urlencode({"q": q}) if q else "",
+            can_change=_can_change(self.request),
+            **kwargs,
+        )
+
+
+class RoleGroupCreateView(PortalFormView):
+    permission = CHANGE
+    form_class = RoleGroupCreateForm
+    template_name = "roles/rolegroup_form.html"
+
+    def perform(self, form):
+        return services.create_role_group(actor=self.request.user, **form.cleaned_data)
+
+    def get_success_url(self):
+        messages.success(self.request, f"Role group {self.result.name} created. Set its grants.")
+        return reverse("roles:rolegroup_matrix", args=[self.result.pk])
+
+
+class _OwnedObjectMixin:
+    model = RoleGroup
+
+    def dispatch(self, request, *args, **kwargs):
+        self.object = get_owned_or_404(request.user, self.model.objects.all(), kwargs["pk"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(object=self.object, **kwargs)
+
+
+class RoleGroupEditView(_OwnedObjectMixin, PortalFormView):
+    permission = CHANGE
+    form_class = RoleGroupEditForm
+    template_name = "roles/rolegroup_form.html"
+    success_message = "Role group saved."
+
+    def get_initial(self):
+        g = self.object
+        return {"name": g.name, "description": g.description, "row_version": g.row_version}
+
+    def perform(self, form):
+        return services.update_role_group(
+            self.object,
+            actor=self.request.user,
+            expected_row_version=form.cleaned_data["row_version"],
+            name=form.cleaned_data["name"],
+            description=form.cleaned_data["description"],
+        )
+
+    def get_success_url(self):
+        return reverse("roles:rolegroup_matrix", args=[self.object.pk])
+
+
+class RoleGroupCloneView(_OwnedObjectMixin, PortalFormView):
+    permission = CHANGE
+    form_class = CloneForm
+    template_name = "roles/clone_form.html"
+
+    def get_initial(self):
+        return {"name": f"Copy of {self.object.name}"[:120]}
+
+    def perform(self, form):
+        return services.clone_role_group(
+            self.object, actor=self.request.user, name=form.cleaned_data["name"]
+        )
+
+    def get_success_url(self):
+        messages.success(self.request, f"{self.result.name} created as a copy.")
+        return reverse("roles:rolegroup_matrix", args=[self.result.pk])
+
+
+@requires(*CHANGE)
+@require_http_methods(["GET", "POST"])
+def rolegroup_delete(request, pk):
+    """Confirm and delete a role group; refuse, with the list, while roles or users use it."""
+    group = get_owned_or_404(request.user, RoleGroup.objects.all(), pk)
+    status = 200
+    if request.method == "POST":
+        try:
+            services.delete_role_group(group, actor=request.user)
+        except services.InUse:
+            status = 400
+        else:
+            messages.success(request, f"Role group {group.name} deleted.")
+            return redirect("roles:rolegroup_list")
+    roles, users, user_count = services.group_usage(group)
+    return render(
+        request,
+        "roles/confirm_delete.html",
+        {
+            "title": f"Delete role group {group.name}",
+            "object": group,
+            "in_use": bool(roles or user_count),
+            "roles": roles,
+            "users": users,
+            "user_count": user_count,
+            "cancel_url": reverse("roles:rolegroup_matrix", args=[group.pk]),
+        },
+        status=status,
+    )
+
+
+def _matches(area: catalog.Area, query: str) -> bool:
+    query = query.lower().strip()
+    return not query or query in area.label.lower() or query in area.code
+
+
+def _matrix_rows(group, saved: dict[str, str], proposed: dict[str, str], query: str):
+    sections = []
+    for category, label, areas in catalog.by_category(group.channel):
+        rows = []
+        for area in areas:
+            if not _matches(area, query):
+                continue
+            old = saved.get(area.code, catalog.NONE)
+            new = proposed.get(area.code, old)
+            rows.append(
+                {
+                    "area": area,
+                    "saved": old,
+                    "value": new,
+                    "changed": new != old,
+                    "levels": [(lvl, catalog.LEVEL_LABELS[lvl]) for lvl in area.levels],
+                }
+            )
+        if rows:
+            levels = []
+            for area in areas:
+                levels += [lvl for lvl in area.levels if lvl not in levels]
+            sections.append(
+                {
+                    "category": category,
+                    "label": label,
+                    "rows": rows,
+                    "levels": [(lvl, catalog.LEVEL_LABELS[lvl]) for lvl in levels],
+                }
+            )
+    return sections
+
+
+@requires(*VIEW, write=catalog.FULL)
+@require_http_methods(["GET", "POST"])
+def rolegroup_matrix(request, pk):
+    """Show a role group's matrix; edit it, preview the impact, then save it in one go."""
+    group = get_owned_or_404(request.user, RoleGroup.objects.all(), pk)
+    saved = group.levels()
+    query = (request.POST.get("q") if request.method == "POST" else request.GET.get("q")) or ""
+    proposed: dict[str, str] = {}
+    errors: list[str] = []
+    status = 200
+    row_version = group.row_version
+    if request.method == "POST":
+        action = request.POST.get("action", "preview")
+        proposed, errors = parse_cells(request.POST, group.channel)
+        try:
+            row_version = int(request.POST.get("row_version", ""))
+        except ValueError:
+            errors.append("The form is incomplete; reload the page.")
+        if action.startswith("set:") and not errors:
+            category = action[4:]
+            level = request.POST.get(f"category-{category}", "")
+            for area in catalog.areas_for(group.channel):
+                if area.category == category and area.is_level(level) and _matches(area, query):
+                    proposed[area.code] = level
+        changes = {
+            code: [saved.get(code, catalog.NONE), level]
+            for code, level in sorted(proposed.items())
+            if saved.get(code, catalog.NONE) != level
+        }
+        if errors:
+            status = 400
+        elif action == "preview":
+            if not changes:
+                messages.info(request, "Nothing changed: every level is as saved.")
+            else:
+                impact = services.impact_preview(
+                    request.user.owner, grants={group.pk: {c: v[1] for c, v in changes.items()}}
+                )
+                return render(
+                    request,
+                    "roles/matrix_preview.html",
+                    {
+                        "object": group,
+                        "changes": [
+                            (catalog.get(code), old, new) for code, (old, new) in changes.items()
+                        ],
+                        "impact": impact,
+                        "impact_rows": impact.users[:IMPACT_ROWS],
+                        "row_version": row_version,
+                        "q": query,
+                        "cell_prefix": CELL_PREFIX,
+                    },
+                )
+        elif action == "save":
+            try:
+                changed = services.set_grants(
+                    group,
+                    proposed,
+                    actor=request.user,
+                    expected_row_version=row_version,
+                    reason=request.POST.get("reason", "")[:300],
+                )
+            except (EscalationRefused, ValidationError) as exc:
+                errors = [str(exc)] if isinstance(exc, EscalationRefused) else _errors_of(exc)
+                status = 400
+                group.refresh_from_db()
+                saved = group.levels()
+            else:
+                messages.success(
+                    request,
+                    f"Saved: {len(changed)} cell{'s' if len(changed) != 1 else ''} changed.",
+                )
+                url = reverse("roles:rolegroup_matrix", args=[group.pk])
+                return redirect(f"{url}?q={query}" if query else url)
+    sections = _matrix_rows(group, saved, proposed, query)
+    changed_count = sum(1 for s in sections for r in s["rows"] if r["changed"])
+    return render(
+        request,
+        "roles/rolegroup_matrix.html",
+        {
+            "object": group,
+            "sections": sections,
+            "errors": errors,
+            "q": query,
+            "row_version": row_version,
+            "changed_count": changed_count,
+            "can_change": _can_change(request),
+            "granted_count": len(saved),
+            "roles": group.roles.order_by("name"),
+            "cell_prefix": CELL_PREFIX,
+        },
+        status=status,
+    )
+
+
+# Roles ---------------------------------------------------------------------------------------
+
+
+class RoleListView(PortalListView):
+    """Every role with its role groups and how many users hold it."""
+
+    model = Role
+    permission = VIEW
+    template_name = "roles/role_list.html"
+
+    def get_queryset(self):
+        from accounts.models import User
+
+        queryset = super().get_queryset().order_by("name")
+        query = self.request.GET.get("q", "").strip()
+        if query:
+            queryset = queryset.filter(name__icontains=query)
+        return queryset.annotate(member_count=_count(User.objects.all(), "role")).prefetch_related(
+            Prefetch("role_groups", queryset=RoleGroup.objects.order_by("name"))
+        )
+
+    def get_context_data(self, **kwargs):
+        q = self.request.GET.get("q", "")
+        return super().get_context_data(
+            q=q,
+            query=urlencode({"q": q}) if q else "",
+            can_change=_can_change(self.request),
+            **kwargs,
+        )
+
+
+def _fingerprint(groups) -> str:
+    return ",".join(str(pk) for pk in sorted(g.pk for g in groups))
+
+
+@requires(*VIEW, write=catalog.FULL)
+@require_http_methods(["GET", "POST"])
+def role_edit(request, pk=None):
+    """Create or edit a role; a change of groups shows its impact on the holders first."""
+    owner = request.user.owner
+    role = get_owned_or_404(request.user, Role.objects.all(), pk) if pk else None
+    if role is None and not _can_change(request):
+        raise PermissionDenied("Needs full on User Groups.")
+    initial = {}
+    if role is not None:
+        initial = {
+            "name": role.name,
+            "description": role.description,
+            "role_groups": list(role.role_groups.all()),
+            "row_version": role.row_version,
+        }
+    form = RoleForm(request.POST or None, initial=initial, owner=owner)
+    impact = None
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        groups = list(data["role_groups"])
+        try:
+            if role is None:
+                role = services.create_role(
+                    actor=request.user,
+                    name=data["name"],
+                    description=data["description"],
+                    groups=groups,
+                )
+                messages.success(request, f"Role {role.name} created.")
+                return redirect("roles:role_list")
+            moved = _fingerprint(groups) != _fingerprint(role.role_groups.all())
+            if moved and data["previewed"] != _fingerprint(groups):
+                impact = services.impact_preview(
+                    owner, role_groups={role.pk: {g.pk for g in groups}}
+                )
+                form = RoleForm(
+                    _posted_with(request.POST, previewed=_fingerprint(groups)),
+                    owner=owner,
+                    initial=initial,
+                )
+                form.is_valid()
+            else:
+                services.update_role(
+                    role,
+                    actor=request.user,
+                    expected_row_version=data["row_version"],
+                    name=data["name"],
+                    description=data["description"],
+                    groups=groups,
+                )
+                messages.success(request, f"Role {data['name']} saved.")
+                return redirect("roles:role_list")
+        except EscalationRefused as exc:
+            form.add_error(None, str(exc))
+        except ValidationError as exc:
+            if hasattr(exc, "error_dict"):
+                for field, errs in exc.error_dict.items():
+                    form.add_error(field if field in form.fields else None, errs)
+            else:
+                form.add_error(None, exc)
+    if request.method == "POST" and form.errors:
+        status = 400
+    return render(
+        request,
+        "roles/role_form.html",
+        {
+            "form": form,
+            "object": role,
+            "impact": impact,
+            "impact_rows": impact.users[:IMPACT_ROWS] if impact else [],
+            "can_change": _can_change(request),
+            "members": services.role_usage(role, limit=20) if role else ([], 0),
+        },
+        status=status,
+    )
+
+
+def _posted_with(post, **replace):
+    """Return a copy of the posted data with some values replaced (lists kept)."""
+    data = post.copy()
+    for key, value in replace.items():
+        data[key] = value
+    return data
+
+
+class RoleCloneView(_OwnedObjectMixin, PortalFormView):
+    model = Role
+    permission = CHANGE
+    form_class = CloneForm
+    template_name = "roles/clone_form.html"
+
+    def get_initial(self):
+        return {"name": f"Copy of {self.object.name}"[:120]}
+
+    def perform(self, form):
+        return services.clone_role(
+            self.object, actor=self.request.user, name=form.cleaned_data["name"]
+        )
+
+    def get_success_url(self):
+        messages.success(self.request, f"{self.result.name} created as a copy.")
+        return reverse("roles:role_edit", args=[self.result.pk])
+
+
+@requires(*CHANGE)
+@require_http_methods(["GET", "POST"])
+def role_delete(request, pk):
+    """Confirm and delete a role; refuse, with the list, while users hold it."""
+    role = get_owned_or_404(request.user, Role.objects.all(), pk)
+    status = 200
+    if request.method == "POST":
+        try:
+            services.delete_role(role, actor=request.user)
+        except services.InUse:
+            status = 400
+        else:
+            messages.success(request, f"Role {role.name} deleted.")
+            return redirect("roles:role_list")
+    users, user_count = services.role_usage(role)
+    return render(
+        request,
+        "roles/confirm_delete.html",
+        {
+            "title": f"Delete role {role.name}",
+            "object": role,
+            "in_use": bool(user_count),
+            "roles": [],
+            "users": users,
+            "user_count": user_count,
+            "cancel_url": reverse("roles:role_edit", args=[role.pk]),
+        },
+        status=status,
+    )
+
+
+# Compare -------------------------------------------------------------------------------------
+
+
+@requires(*VIEW)
+def compare(request):
+    """Show two roles or two role groups side by side, differences highlighted."""
+    owner = request.user.owner
+    form = CompareForm(request.GET or None, owner=owner)
+    rows, left, right = None, None, None
+    status = 200
+    if request.GET and form.is_valid():
+        model = Role if form.cleaned_data["kind"] == "role" else RoleGroup
+        left = model.objects.filter(owner=owner, pk=form.cleaned_data["left"]).first()
+        right = model.objects.filter(owner=owner, pk=form.cleaned_data["right"]).first()
+        if left is None or right is None:
+            kind = "roles" if model is Role else "role groups"
+            form.add_error(None, f"Choose two {kind}: both sides must be of the kind compared.")
+            status = 400
+        else:
+            rows = reports.compare(left, right)
+            if form.cleaned_data["only_differences"]:
+                rows = [r for r in rows if r.differs]
+    elif request.GET:
+        status = 400
+    return render(
+        request,
+        "roles/compare.html",
+        {
+            "form": form,
+            "rows": rows,
+            "left": left,
+            "right": right,
+            "differences": sum(1 for r in rows or [] if r.differs),
+            "is_role": isinstance(left, Role),
+            "left_groups": _names(left),
+            "right_groups": _names(right),
+        },
+        status=status,
+    )
+
+
+def _names(obj):
+    if isinstance(obj, Role):
+        return sorted(g.name for g in obj.role_groups.all())
+    return []
+
+
+# Export and import ---------------------------------------------------------------------------
+
+
+@requires(*VIEW)
+def role_model(request):
+    """Offer the export of the role model and, to those who may change it, its import."""
+    return render(
+        request,
+        "roles/role_model.html",
+        {"form": RoleModelImportForm(), "can_change": _can_change(request)},
+    )
+
+
+@requires(*VIEW)
+def role_model_export(request):
+    """Download the owner's role groups and roles as JSON."""
+    owner = request.user.owner
+    document = services.export_role_model(owner)
+    response = HttpResponse(
+        json.dumps(document, indent=2, ensure_ascii=False), content_type="application/json"
+    )
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="role-model-{owner.slug}-{stamp}.json"'
+    return response
+
+
+@requires(*CHANGE)
+@require_POST
+def role_model_import(request):
+    """Preview an uploaded role model's changes and impact; import it once confirmed."""
+    owner = request.user.owner
+    if request.POST.get("confirm"):
+        try:
+            model = services.parse_role_model(request.POST.get("document", ""))
+            plan = services.import_role_model(
+                model, actor=request.user, expected_epoch=request.POST.get("epoch") or 0
+            )
+        except EscalationRefused as exc:
+            return _import_error(request, [str(exc)])
+        except ValidationError as exc:
+            return _import_error(request, _errors_of(exc))
+        messages.success(
+            request,
+            f"Imported: {len(plan.new_groups)} role groups and {len(plan.new_roles)} roles "
+            f"created, {len(plan.changed_groups)} groups and {len(plan.changed_roles)} roles "
+            "changed.",
+        )
+        return redirect("roles:role_list")
+    form = RoleModelImportForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return render(
+            request,
+            "roles/role_model.html",
+            {"form": form, "can_change": True},
+            status=400,
+        )
+    try:
+        model = services.parse_role_model(form.cleaned_data["document"])
+        plan = services.plan_import(owner, model)
+    except ValidationError as exc:
+        return _import_error(request, _errors_of(exc), form=form)
+    return render(
+        request,
+        "roles/import_preview.html",
+        {
+            "plan": plan,
+            "document": json.dumps(model),
+            "impact": plan.impact,
+            "impact_rows": plan.impact.users[:IMPACT_ROWS] if plan.impact else [],
+        },
+    )
+
+
+def _import_error(request, errors, form=None):
+    form = form or RoleModelImportForm()
+    for error in errors:
+        form.add_error(None, error)
+    return render(request, "roles/role_model.html", {"form": form, "can_change": True}, status=400)
+
+
+# Who has access ------------------------------------------------------------------------------
+
+
+@requires(*VIEW)
+def who_has_access(request):
+    """List every user whose effective level on an area reaches a minimum, and through what."""
+    owner = request.user.owner
+    form = WhoHasAccessForm(request.GET or None)
+    page, rows, status = None, [], 200
+    if request.GET:
+        if form.is_valid():
+            area, level = form.cleaned_data["area"], form.cleaned_data["level"]
+            users = reports.who_has_access(owner, area, level).select_related("role")
+            page = Paginator(users, 50).get_page(request.GET.get("page"))
+            rows = reports.explain_access(owner, area, list(page.object_list))
+        else:
+            status = 400
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "roles/who_has_access.html",
+        {
+            "form": form,
+            "page": page,
+            "rows": rows,
+            "query": query.urlencode(),
+            "area": catalog.BY_CODE.get(form.cleaned_data.get("area", "")) if page else None,
+        },
+        status=status,
+    )
+
+
+# A user's effective permissions and overrides ------------------------------------------------
+
+
+def _user_of(request, pk):
+    from accounts.models import User
+
+    return get_owned_or_404(
+        request.user,
+        User.objects.select_related("owner", "role").prefetch_related("extra_role_groups"),
+        pk,
+    )
+
+
+def _holds_data_protection(request) -> bool:
+    return request.user.is_superuser or any(
+        request.permissions.has(a.code, catalog.READ) for a in catalog.AREAS if a.is_data_protection
+    )
+
+
+def _user_page(request, user, *, form=None, status=200, impact=None):
+    channels = [catalog.Channel.APPLICATION]
+    if user.has_api_access or user.kind == "api":
+        channels.append(catalog.Channel.API)
+    sections = []
+    for channel in channels:
+        effective = permissions.explained(user, channel)
+        for category, label, areas in catalog.by_category(channel):
+            sections.append(
+                {
+                    "label": label,
+                    "category": category,
+                    "decisions": [effective.explain(a.code) for a in areas],
+                }
+            )
+    can_change = request.permissions.has(catalog.USERS, catalog.FULL)
+    overrides = list(PermissionOverride.objects.filter(user=user).order_by("area"))
+    for override in overrides:
+        override.info = catalog.BY_CODE.get(override.area)
+        override.expired = not override.is_in_force()
+    if form is None and can_change:
+        form = OverrideForm(exclude_data_protection=not _holds_data_protection(request))
+    return render(
+        request,
+        "roles/user_permissions.html",
+        {
+            "subject": user,
+            "sections": sections,
+            "overrides": overrides,
+            "form": form,
+            "can_change": can_change,
+            "impact": impact,
+            "impact_rows": impact.users[:IMPACT_ROWS] if impact else [],
+        },
+        status=status,
+    )
+
+
+@requires(catalog.USERS, catalog.READ)
+def user_permissions(request, pk):
+    """Show every area of one user: its level and why (group, role, override, gate)."""
+    return _user_page(request, _user_of(request, pk))
+
+
+@requires(catalog.USERS, catalog.FULL)
+@require_POST
+def override_add(request, pk):
+    """Preview then set an override of one area for one user."""
+    user = _user_of(request, pk)
+    form = OverrideForm(request.POST, exclude_data_protection=not _holds_data_protection(request))
+    if not form.is_valid():
+        return _user_page(request, user, form=form, status=400)
+    data = form.cleaned_data
+    if data["previewed"] != form.fingerprint():
+        impact = services.impact_preview(
+            user.owner,
+            Proposal(
+                overrides={
+                    user.pk: {
+                        data["area"]: OverrideRule(
+                            data["area"], data["level"], data["reason"], data["expires_at"]
+                        )
+                    }
+                }
+            ),
+        )
+        confirm = OverrideForm(
+            _posted_with(request.POST, previewed=form.fingerprint()),
+            exclude_data_protection=not _holds_data_protection(request),
+        )
+        confirm.is_valid()
+        return _user_page(request, user, form=confirm, impact=impact)
+    try:
+        services.set_override(
+            user,
+            data["area"],
+            data["level"],
+            actor=request.user,
+            reason=data["reason"],
+            expires_at=data["expires_at"],
+        )
+    except EscalationRefused as exc:
+        form.add_error(None, str(exc))
+        return _user_page(request, user, form=form, status=400)
+    except ValidationError as exc:
+        if hasattr(exc, "error_dict"):
+            for field, errs in exc.error_dict.items():
+                form.add_error(field if field in form.fields else None, errs)
+        else:
+            form.add_error(None, exc)
+        return _user_page(request, user, form=form, status=400)
+    messages.success(request, f"Override of {catalog.get(data['area']).label} saved.")
+    return redirect("roles:user_permissions", pk=user.pk)
+
+
+@requires(catalog.USERS, catalog.FULL)
+@require_http_methods(["GET", "POST"])
+def override_remove(request, pk):
+    """Confirm, with its impact, and remove one override."""
+    from accounts.models import User
+
+    override = PermissionOverride.objects.select_related("user").filter(pk=pk).first()
+    if override is None:
+        raise Http404("Not found.")
+    user = get_owned_or_404(request.user, User.objects.select_related("owner"), override.user_id)
+    form = ReasonForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.remove_override(
+                override, actor=request.user, reason=form.cleaned_data["reason"]
+            )
+        except EscalationRefused as exc:
+            form.add_error(None, str(exc))
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, "Override removed.")
+            return redirect("roles:user_permissions", pk=user.pk)
+    if request.method == "POST":
+        status = 400
+    impact = services.impact_preview(
+        user.owner, Proposal(overrides={user.pk: {override.area: None}})
+    )
+    info = catalog.BY_CODE.get(override.area)
+    return render(
+        request,
+        "roles/override_remove.html",
+        {
+            "form": form,
+            "override": override,
+            "info": info,
+            "subject": user,
+            "impact": impact,
+            "impact_rows": impact.users[:IMPACT_ROWS],
+        },
+        status=status,
     )

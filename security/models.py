@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+import zoneinfo
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -34,7 +38,10 @@ class PasswordPolicy(models.Model):
     allowed_characters = models.CharField(
         max_length=500,
         blank=True,
-        help_text="Leave empty to accept any character (recommended).",
+        help_text=(
+            "Symbols and spaces accepted besides letters and digits. Leave empty to accept any "
+            "character (recommended)."
+        ),
     )
     history_depth = models.PositiveSmallIntegerField(
         default=0, validators=[MaxValueValidator(24)], help_text="0 = no history check."
@@ -74,6 +81,26 @@ class PasswordPolicy(models.Model):
     def __str__(self) -> str:
         return f"Password policy of {self.owner}"
 
+    def clean(self):
+        """Refuse a minimum length under the floor: 8 with 2FA required, 15 without."""
+        super().clean()
+        floor = ABSOLUTE_MIN_LENGTH if self.require_2fa else MIN_LENGTH_WITHOUT_2FA
+        if self.min_length is not None and self.min_length < floor:
+            if self.require_2fa:
+                message = f"The minimum length cannot be below {ABSOLUTE_MIN_LENGTH}."
+            else:
+                message = (
+                    f"Without two-factor authentication the minimum length cannot be below "
+                    f"{MIN_LENGTH_WITHOUT_2FA} (NIST SP 800-63B). Require 2FA to go as low as "
+                    f"{ABSOLUTE_MIN_LENGTH}."
+                )
+            raise ValidationError({"min_length": message})
+
+    @property
+    def lockout_is_permanent(self) -> bool:
+        """Say whether a lockout lasts until an administrator clears it."""
+        return self.lockout_minutes == 0
+
 
 class PasswordHistory(models.Model):
     """A previous password hash of a user, kept to refuse reuse when the policy asks."""
@@ -89,3 +116,137 @@ class PasswordHistory(models.Model):
 
     def __str__(self) -> str:
         return f"password of user {self.user_id} set {self.created_at:%Y-%m-%d}"
+
+
+class AccountLockout(models.Model):
+    """The failed sign-in count of one account, updated atomically (row lock) on every attempt.
+
+    `failures` counts attempts in the current window, including attempts still being checked, so
+    that parallel guesses can never exceed the owner's limit. The account is locked while
+    `failures` reaches the limit and the lockout has not run out (see security.lockout).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="lockout_state",
+    )
+    failures = models.PositiveIntegerField(default=0)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    locked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"lockout state of user {self.user_id}: {self.failures} failures"
+
+
+class UserSession(models.Model):
+    """A signed-in session of a user: where and when it was used, and whether it was ended.
+
+    Only a hash of the session key is kept; an ended session is refused at its next request.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tracked_sessions"
+    )
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=400, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen_at", "-id"]
+        indexes = [models.Index(fields=["user", "ended_at"], name="usersession_user_live")]
+
+    def __str__(self) -> str:
+        return f"session of user {self.user_id} from {self.ip or 'unknown address'}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.ended_at is None
+
+
+def validate_networks(value: str) -> None:
+    """Refuse a network list with an entry that is not an IP address or CIDR network."""
+    bad = []
+    for entry in split_networks(value):
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            bad.append(entry)
+    if bad:
+        raise ValidationError(
+            "Not an IP address or network (such as 203.0.113.0/24): " + ", ".join(bad)
+        )
+
+
+def split_networks(value: str) -> list[str]:
+    """Return the entries of a network list written one per line or separated by commas."""
+    return [part.strip() for part in (value or "").replace(",", "\n").splitlines() if part.strip()]
+
+
+class SignInRestriction(models.Model):
+    """Optional limits on where and when one user may sign in.
+
+    Empty networks mean any address; no hours mean any time. Hours are read in the user's time
+    zone; an end before the start spans midnight (22:00 to 06:00).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sign_in_restriction"
+    )
+    allowed_networks = models.TextField(
+        blank=True,
+        validators=[validate_networks],
+        help_text="One IP address or network per line (such as 203.0.113.0/24). Empty: any.",
+    )
+    allowed_from = models.TimeField("allowed from", null=True, blank=True)
+    allowed_until = models.TimeField("allowed until", null=True, blank=True)
+    row_version = models.PositiveIntegerField(default=1)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"sign-in restriction of user {self.user_id}"
+
+    def clean(self):
+        super().clean()
+        if (self.allowed_from is None) != (self.allowed_until is None):
+            raise ValidationError(
+                "Give both the start and the end of the allowed hours, or neither."
+            )
+        if self.allowed_from is not None and self.allowed_from == self.allowed_until:
+            raise ValidationError({"allowed_until": "The end must differ from the start."})
+
+    @property
+    def networks(self) -> list:
+        return [
+            ipaddress.ip_network(n, strict=False) for n in split_networks(self.allowed_networks)
+        ]
+
+    def allows_address(self, ip: str | None) -> bool:
+        """Say whether `ip` is inside one of the allowed networks (any address when none)."""
+        networks = self.networks
+        if not networks:
+            return True
+        try:
+            address = ipaddress.ip_address(ip or "")
+        except ValueError:
+            return False
+        return any(address in network for network in networks)
+
+    def allows_time(self, moment) -> bool:
+        """Say whether `moment` (aware) falls inside the allowed hours in the user's zone."""
+        if self.allowed_from is None or self.allowed_until is None:
+            return True
+        try:
+            zone = zoneinfo.ZoneInfo(self.user.time_zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            zone = zoneinfo.ZoneInfo("UTC")
+        local = moment.astimezone(zone).time()
+        start, end = self.allowed_from, self.allowed_until
+        if start < end:
+            return start <= local < end
+        return local >= start or local < end

@@ -15,10 +15,20 @@ from .models import MAX_LENGTH, PasswordPolicy
 
 
 def policy_for(user) -> PasswordPolicy:
-    """Return the policy of the user's owner (the defaults when the owner has none saved)."""
+    """Return the policy of the user's owner (the defaults when the owner has none saved).
+
+    When the owner was loaded with `select_related("owner__password_policy")` (as the
+    authentication backend does), this costs no query.
+    """
     owner_id = getattr(user, "owner_id", None)
     if owner_id is None:
         return PasswordPolicy()
+    owner = user._state.fields_cache.get("owner") if hasattr(user, "_state") else None
+    if owner is not None:
+        try:
+            return owner.password_policy
+        except PasswordPolicy.DoesNotExist:
+            return PasswordPolicy(owner_id=owner_id)
     policy = PasswordPolicy.objects.filter(owner_id=owner_id).first()
     return policy or PasswordPolicy(owner_id=owner_id)
 
@@ -58,9 +68,12 @@ class OwnerPolicyValidator:
             allowed = set(policy.allowed_characters)
             refused = sorted({c for c in password if c not in allowed and not c.isalnum()})
             if refused:
+                names = ", ".join("space" if c == " " else c for c in refused)
+                listed = " ".join("space" if c == " " else c for c in sorted(allowed))
                 errors.append(
                     ValidationError(
-                        "These characters are not allowed here: " + " ".join(refused),
+                        f"These characters are not allowed: {names}. Besides letters and "
+                        f"digits, use only: {listed}",
                         code="password_character_not_allowed",
                     )
                 )

@@ -69,6 +69,33 @@ def make_update_reason(owner: Owner, name: str = "Correction") -> UpdateReason:
     return UpdateReason.objects.create(owner=owner, name=name)
 
 
+def make_commission_profile(owner: Owner, name: str = "Standard"):
+    from accounts.models import CommissionProfile
+
+    return CommissionProfile.objects.create(owner=owner, name=name)
+
+
+def user_form_data(**overrides) -> dict:
+    """Return a valid POST body of the user create form (edit adds row_version and a reason)."""
+    data = {
+        "first_name": "Nora",
+        "last_name": "Newcomer",
+        "display_name": "",
+        "username": "nora",
+        "email": "nora@example.test",
+        "locale": "en-gb",
+        "time_zone": "Europe/London",
+        "kind": "interactive",
+        "auth_source": "local",
+        "allow_login": "on",
+        "customer_access_scope": "all",
+        "privilege_level": "3",
+        "expert_level": "0",
+    }
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}
+
+
 def make_api_user(
     owner: Owner | None = None,
     *,

@@ -143,3 +143,19 @@ def test_user_locale_and_time_zone_apply(client, owner):
     response = client.get("/")
     assert response.headers["Content-Language"] == "de"
     assert '<html lang="de">' in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_locked_out_account_reads_like_any_failure(client, owner):
+    from security.models import PasswordPolicy
+
+    PasswordPolicy.objects.create(owner=owner, lockout_threshold=3)
+    make_user(owner, username="fran")
+    for _ in range(3):
+        post_sign_in(client, "fran", "wrong guess")
+    response = post_sign_in(client, "fran")
+    assert response.status_code == 400
+    assert GENERIC_FAILURE in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    assert last_event().context["reason"] == "locked_out"
+    assert last_event().reason == "Locked out"

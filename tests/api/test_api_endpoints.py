@@ -234,3 +234,29 @@ def test_audit_events_are_the_owner_s_filtered_and_paginated(owner, world, token
     assert len(filtered["items"]) == 2
     assert caller.get("/audit/events?since=2999-01-01T00:00:00Z").json()["items"] == []
     assert caller.get("/audit/events?until=2000-01-01T00:00:00").json()["items"] == []
+
+
+def test_authz_check_gives_the_same_answer_as_the_user_permissions_screen(
+    owner, world, token_for, signed_in, admin_user
+):
+    person = world["person"]
+    make_override(person, "invoices", "read", reason="Audit week")
+    bump_user(person)
+    screen = signed_in(admin_user).get(reverse("roles:user_permissions", args=[person.pk]))
+    decisions = [d for section in screen.context["sections"] for d in section["decisions"]]
+    # Every area that holds a level or a reason, and a sample of the closed ones.
+    decisions = [
+        d for i, d in enumerate(decisions) if d.level != "none" or d.because or i % 10 == 0
+    ]
+    caller = token_for(owner, {"api_authorization": "read"})
+    for decision in decisions:
+        body = {
+            "user": person.pk,
+            "area": decision.area.code,
+            "level": decision.area.levels[1],
+            "channel": decision.area.channel,
+        }
+        answer = caller.post("/authz/check", body).json()
+        assert answer["level"] == decision.level, decision.area.code
+        assert answer["allowed"] == (decision.level != "none")
+        assert [r["text"] for r in answer["because"]] == [r.text for r in decision.because]

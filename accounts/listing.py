@@ -1,0 +1,255 @@
+"""The users list: search, filters, sorting, keyset pagination and the CSV export.
+
+Search words each match a name, the username or the email (`icontains`, served on PostgreSQL by
+the trigram indexes of migration 0004). Pages are cut by keyset (the sort values of the row at
+the page's edge, signed into the link), so the last page costs what the first does.
+
+Other apps add filters to the list with `register_filter(UserFilter(...))`: a form field and a
+function that narrows the queryset (two-factor state and lockout come that way).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
+from django.core import signing
+from django.db.models import F, Q, QuerySet
+from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
+
+from .models import User
+
+PAGE_SIZE = 50
+MAX_SEARCH_WORDS = 5
+_CURSOR_SALT = "accounts.users.cursor"
+
+
+@dataclass(frozen=True)
+class UserFilter:
+    """A filter of the users list: its form field and how it narrows the queryset."""
+
+    name: str
+    field: Callable[[Any], forms.Field]
+    apply: Callable[[QuerySet, Any], QuerySet]
+
+
+USER_FILTERS: list[UserFilter] = []
+
+
+def register_filter(user_filter: UserFilter) -> None:
+    """Add a filter to the users list (called from another app's `ready()` or urls module)."""
+    if user_filter.name not in {f.name for f in USER_FILTERS}:
+        USER_FILTERS.append(user_filter)
+
+
+@dataclass(frozen=True)
+class Sort:
+    label: str
+    keys: tuple[str, ...]
+
+
+SORTS = {
+    "name": Sort("Name", ("last_name", "first_name", "id")),
+    "username": Sort("Username", ("username", "id")),
+    "email": Sort("Email", ("email", "id")),
+    "created": Sort("Created", ("created_at", "id")),
+}
+DEFAULT_SORT = "name"
+
+
+def parse_sort(value: str | None) -> tuple[str, bool]:
+    """Return (sort name, descending) from a `sort` parameter such as `-created`."""
+    value = value or DEFAULT_SORT
+    descending = value.startswith("-")
+    name = value.lstrip("-")
+    if name not in SORTS:
+        return DEFAULT_SORT, False
+    return name, descending
+
+
+def search(queryset: QuerySet, text: str) -> QuerySet:
+    """Keep users matching every word of `text` in a name, the username or the email."""
+    for word in (text or "").split()[:MAX_SEARCH_WORDS]:
+        queryset = queryset.filter(
+            Q(username__icontains=word)
+            | Q(email__icontains=word)
+            | Q(first_name__icontains=word)
+            | Q(last_name__icontains=word)
+            | Q(display_name__icontains=word)
+        )
+    return queryset
+
+
+def filtered(owner, data: dict) -> QuerySet:
+    """Return the owner's users narrowed by the cleaned data of a `UserFilterForm`."""
+    queryset = User.objects.for_owner(owner)
+    queryset = search(queryset, data.get("q") or "")
+    if data.get("role"):
+        queryset = queryset.filter(role=data["role"])
+    if data.get("kind"):
+        queryset = queryset.filter(kind=data["kind"])
+    if data.get("login") == "yes":
+        queryset = queryset.filter(allow_login=True)
+    elif data.get("login") == "no":
+        queryset = queryset.filter(allow_login=False)
+    if data.get("department"):
+        queryset = queryset.filter(departments=data["department"])
+    if data.get("auth_source"):
+        queryset = queryset.filter(auth_source=data["auth_source"])
+    for extra in USER_FILTERS:
+        value = data.get(extra.name)
+        if value not in (None, "", [], ()):
+            queryset = extra.apply(queryset, value)
+    return queryset
+
+
+def ordered(queryset: QuerySet, sort: str, descending: bool) -> QuerySet:
+    keys = SORTS[sort].keys
+    return queryset.order_by(*[f"-{k}" if descending else k for k in keys])
+
+
+@dataclass
+class KeysetPage:
+    """One page of the list and the links around it (None where there is nowhere to go)."""
+
+    rows: list
+    first_url: str | None = None
+    previous_url: str | None = None
+    next_url: str | None = None
+    last_url: str | None = None
+
+    @property
+    def has_previous(self) -> bool:
+        return self.previous_url is not None
+
+    @property
+    def has_next(self) -> bool:
+        return self.next_url is not None
+
+
+def encode_cursor(row: User, keys: tuple[str, ...]) -> str:
+    values = []
+    for key in keys:
+        value = getattr(row, key)
+        values.append(value.isoformat() if hasattr(value, "isoformat") else value)
+    return signing.dumps(values, salt=_CURSOR_SALT, compress=True)
+
+
+def decode_cursor(token: str | None, keys: tuple[str, ...]) -> tuple | None:
+    """Return the sort values signed into a cursor, or None for a missing or altered one."""
+    if not token:
+        return None
+    try:
+        values = signing.loads(token, salt=_CURSOR_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(values, list) or len(values) != len(keys):
+        return None
+    try:
+        return tuple(
+            User._meta.get_field(key).to_python(value)
+            for key, value in zip(keys, values, strict=True)
+        )
+    except forms.ValidationError:
+        return None
+    except Exception:  # noqa: BLE001 - any undecodable cursor means "start again"
+        return None
+
+
+def keyset_page(
+    queryset: QuerySet,
+    *,
+    sort: str,
+    descending: bool,
+    params: dict,
+    size: int = PAGE_SIZE,
+) -> KeysetPage:
+    """Cut one page from `queryset` by keyset: `after` / `before` cursors or `page=last`."""
+    keys = SORTS[sort].keys
+    row = Tuple(*[F(k) for k in keys])
+    after = decode_cursor(params.get("after"), keys)
+    before = None if after else decode_cursor(params.get("before"), keys)
+    last = not after and not before and params.get("page") == "last"
+    forward_gt = not descending  # moving forward means larger values when ascending
+
+    if before is not None or last:
+        backward = ordered(queryset, sort, not descending)
+        if before is not None:
+            lookup = TupleLessThan if forward_gt else TupleGreaterThan
+            backward = backward.filter(lookup(row, before))
+        rows = list(backward[: size + 1])
+        more_before = len(rows) > size
+        rows = list(reversed(rows[:size]))
+        has_previous, has_next = more_before, before is not None
+    else:
+        forward = ordered(queryset, sort, descending)
+        if after is not None:
+            lookup = TupleGreaterThan if forward_gt else TupleLessThan
+            forward = forward.filter(lookup(row, after))
+        rows = list(forward[: size + 1])
+        has_next = len(rows) > size
+        rows = rows[:size]
+        has_previous = after is not None
+
+    base = {k: v for k, v in params.items() if k not in {"after", "before", "page"} and v}
+
+    def link(**extra) -> str:
+        return "?" + urlencode({**base, **extra})
+
+    page = KeysetPage(rows=rows)
+    if rows and has_previous:
+        page.first_url = link()
+        page.previous_url = link(before=encode_cursor(rows[0], keys))
+    if rows and has_next:
+        page.next_url = link(after=encode_cursor(rows[-1], keys))
+        page.last_url = link(page="last")
+    return page
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV export
+
+CSV_COLUMNS = (
+    ("Username", lambda u: u.username),
+    ("First name", lambda u: u.first_name),
+    ("Last name", lambda u: u.last_name),
+    ("Display name", lambda u: u.display_name),
+    ("Email", lambda u: u.email),
+    ("Kind", lambda u: u.get_kind_display()),
+    ("Auth source", lambda u: u.get_auth_source_display()),
+    ("Login", lambda u: "yes" if u.allow_login else "no"),
+    ("API read", lambda u: "yes" if u.allow_api_read else "no"),
+    ("API write", lambda u: "yes" if u.allow_api_write else "no"),
+    ("Role", lambda u: u.role.name if u.role_id else ""),
+    ("Departments", lambda u: "; ".join(d.name for d in u.departments.all())),
+    ("Privilege level", lambda u: u.privilege_level),
+    ("Expert level", lambda u: u.expert_level),
+    ("Last sign-in", lambda u: u.last_sign_in_at.isoformat() if u.last_sign_in_at else ""),
+    ("Created", lambda u: u.created_at.isoformat()),
+)
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """Return a cell that a spreadsheet will not run as a formula."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_rows(queryset: QuerySet) -> Iterator[str]:
+    """Yield the CSV lines of `queryset` (header first), fetching rows in chunks."""
+    writer = csv.writer(_Echo())
+    yield writer.writerow([label for label, _ in CSV_COLUMNS])
+    rows = queryset.select_related("role").prefetch_related("departments")
+    for user in rows.iterator(chunk_size=2000):
+        yield writer.writerow([_cell(get(user)) for _, get in CSV_COLUMNS])

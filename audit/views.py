@@ -1,0 +1,311 @@
+"""Activity screens: the audit log by tab, one event in full, the CSV export.
+
+Who sees what (one rule, applied to lists, the chart, the detail page and the export):
+
+- `User Activity` read opens the screens and shows the owner's record changes, plus the
+  viewer's own sign-ins, failed attempts, security events and sensitive views;
+- adding `Data protection: User Activity` read shows those personal events for everyone of the
+  owner: sign-in history with addresses, places and devices is personal data.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from roles import catalog
+from roles.access import requires
+
+from . import charts, display, queries, services
+from .choices import EventCategory
+from .forms import ActivityFilterForm
+from .models import AuditEvent
+
+
+@dataclass(frozen=True)
+class Tab:
+    slug: str
+    label: str
+    category: str | None
+    personal: bool  # holds personal data (needs data-protection permission owner-wide)
+    chart: bool = False
+
+
+TABS = [
+    Tab("sign-ins", "Sign-ins", EventCategory.SIGN_IN, True, chart=True),
+    Tab("failed", "Failed attempts", EventCategory.FAILED, True, chart=True),
+    Tab("changes", "Record changes", EventCategory.CHANGE, False),
+    Tab("security", "Security events", EventCategory.SECURITY, True),
+    Tab("views", "Sensitive views", EventCategory.VIEW, True),
+    Tab("all", "All events", None, True),
+]
+TABS_BY_SLUG = {tab.slug: tab for tab in TABS}
+DEFAULT_TAB = "sign-ins"
+EXPORT_CHUNK = 2000
+
+
+def scope_for(request) -> queries.Scope:
+    """Return what the signed-in person may read of the audit log."""
+    return queries.Scope(
+        owner_id=request.user.owner_id,
+        viewer_id=request.user.pk,
+        personal_data=request.permissions.has(catalog.DP_USER_ACTIVITY, catalog.READ),
+    )
+
+
+def tab_or_404(slug: str) -> Tab:
+    try:
+        return TABS_BY_SLUG[slug]
+    except KeyError:
+        raise Http404("No such activity tab.") from None
+
+
+def people_matching(owner_id: int):
+    """Return a function mapping a search text to the ids of the owner's matching users."""
+
+    def find(text: str) -> list[int]:
+        users = get_user_model().objects.filter(owner_id=owner_id)
+        match = (
+            Q(username__icontains=text)
+            | Q(email__icontains=text)
+            | Q(first_name__icontains=text)
+            | Q(last_name__icontains=text)
+            | Q(display_name__icontains=text)
+        )
+        parts = text.split()
+        if len(parts) == 2:
+            match |= Q(first_name__iexact=parts[0], last_name__iexact=parts[1])
+        return list(users.filter(match).values_list("pk", flat=True)[:100])
+
+    return find
+
+
+def filtered_events(request, tab: Tab, scope: queries.Scope):
+    """Return (form, queryset) for the tab and the filters in the query string."""
+    form = ActivityFilterForm(request.GET or None, category=tab.category)
+    events = scope.events(tab.category)
+    if form.is_bound:
+        if not form.is_valid():
+            return form, events.none()
+        events = form.filters(people_matching(scope.owner_id)).apply(events)
+    return form, events
+
+
+def _query_without(request, *names: str) -> str:
+    params = request.GET.copy()
+    for name in names:
+        params.pop(name, None)
+    return params.urlencode()
+
+
+@require_GET
+@requires(catalog.USER_ACTIVITY, catalog.READ)
+def activity(request, tab: str = DEFAULT_TAB):
+    """Show one tab of the activity log, filtered, one keyset page at a time."""
+    current = tab_or_404(tab)
+    scope = scope_for(request)
+    form, events = filtered_events(request, current, scope)
+    page = queries.keyset_page(
+        events, after=request.GET.get("after"), before=request.GET.get("before")
+    )
+    display.decorate(page.events)
+    base = _query_without(request, "after", "before")
+    joiner = f"?{base}&" if base else "?"
+    page.next_url = f"{joiner}after={page.next_cursor}" if page.has_next else ""
+    page.previous_url = f"{joiner}before={page.previous_cursor}" if page.has_previous else ""
+    chart = None
+    if current.chart:
+        chart = charts.sign_in_chart(queries.daily_sign_ins(scope))
+    keep = _query_without(request, "after", "before", "action")
+    tabs = [
+        (_tab_url(t.slug) + (f"?{keep}" if keep else ""), t.label, t.slug == current.slug)
+        for t in TABS
+    ]
+    return render(
+        request,
+        "audit/activity.html",
+        {
+            "tab": current,
+            "tabs": tabs,
+            "form": form,
+            "page": page,
+            "events": page.events,
+            "chart": chart,
+            "personal_data": scope.personal_data,
+            "export_url": reverse("audit:export", args=[current.slug])
+            + (f"?{base}" if base else ""),
+            "filtered": bool(base),
+        },
+    )
+
+
+def _tab_url(slug: str) -> str:
+    if slug == DEFAULT_TAB:
+        return reverse("audit:activity")
+    return reverse("audit:activity_tab", args=[slug])
+
+
+@require_GET
+@requires(catalog.USER_ACTIVITY, catalog.READ)
+def event_detail(request, pk: int):
+    """Show one event with everything it holds, its chain position and hashes included."""
+    event = AuditEvent.objects.filter(pk=pk).first()
+    if event is None or not scope_for(request).allows(event):
+        raise Http404("No such event.")
+    display.decorate([event])
+    tab = next((t for t in TABS if t.category == event.category), TABS[-1])
+    return render(
+        request,
+        "audit/event_detail.html",
+        {
+            "event": event,
+            "tab": tab,
+            "back_url": _tab_url(tab.slug),
+            "context_items": sorted((event.context or {}).items()),
+        },
+    )
+
+
+class _Echo:
+    """A file-like object whose write returns the line, for csv.writer in a generator."""
+
+    def write(self, value):
+        return value
+
+
+EXPORT_COLUMNS = [
+    "Time",
+    "Event",
+    "Category",
+    "By",
+    "Record type",
+    "Record",
+    "Record id",
+    "Changes",
+    "Reason",
+    "Details",
+    "IP address",
+    "Location",
+    "Device",
+    "User agent",
+    "Method",
+    "Second factor",
+    "Request id",
+    "Event id",
+    "Chain",
+    "Seq",
+    "Hash",
+]
+_EXPORT_FIELDS = (
+    "id",
+    "occurred_at",
+    "action",
+    "category",
+    "actor_label",
+    "target_type",
+    "target_label",
+    "target_id",
+    "changes",
+    "reason",
+    "details",
+    "ip",
+    "user_agent",
+    "method",
+    "context",
+    "request_id",
+    "chain",
+    "seq",
+    "hash",
+)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value) -> str:
+    """Return a CSV cell that a spreadsheet will not run as a formula (typed logins are input)."""
+    text = "" if value is None else str(value)
+    if text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
+
+
+def export_rows(events, tz: datetime.tzinfo):
+    """Yield the CSV lines of `events`, streamed from a server-side cursor."""
+    from .choices import AuditAction, EventCategory
+
+    writer = csv.writer(_Echo())
+    action_labels = dict(AuditAction.choices)
+    category_labels = dict(EventCategory.choices)
+    yield writer.writerow(EXPORT_COLUMNS)
+    rows = (
+        events.order_by("-occurred_at", "-id")
+        .values_list(*_EXPORT_FIELDS)
+        .iterator(chunk_size=EXPORT_CHUNK)
+    )
+    for values in rows:
+        row = dict(zip(_EXPORT_FIELDS, values, strict=True))
+        event = _Row(row)
+        changes = "; ".join(f"{c.label}: {c.before} → {c.after}" for c in display.changes_of(event))
+        yield writer.writerow(
+            [
+                _cell(value)
+                for value in (
+                    row["occurred_at"].astimezone(tz).isoformat(timespec="seconds"),
+                    action_labels.get(row["action"], row["action"]),
+                    category_labels.get(row["category"], row["category"]),
+                    row["actor_label"],
+                    row["target_type"],
+                    row["target_label"],
+                    row["target_id"],
+                    changes,
+                    event.reason or (row["context"] or {}).get("reason", ""),
+                    row["details"],
+                    row["ip"] or "",
+                    display.geo.locate(row["ip"]) if row["ip"] else "",
+                    display.summarise_user_agent(row["user_agent"] or "")
+                    if row["user_agent"]
+                    else "",
+                    row["user_agent"],
+                    display.method_of(event) if row["method"] else "",
+                    display.second_factor_of(event).replace(display.EMPTY, ""),
+                    row["request_id"],
+                    row["id"],
+                    row["chain"],
+                    row["seq"],
+                    row["hash"],
+                )
+            ]
+        )
+
+
+class _Row:
+    def __init__(self, row: dict):
+        self.__dict__.update(row)
+
+
+@require_GET
+@requires(catalog.USER_ACTIVITY, catalog.READ)
+def export(request, tab: str):
+    """Stream the filtered events of a tab as CSV; the export itself is recorded first."""
+    current = tab_or_404(tab)
+    scope = scope_for(request)
+    form, events = filtered_events(request, current, scope)
+    services.record_export(
+        request.user,
+        filters=form.active(),
+        scope=f"{current.label}, {'whole owner' if scope.personal_data else 'own events'}",
+    )
+    tz = timezone.get_current_timezone()
+    stamp = timezone.localtime(timezone.now(), tz).strftime("%Y%m%d-%H%M")
+    response = StreamingHttpResponse(export_rows(events, tz), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="activity-{current.slug}-{stamp}.csv"'
+    response["Cache-Control"] = "no-store"
+    return response

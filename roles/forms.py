@@ -1,0 +1,185 @@
+"""Forms of the permission engine's screens: they validate input only; services decide."""
+
+from __future__ import annotations
+
+from django import forms
+
+from . import catalog
+from .choices import RoleGroupKind
+from .models import Role, RoleGroup
+
+CELL_PREFIX = "cell-"
+
+
+class RowVersionMixin(forms.Form):
+    row_version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+
+class RoleGroupCreateForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    kind = forms.ChoiceField(
+        choices=RoleGroupKind.choices,
+        initial=RoleGroupKind.APPLICATION,
+        help_text="Application groups open screens; API groups are used by API users' tokens.",
+    )
+    description = forms.CharField(max_length=2000, required=False, widget=forms.Textarea)
+
+
+class RoleGroupEditForm(RowVersionMixin):
+    name = forms.CharField(max_length=120)
+    description = forms.CharField(max_length=2000, required=False, widget=forms.Textarea)
+
+
+class CloneForm(forms.Form):
+    name = forms.CharField(max_length=120, label="Name of the copy")
+
+
+class RoleForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    description = forms.CharField(max_length=2000, required=False, widget=forms.Textarea)
+    role_groups = forms.ModelMultipleChoiceField(
+        queryset=RoleGroup.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="A user holding this role reaches the highest level any of these groups gives.",
+    )
+    row_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    previewed = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, owner, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role_groups"].queryset = RoleGroup.objects.filter(owner=owner).order_by(
+            "kind", "name"
+        )
+
+
+def parse_cells(data, channel: str) -> tuple[dict[str, str], list[str]]:
+    """Return ({area: level} posted as `cell-<area>`, problems) for the areas of `channel`."""
+    cells, problems = {}, []
+    for key in data:
+        if not key.startswith(CELL_PREFIX):
+            continue
+        code, level = key[len(CELL_PREFIX) :], data.get(key)
+        area = catalog.BY_CODE.get(code)
+        if area is None or area.channel != channel:
+            problems.append(f"Unknown area {code!r}.")
+        elif not area.is_level(level):
+            problems.append(f"{area.label} has no level {level!r}.")
+        else:
+            cells[code] = level
+    return cells, problems
+
+
+def area_choices(channel: str | None = None, *, exclude_data_protection: bool = False):
+    """Return choices grouped by category (optgroups) for an area `<select>`."""
+    groups = []
+    for chan in [channel] if channel else catalog.Channel.ALL:
+        for category, label, areas in catalog.by_category(chan):
+            if exclude_data_protection and category == catalog.Category.DATA_PROTECTION:
+                continue
+            groups.append((label, [(a.code, a.label) for a in areas]))
+    return groups
+
+
+ALL_LEVELS = [
+    (level, catalog.LEVEL_LABELS[level])
+    for level in (catalog.READ, catalog.RUN, catalog.EXECUTE, catalog.WRITE, catalog.FULL)
+]
+
+
+class WhoHasAccessForm(forms.Form):
+    area = forms.ChoiceField(choices=area_choices)
+    level = forms.ChoiceField(choices=ALL_LEVELS, label="Minimum level", initial=catalog.READ)
+
+    def clean(self):
+        data = super().clean()
+        area, level = data.get("area"), data.get("level")
+        if area and level:
+            info = catalog.get(area)
+            if not info.is_level(level):
+                choices = ", ".join(catalog.LEVEL_LABELS[x].lower() for x in info.levels[1:])
+                self.add_error("level", f"{info.label} has no level {level}; choose {choices}.")
+        return data
+
+
+class CompareForm(forms.Form):
+    KIND_CHOICES = [("group", "Role groups"), ("role", "Roles")]
+    kind = forms.ChoiceField(choices=KIND_CHOICES, initial="group", label="Compare")
+    left = forms.IntegerField(label="First", widget=forms.Select)
+    right = forms.IntegerField(label="Second", widget=forms.Select)
+    only_differences = forms.BooleanField(required=False, label="Only areas that differ")
+
+    def __init__(self, *args, owner, **kwargs):
+        super().__init__(*args, **kwargs)
+        groups = list(RoleGroup.objects.filter(owner=owner).values_list("pk", "name"))
+        roles = list(Role.objects.filter(owner=owner).values_list("pk", "name"))
+        choices = [("Role groups", groups), ("Roles", roles)]
+        self.fields["left"].widget.choices = choices
+        self.fields["right"].widget.choices = choices
+
+
+class RoleModelImportForm(forms.Form):
+    file = forms.FileField(
+        required=False,
+        label="Role model file (JSON)",
+        help_text="A file exported from the Export button of this screen, here or elsewhere.",
+    )
+    text = forms.CharField(
+        required=False,
+        widget=forms.Textarea,
+        label="Or paste the JSON",
+        max_length=2_000_000,
+    )
+
+    def clean(self):
+        data = super().clean()
+        upload = data.get("file")
+        if upload is not None:
+            if upload.size > 2_000_000:
+                raise forms.ValidationError("The file is larger than 2 MB.")
+            try:
+                data["document"] = upload.read().decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise forms.ValidationError("The file is not UTF-8 text.") from exc
+        elif data.get("text", "").strip():
+            data["document"] = data["text"]
+        else:
+            raise forms.ValidationError("Choose a file or paste the JSON.")
+        return data
+
+
+class OverrideForm(forms.Form):
+    area = forms.ChoiceField()
+    level = forms.ChoiceField(
+        choices=[(catalog.NONE, catalog.LEVEL_LABELS[catalog.NONE]), *ALL_LEVELS],
+        help_text="No access denies the area whatever the groups give.",
+    )
+    reason = forms.CharField(max_length=500, help_text="Recorded in the audit log.")
+    expires_at = forms.DateTimeField(
+        required=False,
+        label="Expires at",
+        help_text="Optional: after this time the override stops counting by itself.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    previewed = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, exclude_data_protection: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["area"].choices = area_choices(exclude_data_protection=exclude_data_protection)
+
+    def clean(self):
+        data = super().clean()
+        area, level = data.get("area"), data.get("level")
+        if area and level and not catalog.get(area).is_level(level):
+            info = catalog.get(area)
+            choices = ", ".join(catalog.LEVEL_LABELS[x].lower() for x in info.levels)
+            self.add_error("level", f"{info.label} has no level {level}; choose {choices}.")
+        return data
+
+    def fingerprint(self) -> str:
+        d = self.cleaned_data
+        return f"{d['area']}:{d['level']}:{d.get('expires_at') or ''}"
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=500, help_text="Recorded in the audit log.")

@@ -1,0 +1,274 @@
+"""Impact preview: whose effective access a proposed change would move, and how, without writing.
+
+A proposal names the changes in memory (cells of role groups, a role's groups, a user's role or
+extra groups, overrides, new groups of an import). The affected users and everything their
+resolution needs are loaded in a constant number of queries, whatever the number of users; each
+user is then resolved twice with `roles.resolver` (as things are, as they would be) and the areas
+whose level differs are reported. Users that share the same inputs share one resolution.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from django.db.models import Q
+from django.utils import timezone
+
+from . import catalog
+from .choices import RoleGroupKind
+from .models import Grant, PermissionOverride, Role, RoleGroup
+from .resolver import GroupGrant, OverrideRule, Subject, resolve
+
+# A proposed override: a rule to set, or None to remove the user's override of that area.
+ProposedOverrides = Mapping[int, Mapping[str, OverrideRule | None]]
+
+
+@dataclass(frozen=True)
+class LevelChange:
+    """One area of one user whose level would move."""
+
+    area: catalog.Area
+    old: str
+    new: str
+
+    @property
+    def is_raise(self) -> bool:
+        return self.area.rank(self.new) > self.area.rank(self.old)
+
+
+@dataclass
+class UserImpact:
+    """A user whose effective access would change, and every area that would move."""
+
+    user: object
+    changes: list[LevelChange]
+
+
+@dataclass
+class Proposal:
+    """A change described in memory; every mapping replaces what is stored for its key.
+
+    - `grants`: {group id: {area: level}}: cells to set ("none" removes the grant); other cells
+      of the group stay as they are unless `replace_grants` holds the group id.
+    - `role_groups`: {role id: set of group ids}.
+    - `user_roles`: {user id: role id or None}; `user_groups`: {user id: set of extra group ids}.
+    - `overrides`: {user id: {area: OverrideRule or None}}.
+    - `new_groups`: {temporary (negative) id: (name, kind)} for groups an import would create.
+    """
+
+    grants: dict[int, dict[str, str]] = field(default_factory=dict)
+    replace_grants: set[int] = field(default_factory=set)
+    role_groups: dict[int, set[int]] = field(default_factory=dict)
+    user_roles: dict[int, int | None] = field(default_factory=dict)
+    user_groups: dict[int, set[int]] = field(default_factory=dict)
+    overrides: dict[int, dict[str, OverrideRule | None]] = field(default_factory=dict)
+    new_groups: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+    def is_empty(self) -> bool:
+        return not (
+            self.grants or self.role_groups or self.user_roles or self.user_groups or self.overrides
+        )
+
+
+@dataclass
+class Impact:
+    """The users whose access would change, sorted by name; `examined` counts users looked at."""
+
+    users: list[UserImpact]
+    examined: int
+
+    @property
+    def count(self) -> int:
+        return len(self.users)
+
+    def for_user(self, user_id: int) -> UserImpact | None:
+        return next((u for u in self.users if u.user.pk == user_id), None)
+
+    def as_dict(self) -> dict[str, list[tuple[str, str, str]]]:
+        """Return {username: [(area, old, new), ...]} (for tests and audit context)."""
+        return {
+            u.user.username: [(c.area.code, c.old, c.new) for c in u.changes] for u in self.users
+        }
+
+
+_USER_FIELDS = (
+    "id",
+    "username",
+    "first_name",
+    "last_name",
+    "display_name",
+    "role_id",
+    "allow_login",
+    "allow_api_read",
+    "allow_api_write",
+    "kind",
+    "privilege_level",
+    "is_superuser",
+    "owner_id",
+)
+
+
+def preview(owner, proposal: Proposal, *, now: datetime.datetime | None = None) -> Impact:
+    """Return every user of `owner` whose effective access `proposal` would change, and how."""
+    from accounts.models import User
+
+    now = now or timezone.now()
+    if proposal.is_empty():
+        return Impact(users=[], examined=0)
+    role_through = Role.role_groups.through
+    extra_through = User.extra_role_groups.through
+
+    changed_groups = set(proposal.grants)
+    # Roles that reach a changed group now are affected, as are the roles being re-composed.
+    affected_roles = set(proposal.role_groups)
+    if changed_groups:
+        affected_roles |= set(
+            role_through.objects.filter(
+                rolegroup_id__in=changed_groups, role__owner=owner
+            ).values_list("role_id", flat=True)
+        )
+    reach = Q(pk__in=set(proposal.user_roles) | set(proposal.user_groups) | set(proposal.overrides))
+    if affected_roles:
+        reach |= Q(role_id__in=affected_roles)
+    if changed_groups:
+        reach |= Q(
+            pk__in=extra_through.objects.filter(rolegroup_id__in=changed_groups).values("user_id")
+        )
+    users_qs = User.objects.filter(owner=owner).filter(reach)
+    users = list(users_qs.only(*_USER_FIELDS).order_by("last_name", "first_name", "username"))
+    if not users:
+        return Impact(users=[], examined=0)
+    user_ids = users_qs.values("pk")
+
+    # Current composition: roles' groups and users' extra groups.
+    role_ids = {u.role_id for u in users if u.role_id} | {
+        r for r in proposal.user_roles.values() if r
+    }
+    role_ids |= set(proposal.role_groups)
+    groups_of_role: dict[int, set[int]] = defaultdict(set)
+    for role_id, group_id in role_through.objects.filter(role_id__in=role_ids).values_list(
+        "role_id", "rolegroup_id"
+    ):
+        groups_of_role[role_id].add(group_id)
+    role_names = dict(Role.objects.filter(pk__in=role_ids).values_list("pk", "name"))
+    extra_of_user: dict[int, set[int]] = defaultdict(set)
+    for user_id, group_id in extra_through.objects.filter(user_id__in=user_ids).values_list(
+        "user_id", "rolegroup_id"
+    ):
+        extra_of_user[user_id].add(group_id)
+
+    # Grants of every group involved, before and after.
+    group_ids = set(changed_groups)
+    for groups in (*groups_of_role.values(), *extra_of_user.values()):
+        group_ids |= groups
+    for groups in (*proposal.role_groups.values(), *proposal.user_groups.values()):
+        group_ids |= groups
+    stored_ids = {g for g in group_ids if g > 0}
+    group_info: dict[int, tuple[str, str]] = dict(proposal.new_groups)
+    for pk, name, kind in RoleGroup.objects.filter(pk__in=stored_ids).values_list(
+        "pk", "name", "kind"
+    ):
+        group_info[pk] = (name, kind)
+    cells_before: dict[int, dict[str, str]] = defaultdict(dict)
+    for group_id, area, level in Grant.objects.filter(role_group_id__in=stored_ids).values_list(
+        "role_group_id", "area", "level"
+    ):
+        cells_before[group_id][area] = level
+    cells_after = {g: dict(cells) for g, cells in cells_before.items()}
+    for group_id, cells in proposal.grants.items():
+        merged = {} if group_id in proposal.replace_grants else dict(cells_before.get(group_id, {}))
+        merged.update(cells)
+        cells_after[group_id] = {a: lvl for a, lvl in merged.items() if lvl != catalog.NONE}
+
+    overrides_before: dict[int, dict[str, OverrideRule]] = defaultdict(dict)
+    for pk, user_id, area, level, reason, expires_at in (
+        PermissionOverride.objects.in_force(now)
+        .filter(user_id__in=user_ids)
+        .values_list("pk", "user_id", "area", "level", "reason", "expires_at")
+    ):
+        overrides_before[user_id][area] = OverrideRule(area, level, reason, expires_at, pk)
+
+    grants_cache: dict[tuple, tuple[GroupGrant, ...]] = {}
+
+    def grants_for(groups: frozenset[int], cells: dict[int, dict[str, str]], tag: str):
+        key = (tag, groups)
+        if key not in grants_cache:
+            grants_cache[key] = tuple(
+                GroupGrant(g, group_info.get(g, ("", ""))[0], area, level)
+                for g in sorted(groups)
+                for area, level in cells.get(g, {}).items()
+            )
+        return grants_cache[key]
+
+    channels_of_kind = {
+        RoleGroupKind.APPLICATION: catalog.Channel.APPLICATION,
+        RoleGroupKind.API: catalog.Channel.API,
+    }
+    resolved: dict[tuple, list[LevelChange]] = {}
+    impacts = []
+    for user in users:
+        role_before = user.role_id
+        role_after = proposal.user_roles.get(user.pk, role_before)
+        extra_before = frozenset(extra_of_user.get(user.pk, ()))
+        extra_after = frozenset(proposal.user_groups.get(user.pk, extra_before))
+        groups_before = frozenset(groups_of_role.get(role_before, set()) if role_before else ())
+        groups_before |= extra_before
+        role_set_after = (
+            proposal.role_groups.get(role_after, groups_of_role.get(role_after, set()))
+            if role_after
+            else set()
+        )
+        groups_after = frozenset(role_set_after) | extra_after
+        ov_before = overrides_before.get(user.pk, {})
+        ov_after = dict(ov_before)
+        for area, rule in proposal.overrides.get(user.pk, {}).items():
+            if rule is None:
+                ov_after.pop(area, None)
+            else:
+                ov_after[area] = rule
+        subject = Subject(
+            allow_login=user.allow_login,
+            allow_api_read=user.allow_api_read,
+            allow_api_write=user.allow_api_write,
+            interactive=user.kind == "interactive",
+            privilege_level=user.privilege_level,
+            data_protection_min_privilege=owner.data_protection_min_privilege,
+            is_superuser=user.is_superuser,
+            role_name=role_names.get(role_after or 0, ""),
+        )
+        key = (
+            groups_before,
+            groups_after,
+            frozenset((a, r.level, r.expires_at) for a, r in ov_before.items()),
+            frozenset((a, r.level, r.expires_at) for a, r in ov_after.items()),
+            subject.allow_login,
+            subject.allow_api_read,
+            subject.allow_api_write,
+            subject.interactive,
+            subject.privilege_level >= subject.data_protection_min_privilege,
+            subject.is_superuser,
+        )
+        if key not in resolved:
+            kinds = {group_info.get(g, ("", RoleGroupKind.APPLICATION))[1] for g in groups_before}
+            kinds |= {group_info.get(g, ("", RoleGroupKind.APPLICATION))[1] for g in groups_after}
+            channels = {channels_of_kind.get(k, catalog.Channel.APPLICATION) for k in kinds}
+            channels |= {catalog.get(a).channel for a in (*ov_before, *ov_after)}
+            changes = []
+            before_grants = grants_for(groups_before, cells_before, "before")
+            after_grants = grants_for(groups_after, cells_after, "after")
+            for channel in catalog.Channel.ALL:
+                if channel not in channels:
+                    continue
+                old = resolve(channel, subject, before_grants, ov_before.values(), now=now)
+                new = resolve(channel, subject, after_grants, ov_after.values(), now=now)
+                for area in catalog.areas_for(channel):
+                    old_level, new_level = old.level(area.code), new.level(area.code)
+                    if old_level != new_level:
+                        changes.append(LevelChange(area, old_level, new_level))
+            resolved[key] = changes
+        if resolved[key]:
+            impacts.append(UserImpact(user=user, changes=resolved[key]))
+    return Impact(users=impacts, examined=len(users))

@@ -1,0 +1,153 @@
+"""Forms of the security app: they validate input; the services apply the rules and save."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.password_validation import validate_password
+
+from .models import PasswordPolicy, SignInRestriction
+from .services import POLICY_FIELDS
+
+
+class PasswordPolicyForm(forms.ModelForm):
+    """The owner's password, lockout and session rules (the floors are checked by the model)."""
+
+    row_version = forms.IntegerField(widget=forms.HiddenInput)
+
+    class Meta:
+        model = PasswordPolicy
+        fields = list(POLICY_FIELDS)
+        labels = {
+            "min_length": "Minimum length",
+            "require_upper": "Require an upper-case letter",
+            "require_lower": "Require a lower-case letter",
+            "require_digit": "Require a digit",
+            "require_symbol": "Require a symbol",
+            "allowed_characters": "Allowed characters",
+            "history_depth": "Previous passwords that cannot be reused",
+            "expiry_days": "Password expiry (days)",
+            "lockout_threshold": "Failed sign-ins before lockout",
+            "lockout_minutes": "Lockout duration (minutes)",
+            "idle_timeout_minutes": "Idle session timeout (minutes)",
+            "absolute_timeout_hours": "Longest session (hours)",
+            "require_2fa": "Require two-factor authentication",
+            "max_token_days": "Longest API token lifetime (days)",
+        }
+        help_texts = {
+            "min_length": "At least 15, or at least 8 when two-factor authentication is required.",
+            "history_depth": "0 = no history check.",
+            "lockout_minutes": "0 = locked until an administrator clears it.",
+            "idle_timeout_minutes": "A session without activity for this long ends.",
+            "absolute_timeout_hours": "A session ends this long after sign-in, active or not.",
+        }
+        widgets = {"allowed_characters": forms.TextInput(attrs={"autocomplete": "off"})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial["row_version"] = self.instance.row_version or 1
+
+
+class ChangePasswordForm(forms.Form):
+    """The current password and a new one, typed twice."""
+
+    current_password = forms.CharField(
+        label="Current password",
+        strip=False,
+        max_length=1024,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    new_password = forms.CharField(
+        label="New password",
+        strip=False,
+        max_length=1024,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    new_password_again = forms.CharField(
+        label="New password, again",
+        strip=False,
+        max_length=1024,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def __init__(self, user, *args, **kwargs):
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean_current_password(self):
+        value = self.cleaned_data["current_password"]
+        if not self.user.check_password(value):
+            raise forms.ValidationError("That is not your current password.", code="wrong")
+        return value
+
+    def clean(self):
+        cleaned = super().clean()
+        new, again = cleaned.get("new_password"), cleaned.get("new_password_again")
+        if new and again and new != again:
+            self.add_error("new_password_again", "The two new passwords differ.")
+        elif new:
+            try:
+                validate_password(new, self.user)
+            except forms.ValidationError as exc:
+                self.add_error("new_password", exc)
+        return cleaned
+
+
+class ReauthenticateForm(forms.Form):
+    """The password again (and a two-factor code when the person has a device)."""
+
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        max_length=1024,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
+    )
+    code = forms.CharField(
+        label="Code from your authenticator app",
+        max_length=20,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+    def __init__(self, *args, needs_code: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.needs_code = needs_code
+        if needs_code:
+            self.fields["code"].required = True
+        else:
+            del self.fields["code"]
+
+
+class SignInRestrictionForm(forms.ModelForm):
+    """Where and when one user may sign in."""
+
+    row_version = forms.IntegerField(widget=forms.HiddenInput)
+
+    class Meta:
+        model = SignInRestriction
+        fields = ["allowed_networks", "allowed_from", "allowed_until"]
+        labels = {
+            "allowed_networks": "Allowed networks",
+            "allowed_from": "Allowed from (user's time)",
+            "allowed_until": "Allowed until (user's time)",
+        }
+        help_texts = {
+            "allowed_from": "24-hour time such as 07:00. Leave both times empty for any time.",
+            "allowed_until": "An end before the start spans midnight (22:00 to 06:00).",
+        }
+        widgets = {
+            "allowed_networks": forms.Textarea(attrs={"rows": 4}),
+            "allowed_from": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "allowed_until": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial["row_version"] = self.instance.row_version or 1
+
+
+class ReasonForm(forms.Form):
+    """An optional reason recorded with an administrator's action."""
+
+    reason = forms.CharField(label="Reason", max_length=200, required=False)

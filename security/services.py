@@ -1,0 +1,289 @@
+"""Security actions: policy changes, passwords, lockouts, sessions and sign-in restrictions.
+
+Each function checks its rules, changes the rows and writes its audit event in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+import audit
+from audit.choices import AuditAction
+from audit.services import diff
+
+from . import lockout
+from .models import PasswordHistory, PasswordPolicy, SignInRestriction, UserSession
+
+POLICY_FIELDS = (
+    "min_length",
+    "require_upper",
+    "require_lower",
+    "require_digit",
+    "require_symbol",
+    "allowed_characters",
+    "history_depth",
+    "expiry_days",
+    "lockout_threshold",
+    "lockout_minutes",
+    "idle_timeout_minutes",
+    "absolute_timeout_hours",
+    "require_2fa",
+    "max_token_days",
+)
+# Previous hashes kept per user: the deepest history a policy may ask for.
+HISTORY_KEPT = 24
+CONCURRENT_CHANGE = (
+    "Someone else changed this in the meantime. Reload the page to see their change, then make "
+    "yours again."
+)
+
+
+class PasswordVia:
+    """How a password was set, recorded in the audit event."""
+
+    SELF = "self_service"
+    EXPIRY = "expiry"
+    SET_PASSWORD_LINK = "set_password_link"
+    RECOVERY = "recovery"
+    ADMIN = "admin"
+
+
+# -- Policy --------------------------------------------------------------------------------------
+
+
+def policy_of(owner) -> PasswordPolicy:
+    """Return the owner's saved policy, or an unsaved one holding the defaults."""
+    return PasswordPolicy.objects.filter(owner=owner).first() or PasswordPolicy(owner=owner)
+
+
+def _policy_values(policy: PasswordPolicy) -> dict[str, Any]:
+    return {name: getattr(policy, name) for name in POLICY_FIELDS}
+
+
+def update_policy(
+    policy: PasswordPolicy, *, actor, data: dict[str, Any], expected_row_version: int
+) -> PasswordPolicy:
+    """Change the owner's policy; refuse a stale edit or a minimum length below the floor.
+
+    `data` maps policy fields to new values; the change applies to that owner's users only and
+    is audited with before and after.
+    """
+    if policy.owner_id != actor.owner_id and not actor.is_superuser:
+        raise ValidationError("This policy belongs to another organisation.")
+    unknown = set(data) - set(POLICY_FIELDS)
+    if unknown:
+        raise ValueError(f"Not policy fields: {sorted(unknown)}")
+    with transaction.atomic():
+        current = (
+            PasswordPolicy.objects.select_for_update().filter(owner_id=policy.owner_id).first()
+        )
+        if current is None:
+            current = PasswordPolicy(owner_id=policy.owner_id)
+        if current.row_version != expected_row_version:
+            raise ValidationError(CONCURRENT_CHANGE)
+        before = _policy_values(current)
+        for name, value in data.items():
+            setattr(current, name, value)
+        current.full_clean(exclude=["owner"])
+        changes = diff(before, _policy_values(current))
+        if not changes:
+            return current
+        current.row_version = (current.row_version or 1) + 1
+        current.updated_at = timezone.now()
+        current.save()
+        audit.record(
+            AuditAction.POLICY_CHANGED,
+            actor=actor,
+            target=("passwordpolicy", current.pk, str(current.owner)),
+            owner=current.owner_id,
+            changes=changes,
+        )
+    return current
+
+
+# -- Passwords -----------------------------------------------------------------------------------
+
+
+def set_password(user, raw: str, *, actor, via: str) -> None:
+    """Set the user's password after checking it against the owner's policy.
+
+    Keep the previous hash in the history, record when it changed, clear a forced change, and
+    audit PASSWORD_CHANGED (the user's own) or PASSWORD_SET (by someone else, or by a link).
+    Raise ValidationError with one message per failed rule.
+    """
+    validate_password(raw, user)
+    now = timezone.now()
+    with transaction.atomic():
+        previous = (
+            get_user_model()
+            .objects.select_for_update()
+            .filter(pk=user.pk)
+            .values_list("password", flat=True)
+        )
+        previous_hash = previous.first()
+        if previous_hash and not previous_hash.startswith("!"):
+            PasswordHistory.objects.create(user_id=user.pk, password=previous_hash, created_at=now)
+            stale = PasswordHistory.objects.filter(user_id=user.pk).values_list("pk", flat=True)[
+                HISTORY_KEPT:
+            ]
+            PasswordHistory.objects.filter(pk__in=list(stale)).delete()
+        user.set_password(raw)
+        user.password_changed_at = now
+        user.must_change_password = False
+        get_user_model().objects.filter(pk=user.pk).update(
+            password=user.password, password_changed_at=now, must_change_password=False
+        )
+        own = actor is not None and getattr(actor, "pk", None) == user.pk
+        audit.record(
+            AuditAction.PASSWORD_CHANGED if own else AuditAction.PASSWORD_SET,
+            actor=actor,
+            actor_label="" if actor is not None else user.username,
+            target=user,
+            context={"via": via},
+        )
+
+
+def password_expired(user, *, now=None) -> bool:
+    """Say whether the user must choose a new password before going on (forced or expired)."""
+    if not user.has_usable_password() or user.is_sso_managed:
+        return False
+    if user.must_change_password:
+        return True
+    from .validators import policy_for
+
+    days = policy_for(user).expiry_days
+    if not days:
+        return False
+    changed = user.password_changed_at or user.created_at
+    return changed + timezone.timedelta(days=days) <= (now or timezone.now())
+
+
+# -- Lockout -------------------------------------------------------------------------------------
+
+
+def clear_lockout(user, *, actor, reason: str = "") -> None:
+    """Unlock the user's account (its failed sign-ins forgotten) and audit LOCKOUT_CLEARED."""
+    if user.owner_id != actor.owner_id and not actor.is_superuser:
+        raise ValidationError("This user belongs to another organisation.")
+    with transaction.atomic():
+        was_locked = lockout.is_locked(user)
+        lockout.reset(user)
+        audit.record(
+            AuditAction.LOCKOUT_CLEARED,
+            actor=actor,
+            target=user,
+            reason=reason or "Cleared by an administrator",
+            context={"was_locked": was_locked},
+        )
+
+
+# -- Sessions ------------------------------------------------------------------------------------
+
+
+def hash_session_key(key: str) -> str:
+    """Return the stored form of a session key (its SHA-256)."""
+    return hashlib.sha256((key or "").encode()).hexdigest()
+
+
+def end_session(session: UserSession, *, actor, reason: str) -> None:
+    """End one of a user's sessions (refused at its next request) and audit SESSIONS_ENDED."""
+    with transaction.atomic():
+        updated = UserSession.objects.filter(pk=session.pk, ended_at__isnull=True).update(
+            ended_at=timezone.now(), end_reason=reason[:100]
+        )
+        if updated:
+            audit.record(
+                AuditAction.SESSIONS_ENDED,
+                actor=actor,
+                target=session.user,
+                reason=reason,
+                context={"count": 1, "session_id": session.pk},
+            )
+
+
+def end_other_sessions(user, *, current_key: str, actor) -> int:
+    """End every live session of the user except the current one; return how many ended."""
+    return _end_sessions(
+        user,
+        actor=actor,
+        reason="Signed out of other sessions",
+        keep_hash=hash_session_key(current_key),
+    )
+
+
+def end_all_sessions(user, *, actor, reason: str) -> int:
+    """End every live session of the user (an administrator's action); return how many ended."""
+    if user.owner_id != actor.owner_id and not actor.is_superuser:
+        raise ValidationError("This user belongs to another organisation.")
+    return _end_sessions(user, actor=actor, reason=reason or "Ended by an administrator")
+
+
+def _end_sessions(user, *, actor, reason: str, keep_hash: str = "") -> int:
+    with transaction.atomic():
+        live = UserSession.objects.filter(user_id=user.pk, ended_at__isnull=True)
+        if keep_hash:
+            live = live.exclude(key_hash=keep_hash)
+        count = live.update(ended_at=timezone.now(), end_reason=reason[:100])
+        audit.record(
+            AuditAction.SESSIONS_ENDED,
+            actor=actor,
+            target=user,
+            reason=reason,
+            context={"count": count},
+        )
+    return count
+
+
+# -- Sign-in restrictions ------------------------------------------------------------------------
+
+RESTRICTION_FIELDS = ("allowed_networks", "allowed_from", "allowed_until")
+
+
+def restriction_of(user) -> SignInRestriction:
+    """Return the user's saved restriction, or an unsaved empty one."""
+    return SignInRestriction.objects.filter(user_id=user.pk).first() or SignInRestriction(user=user)
+
+
+def set_sign_in_restriction(
+    user, *, actor, data: dict[str, Any], expected_row_version: int
+) -> SignInRestriction:
+    """Set where and when the user may sign in, refusing a stale edit; audit before and after."""
+    from roles.guards import check_can_manage_user
+
+    check_can_manage_user(actor, user)
+    with transaction.atomic():
+        current = SignInRestriction.objects.select_for_update().filter(user_id=user.pk).first()
+        if current is None:
+            current = SignInRestriction(user=user)
+        if current.row_version != expected_row_version:
+            raise ValidationError(CONCURRENT_CHANGE)
+        before = {name: getattr(current, name) for name in RESTRICTION_FIELDS}
+        for name, value in data.items():
+            if name not in RESTRICTION_FIELDS:
+                raise ValueError(f"Not a restriction field: {name}")
+            setattr(current, name, value)
+        current.full_clean(exclude=["user"])
+        changes = diff(before, {name: getattr(current, name) for name in RESTRICTION_FIELDS})
+        if not changes:
+            return current
+        if current.pk:
+            current.row_version = F("row_version") + 1
+        current.updated_at = timezone.now()
+        current.save()
+        current.refresh_from_db()
+        audit.record(
+            AuditAction.USER_CHANGED,
+            actor=actor,
+            target=user,
+            changes=changes,
+            details="Sign-in restriction",
+        )
+    return current

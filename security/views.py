@@ -1,0 +1,343 @@
+"""Screens of the security app: policy, passwords, step-up, sessions, lockouts, restrictions."""
+
+from __future__ import annotations
+
+from django.contrib import auth, messages
+from django.contrib.auth import update_session_auth_hash
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+import audit
+from accounts.models import User
+from audit.choices import AuditAction
+from roles import catalog
+from roles.access import requires, signed_in
+from roles.guards import EscalationRefused, get_owned_or_404
+
+from . import guidance, lockout, services, stepup
+from .forms import (
+    ChangePasswordForm,
+    PasswordPolicyForm,
+    ReasonForm,
+    ReauthenticateForm,
+    SignInRestrictionForm,
+)
+from .middleware import SIGNED_IN_AT
+from .models import UserSession
+
+
+def _safe_next(request, fallback: str) -> str:
+    from accounts.auth_views import safe_next
+
+    return safe_next(request, fallback)
+
+
+def _apply_errors(form, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)
+
+
+# -- Password policy -----------------------------------------------------------------------------
+
+POLICY_SECTIONS = (
+    ("Passwords", ("min_length", "require_2fa")),
+    (
+        "Rules that current guidance advises against",
+        (
+            "require_upper",
+            "require_lower",
+            "require_digit",
+            "require_symbol",
+            "allowed_characters",
+            "history_depth",
+            "expiry_days",
+        ),
+    ),
+    ("Lockout", ("lockout_threshold", "lockout_minutes")),
+    ("Sessions and tokens", ("idle_timeout_minutes", "absolute_timeout_hours", "max_token_days")),
+)
+COMPOSITION_FIELDS = ("require_upper", "require_lower", "require_digit", "require_symbol")
+
+
+def _is_on(form, name: str) -> bool:
+    value = form[name].value()
+    if isinstance(value, bool):
+        return value
+    return value not in (None, "", "0", 0, "false", "False", "off")
+
+
+def _policy_sections(form) -> list[dict]:
+    sections = []
+    for title, names in POLICY_SECTIONS:
+        rows = []
+        for name in names:
+            note = None
+            if name == "require_symbol":
+                note = {
+                    "text": guidance.COMPOSITION,
+                    "fields": " ".join(COMPOSITION_FIELDS),
+                    "on": any(_is_on(form, n) for n in COMPOSITION_FIELDS),
+                }
+            elif name in guidance.BY_FIELD and name not in COMPOSITION_FIELDS:
+                note = {"text": guidance.BY_FIELD[name], "fields": name, "on": _is_on(form, name)}
+            rows.append({"field": form[name], "note": note})
+        sections.append({"title": title, "rows": rows})
+    return sections
+
+
+@requires(catalog.PARAMETERS, catalog.READ, write=catalog.FULL)
+@never_cache
+@require_http_methods(["GET", "POST"])
+def policy_edit(request):
+    """Show the owner's password policy; with full access, change it (after a recent proof)."""
+    can_change = request.permissions.has(catalog.PARAMETERS, catalog.FULL)
+    if can_change:
+        refusal = stepup.require_recent_proof(request)
+        if refusal is not None:
+            return refusal
+    policy = services.policy_of(request.user.owner)
+    form = PasswordPolicyForm(request.POST or None, instance=policy)
+    if not can_change:
+        for field in form.fields.values():
+            field.disabled = True
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            data = {name: form.cleaned_data[name] for name in services.POLICY_FIELDS}
+            try:
+                services.update_policy(
+                    policy,
+                    actor=request.user,
+                    data=data,
+                    expected_row_version=form.cleaned_data["row_version"],
+                )
+            except ValidationError as exc:
+                _apply_errors(form, exc)
+            else:
+                messages.success(request, "The password policy was saved.")
+                return redirect("security:policy")
+        status = 400
+    return render(
+        request,
+        "security/policy.html",
+        {
+            "form": form,
+            "policy": policy,
+            "sections": _policy_sections(form),
+            "can_change": can_change,
+            "short_minimum_note": guidance.SHORT_MINIMUM if policy.min_length < 15 else "",
+        },
+        status=status,
+    )
+
+
+# -- Passwords and step-up -----------------------------------------------------------------------
+
+
+@signed_in
+@never_cache
+@require_http_methods(["GET", "POST"])
+def password_change(request):
+    """Let a person with a local password choose a new one, re-entering the current one."""
+    user = request.user
+    forced = services.password_expired(user)
+    if not user.has_usable_password() or user.is_sso_managed:
+        return render(request, "security/password_change.html", {"form": None}, status=200)
+    form = ChangePasswordForm(user, request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.set_password(
+                    user,
+                    form.cleaned_data["new_password"],
+                    actor=user,
+                    via=services.PasswordVia.EXPIRY if forced else services.PasswordVia.SELF,
+                )
+            except ValidationError as exc:
+                form.add_error("new_password", exc)
+            else:
+                update_session_auth_hash(request, user)
+                stepup.mark_proof(request)
+                messages.success(request, "Your password was changed.")
+                return redirect(_safe_next(request, "home"))
+        elif "current_password" in form.errors and lockout.register_failure(
+            request, user, "wrong_current_password"
+        ):
+            return _sign_out_locked(request)
+        status = 400
+    return render(
+        request,
+        "security/password_change.html",
+        {"form": form, "forced": forced, "next": _safe_next(request, "")},
+        status=status,
+    )
+
+
+def _sign_out_locked(request):
+    auth.logout(request)
+    return redirect("accounts:sign_in")
+
+
+@signed_in
+@never_cache
+@require_http_methods(["GET", "POST"])
+def reauthenticate(request):
+    """Ask for the password (and a code with 2FA) again, then return to the sensitive action."""
+    user = request.user
+    needs_code = stepup.second_factor_required(user)
+    form = ReauthenticateForm(request.POST or None, needs_code=needs_code)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            ok = user.has_usable_password() and user.check_password(form.cleaned_data["password"])
+            if ok and needs_code:
+                ok = stepup.verify_second_factor(user, form.cleaned_data["code"])
+            if ok and not lockout.is_locked(user):
+                stepup.mark_proof(request)
+                audit.record(AuditAction.STEP_UP, actor=user, target=user, method="password")
+                return redirect(_safe_next(request, "home"))
+            if lockout.register_failure(request, user, "step_up_refused"):
+                return _sign_out_locked(request)
+            form.add_error(None, "That did not match. Try again.")
+    return render(
+        request,
+        "security/reauthenticate.html",
+        {"form": form, "next": _safe_next(request, "")},
+        status=status,
+    )
+
+
+@signed_in
+@never_cache
+@require_GET
+def keep_alive(request):
+    """Count as activity (the idle-timeout warning's "Stay signed in" button)."""
+    return HttpResponse(status=204)
+
+
+# -- Sessions ------------------------------------------------------------------------------------
+
+
+@signed_in
+@never_cache
+@require_http_methods(["GET", "POST"])
+def my_sessions(request):
+    """List the person's own sessions; sign out of every other one."""
+    current = services.hash_session_key(request.session.session_key or "")
+    if request.method == "POST":
+        count = services.end_other_sessions(
+            request.user, current_key=request.session.session_key or "", actor=request.user
+        )
+        messages.success(
+            request, f"Signed out of {count} other session{'s' if count != 1 else ''}."
+        )
+        return redirect("security:my_sessions")
+    sessions = UserSession.objects.filter(user=request.user, ended_at__isnull=True)
+    return render(
+        request,
+        "security/my_sessions.html",
+        {"sessions": sessions, "current_hash": current, "signed_in_at": SIGNED_IN_AT},
+    )
+
+
+@requires(catalog.USERS, catalog.FULL)
+@never_cache
+@require_http_methods(["GET", "POST"])
+def user_sessions(request, pk: int):
+    """List a user's sessions; end them all (an administrator's action)."""
+    target = get_owned_or_404(request.user, User.objects.all(), pk)
+    form = ReasonForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        count = services.end_all_sessions(
+            target, actor=request.user, reason=form.cleaned_data["reason"]
+        )
+        messages.success(request, f"Ended {count} session{'s' if count != 1 else ''} of {target}.")
+        return redirect("security:user_sessions", pk=target.pk)
+    sessions = UserSession.objects.filter(user=target).order_by("ended_at", "-last_seen_at")[:50]
+    return render(
+        request,
+        "security/user_sessions.html",
+        {"target": target, "sessions": sessions, "form": form},
+        status=400 if form.errors else 200,
+    )
+
+
+# -- Lockouts ------------------------------------------------------------------------------------
+
+
+@requires(catalog.USERS, catalog.FULL)
+@never_cache
+@require_GET
+def lockouts(request):
+    """List the owner's locked-out users, each with an unlock button."""
+    owner = request.user.owner
+    users = list(
+        User.objects.filter(owner=owner, pk__in=lockout.locked_user_ids(owner)).select_related(
+            "lockout_state", "owner", "owner__password_policy"
+        )
+    )
+    rows = [{"user": u, "until": lockout.locked_until(u)} for u in users]
+    return render(
+        request,
+        "security/lockouts.html",
+        {"rows": rows, "policy": services.policy_of(owner), "form": ReasonForm()},
+    )
+
+
+@requires(catalog.USERS, catalog.FULL)
+@require_POST
+def lockout_clear(request, pk: int):
+    """Unlock one user's account."""
+    target = get_owned_or_404(request.user, User.objects.all(), pk)
+    form = ReasonForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    services.clear_lockout(target, actor=request.user, reason=reason)
+    messages.success(request, f"{target} can sign in again.")
+    return redirect(_safe_next(request, reverse("security:lockouts")))
+
+
+# -- Sign-in restrictions ------------------------------------------------------------------------
+
+
+@requires(catalog.USERS, catalog.FULL)
+@never_cache
+@require_http_methods(["GET", "POST"])
+def user_restriction(request, pk: int):
+    """Set the networks and hours from which one user may sign in."""
+    target = get_owned_or_404(request.user, User.objects.all(), pk)
+    restriction = services.restriction_of(target)
+    form = SignInRestrictionForm(request.POST or None, instance=restriction)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            data = {name: form.cleaned_data[name] for name in services.RESTRICTION_FIELDS}
+            try:
+                services.set_sign_in_restriction(
+                    target,
+                    actor=request.user,
+                    data=data,
+                    expected_row_version=form.cleaned_data["row_version"],
+                )
+            except EscalationRefused as exc:
+                form.add_error(None, str(exc))
+            except ValidationError as exc:
+                _apply_errors(form, exc)
+            else:
+                messages.success(request, f"Sign-in restrictions of {target} saved.")
+                return redirect("security:user_restriction", pk=target.pk)
+        status = 400
+    return render(
+        request,
+        "security/restriction.html",
+        {"target": target, "form": form},
+        status=status,
+    )

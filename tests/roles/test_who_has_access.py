@@ -1,0 +1,104 @@
+"""Who has access: the SQL answer equals resolving every user, and it stays a fixed query count."""
+
+import datetime
+import random
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts.models import User
+from roles import catalog, permissions
+from roles.reports import explain_access, who_has_access
+from tests.builders import make_override, make_role, make_role_group, make_user
+
+pytestmark = pytest.mark.django_db
+
+AREAS = ["invoices", "reports", "users", "dp_user_activity", "api_customers", "api_invoices"]
+
+
+def resolve_all(owner):
+    return {
+        channel: {
+            u.username: permissions.compute(u, channel)
+            for u in User.objects.select_related("owner").filter(owner=owner)
+        }
+        for channel in catalog.Channel.ALL
+    }
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_matches_the_resolver_for_random_worlds(owner, seed):
+    rng = random.Random(seed)
+    now = timezone.now()
+    app = [
+        make_role_group(
+            owner, grants={a: rng.choice(catalog.get(a).levels) for a in rng.sample(AREAS[:4], 2)}
+        )
+        for _ in range(4)
+    ]
+    api = [
+        make_role_group(
+            owner,
+            kind="api",
+            grants={a: rng.choice(catalog.get(a).levels) for a in AREAS[4:]},
+        )
+        for _ in range(2)
+    ]
+    roles = [make_role(owner, groups=rng.sample(app + api, 2)) for _ in range(3)]
+    for n in range(30):
+        user = make_user(
+            owner,
+            username=f"w{seed}-{n}",
+            role=rng.choice([*roles, None]),
+            privilege_level=rng.choice([1, 5, 8]),
+            allow_login=rng.random() > 0.15,
+            allow_api_read=rng.random() > 0.5,
+            allow_api_write=rng.random() > 0.6,
+            kind=rng.choice(["interactive"] * 4 + ["api"]),
+            is_superuser=rng.random() < 0.05,
+        )
+        user.extra_role_groups.set(rng.sample(app + api, rng.choice([0, 0, 1, 2])))
+        for area in rng.sample(AREAS, rng.choice([0, 0, 1, 2])):
+            expired = rng.random() < 0.3
+            make_override(
+                user,
+                area,
+                rng.choice(catalog.get(area).levels),
+                expires_at=(now - datetime.timedelta(hours=1)) if expired else None,
+            )
+    everyone = resolve_all(owner)
+    for code in AREAS:
+        area = catalog.get(code)
+        for level in area.levels[1:]:
+            found = {u.username for u in who_has_access(owner, code, level)}
+            expected = {
+                name
+                for name, effective in everyone[area.channel].items()
+                if effective.has(code, level)
+            }
+            assert found == expected, (code, level)
+
+
+def test_explains_the_page_in_constant_queries(owner):
+    finance = make_role_group(owner, "Finance", {"invoices": "full"})
+    extra = make_role_group(owner, "Cover", {"invoices": "read"})
+    role = make_role(owner, "Clerk", groups=[finance])
+    counts = []
+    for n in (3, 30):
+        while User.objects.filter(owner=owner).count() < n:
+            user = make_user(owner, role=role)
+            user.extra_role_groups.add(extra)
+            make_override(make_user(owner), "invoices", "read", reason="cover")
+        with CaptureQueriesContext(connection) as ctx:
+            users = list(who_has_access(owner, "invoices", "read").select_related("role")[:50])
+            rows = explain_access(owner, "invoices", users)
+        counts.append(len(ctx.captured_queries))
+        assert len(rows) == User.objects.filter(owner=owner).count()
+    assert counts[0] == counts[1] <= 5
+    clerk = next(r for r in rows if r.user.role_id)
+    assert clerk.level == "full"
+    assert clerk.through == ["Role Clerk → Finance (full)", "Extra group Cover (read)"]
+    covered = next(r for r in rows if not r.user.role_id)
+    assert covered.through == ["Override (read): cover"]

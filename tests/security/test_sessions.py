@@ -1,0 +1,140 @@
+"""Sessions: idle and absolute timeouts, key rotation on a permission change, tracking, ending."""
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from roles.versions import bump_user
+from security.models import UserSession
+from tests.builders import make_owner, make_user
+
+from .conftest import clock, later, set_policy
+
+
+@pytest.fixture
+def fran(owner):
+    set_policy(owner, idle_timeout_minutes=30, absolute_timeout_hours=1)
+    return make_user(owner, username="fran")
+
+
+def signed_in_client(user):
+    client = Client()
+    client.force_login(user, backend="accounts.backends.PortalBackend")
+    return client
+
+
+@pytest.mark.django_db
+class TestTimeouts:
+    def test_idle_timeout_ends_the_session(self, fran):
+        client = signed_in_client(fran)
+        assert client.get("/").status_code == 200
+        with clock(later(minutes=29)):
+            assert client.get("/").status_code == 200
+        with clock(later(minutes=29 + 30)):
+            response = client.get("/me/access/")
+        assert response.status_code == 302
+        assert response.headers["Location"] == "/sign-in/?next=%2Fme%2Faccess%2F"
+        assert "_auth_user_id" not in client.session
+        event = AuditEvent.objects.get(action="session_expired")
+        assert event.context["kind"] == "idle" and event.actor_id == fran.pk
+        page = client.get(response.headers["Location"]).content.decode()
+        assert "You were signed out after a period without activity" in page
+
+    def test_activity_keeps_the_session_until_its_absolute_lifetime(self, fran):
+        client = signed_in_client(fran)
+        assert client.get("/").status_code == 200
+        for minutes in (20, 40, 59):
+            with clock(later(minutes=minutes)):
+                assert client.get("/").status_code == 200
+        with clock(later(minutes=60, seconds=1)):
+            response = client.get("/")
+        assert response.status_code == 302
+        assert AuditEvent.objects.get(action="session_expired").context["kind"] == "absolute"
+
+    def test_owner_b_keeps_its_own_timeouts(self, fran):
+        other = make_owner()
+        set_policy(other, idle_timeout_minutes=120)
+        gale = make_user(other, username="gale")
+        client = signed_in_client(gale)
+        client.get("/")
+        with clock(later(minutes=90)):
+            assert client.get("/").status_code == 200
+
+    def test_page_carries_the_idle_warning_hook(self, fran):
+        page = signed_in_client(fran).get("/").content.decode()
+        assert 'data-idle-remaining="1800"' in page
+        assert 'data-idle-warning="120"' in page
+        assert "js/session.js" in page
+        assert "<script>" not in page  # nothing inline: the CSP allows none
+
+    def test_keep_alive_counts_as_activity(self, fran):
+        client = signed_in_client(fran)
+        client.get("/")
+        with clock(later(minutes=25)):
+            assert client.get(reverse("security:keep_alive")).status_code == 204
+        with clock(later(minutes=50)):
+            assert client.get("/").status_code == 200
+        assert Client().get(reverse("security:keep_alive")).status_code == 302
+
+
+@pytest.mark.django_db
+def test_session_key_rotates_when_the_users_permissions_change(fran):
+    client = signed_in_client(fran)
+    client.get("/")
+    before = client.session.session_key
+    client.get("/")
+    assert client.session.session_key == before
+    bump_user(fran)
+    assert client.get("/").status_code == 200
+    assert client.session.session_key != before
+    assert client.get("/").status_code == 200
+    assert UserSession.objects.filter(user=fran, ended_at__isnull=True).count() == 1
+
+
+@pytest.mark.django_db
+class TestYourSessions:
+    URL = reverse("security:my_sessions")
+
+    def test_anonymous_is_sent_to_sign_in(self, client):
+        assert client.get(self.URL).status_code == 302
+
+    def test_lists_sessions_and_signs_out_the_others(self, fran):
+        laptop, phone = signed_in_client(fran), signed_in_client(fran)
+        phone.get("/", HTTP_USER_AGENT="Phone browser")
+        page = laptop.get(self.URL, HTTP_USER_AGENT="Laptop browser").content.decode()
+        assert "Phone browser" in page and "Laptop browser" in page
+        assert "This session" in page
+        response = laptop.post(self.URL)
+        assert response.status_code == 302
+        assert laptop.get("/").status_code == 200
+        assert phone.get("/").status_code == 302
+        event = AuditEvent.objects.get(action="sessions_ended")
+        assert event.context["count"] == 1 and event.actor_id == fran.pk
+
+
+@pytest.mark.django_db
+class TestEndAllSessions:
+    def url(self, user):
+        return reverse("security:user_sessions", args=[user.pk])
+
+    def test_access(self, client, signed_in, owner, fran):
+        assert client.get(self.url(fran)).status_code == 302
+        reader = make_user(owner, grants={"users": "read"})
+        assert signed_in(reader).get(self.url(fran)).status_code == 403
+
+    def test_administrator_ends_every_session_with_audit(self, signed_in, admin_user, fran):
+        browser = signed_in_client(fran)
+        browser.get("/")
+        admin = signed_in(admin_user)
+        assert admin.get(self.url(fran)).status_code == 200
+        response = admin.post(self.url(fran), {"reason": "Laptop stolen"})
+        assert response.status_code == 302
+        assert browser.get("/").status_code == 302
+        event = AuditEvent.objects.get(action="sessions_ended")
+        assert event.actor_id == admin_user.pk and event.subject_user_id == fran.pk
+        assert event.reason == "Laptop stolen" and event.context["count"] == 1
+
+    def test_another_owners_user_is_not_found(self, signed_in, admin_user):
+        stranger = make_user(make_owner())
+        assert signed_in(admin_user).get(self.url(stranger)).status_code == 404
