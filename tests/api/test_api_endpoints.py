@@ -260,3 +260,38 @@ def test_authz_check_gives_the_same_answer_as_the_user_permissions_screen(
         assert answer["level"] == decision.level, decision.area.code
         assert answer["allowed"] == (decision.level != "none")
         assert [r["text"] for r in answer["because"]] == [r.text for r in decision.because]
+
+
+def writes(world):
+    person, group, role = world["person"], world["group"], world["role"]
+    return [
+        ("POST", "/users", {"username": "new", "email": "new@example.test"}, "api_users"),
+        ("PATCH", f"/users/{person.pk}", {"reason": "x", "row_version": 1}, "api_users"),
+        ("POST", f"/users/{person.pk}/deactivate", {"reason": "x"}, "api_users"),
+        ("POST", f"/users/{person.pk}/reactivate", {"reason": "x"}, "api_users"),
+        ("POST", "/role-groups", {"name": "New"}, "api_roles"),
+        ("PATCH", f"/role-groups/{group.pk}", {"row_version": 1}, "api_roles"),
+        ("DELETE", f"/role-groups/{group.pk}", None, "api_roles"),
+        ("POST", "/roles", {"name": "New"}, "api_roles"),
+        ("PATCH", f"/roles/{role.pk}", {"row_version": 1}, "api_roles"),
+        ("DELETE", f"/roles/{role.pk}", None, "api_roles"),
+    ]
+
+
+def test_each_write_endpoint_needs_its_api_area_at_write(owner, world, token_for):
+    for method, path, body, area in writes(world):
+        below = token_for(owner, {area: "read"})
+        response = below.call(method, path, body)
+        assert response.status_code == 403, (method, path)
+        app_admin = token_for(
+            owner,
+            {area: "read"},
+            app_grants={a: "full" for grants in APP_EQUIVALENT.values() for a in grants},
+            kind="interactive",
+            allow_login=True,
+            privilege_level=10,
+        )
+        assert app_admin.call(method, path, body).status_code == 403, (method, path)
+        allowed = token_for(owner, {area: "write"}, privilege_level=10)
+        response = allowed.call(method, path, body)
+        assert response.status_code not in {401, 403}, (method, path, response.content)
