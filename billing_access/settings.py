@@ -268,3 +268,6 @@ OTP_TOTP_ISSUER = env.get_str("OTP_TOTP_ISSUER", "Billing Access")
 RECOVERY_CODE_MINUTES = env.get_int("RECOVERY_CODE_MINUTES", 30)
 
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
+# Requests per token in a fixed window of the JSON API ("600/minute"; second, minute or hour).
+API_RATE_LIMIT = env.get_str("API_RATE_LIMIT", "600/minute")

@@ -20,4 +20,6 @@ urlpatterns = [
     path("", include("security.urls")),
     path("", include("audit.urls")),
     path("saml2/", include("security.saml_urls")),
+    path("", include("accounts.token_urls")),
+    path("api/v1/", include("billing_access.api")),
 ]

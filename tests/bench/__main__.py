@@ -56,6 +56,7 @@ from django.urls import NoReverseMatch, reverse  # noqa: E402
 
 from roles import permissions  # noqa: E402
 from tests.bench import seed  # noqa: E402
+from tests.bench.api import api_http_runs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT_DIR = ROOT / "var" / "bench"
@@ -279,6 +280,9 @@ def http_runs(owner, admin):
         users = url("accounts:user_list")
         if users:
             results["users list"] = wrk(f"{base}{users}", cookie)
+    results |= api_http_runs(
+        owner, admin, out_dir=OUT_DIR, gunicorn=gunicorn, wrk=wrk, free_port=free_port
+    )
     port = free_port()
     with gunicorn("tests.bench.floor_settings", port) as base:
         results["floor: bare signed-in view"] = wrk(f"{base}/floor/", cookie)
