@@ -16,6 +16,14 @@ urlpatterns = [
 
 register(
     Screen(
+        "tokens:my_tokens",
+        "Your API tokens",
+        "You",
+        None,
+        description="Tokens your integrations use to call the API as you.",
+        visible_to=lambda user: user.has_api_access,
+    ),
+    Screen(
         "tokens:token_list",
         "API tokens",
         "Access",

@@ -43,7 +43,9 @@ USERS, READ, FULL = catalog.USERS, catalog.READ, catalog.FULL
 @signed_in
 def home(request):
     """Show who is signed in and the screens they may open."""
-    sections = [(name, items) for name, items in menu(request.permissions) if name != "You"]
+    sections = [
+        (name, items) for name, items in menu(request.permissions, request.user) if name != "You"
+    ]
     return render(request, "home.html", {"sections": sections})
 
 

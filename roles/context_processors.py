@@ -7,4 +7,4 @@ def navigation(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or not hasattr(request, "permissions"):
         return {"menu": []}
-    return {"menu": menu(request.permissions)}
+    return {"menu": menu(request.permissions, user)}

@@ -6,7 +6,9 @@ The menu, the home page and the README table all come from this list, and the sa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.urls import NoReverseMatch, reverse
 
@@ -21,6 +23,8 @@ class Screen:
     area: str | None
     level: str = catalog.READ
     description: str = ""
+    # An extra condition on the person (e.g. "holds an API flag"); None means no condition.
+    visible_to: Callable[[Any], bool] | None = None
 
     @property
     def url(self) -> str | None:
@@ -29,7 +33,9 @@ class Screen:
         except NoReverseMatch:
             return None
 
-    def allowed(self, permissions) -> bool:
+    def allowed(self, permissions, user=None) -> bool:
+        if self.visible_to is not None and (user is None or not self.visible_to(user)):
+            return False
         return self.area is None or permissions.has(self.area, self.level)
 
 
@@ -54,11 +60,13 @@ def register(*screens: Screen) -> None:
             SCREENS.append(screen)
 
 
-def menu(permissions) -> list[tuple[str, list[Screen]]]:
-    """Return the sections and the screens in them that `permissions` open."""
+def menu(permissions, user=None) -> list[tuple[str, list[Screen]]]:
+    """Return the sections and the screens in them that `permissions` (and `user`) open."""
     sections = []
     for section in SECTIONS:
-        items = [s for s in SCREENS if s.section == section and s.allowed(permissions) and s.url]
+        items = [
+            s for s in SCREENS if s.section == section and s.allowed(permissions, user) and s.url
+        ]
         if items:
             sections.append((section, items))
     return sections

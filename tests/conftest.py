@@ -15,6 +15,19 @@ SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
 
 
 @pytest.fixture(autouse=True)
+def _audit_guard():
+    """Fail a test whose requests changed access data without writing an audit event."""
+    from tests import audit_guard
+
+    audit_guard.connect()
+    audit_guard.violations.clear()
+    yield
+    found = list(audit_guard.violations)
+    audit_guard.violations.clear()
+    assert found == [], "Access data changed without evidence:\n" + "\n".join(found)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_permission_caches():
     """Start every test with empty permission caches (shared and per-process)."""
     from django.core.cache import cache

@@ -17,3 +17,6 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+
+# Every request that changes access data must write an audit event (tests/audit_guard.py).
+MIDDLEWARE = ["tests.audit_guard.AuditGuardMiddleware", *MIDDLEWARE]  # noqa: F405
