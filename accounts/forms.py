@@ -184,6 +184,10 @@ class UserEditForm(UserForm):
         self.fields["update_reason"] = reason_field(owner, required=True)
         if not self.is_bound:
             self.initial["row_version"] = self.instance.row_version
+        for name in services.idp_managed_fields(self.instance) & set(self.fields):
+            field = self.fields[name]
+            field.disabled = True
+            field.help_text = "Set by the identity provider at every sign-in (read-only here)."
 
 
 class LoginFlagForm(forms.Form):
@@ -243,6 +247,11 @@ class SetPasswordForm(forms.Form):
 
 
 LOGIN_CHOICES = [("", "Any"), ("yes", "Can sign in"), ("no", "Deactivated")]
+STATUS_CHOICES = [
+    ("", "Any"),
+    ("account_manager", "Account manager"),
+    ("commission_holder", "Commission holder"),
+]
 
 
 class UserFilterForm(forms.Form):
@@ -257,6 +266,7 @@ class UserFilterForm(forms.Form):
     role = forms.ModelChoiceField(queryset=Role.objects.none(), required=False, empty_label="Any")
     kind = forms.ChoiceField(choices=[("", "Any"), *UserKind.choices], required=False)
     login = forms.ChoiceField(label="Login", choices=LOGIN_CHOICES, required=False)
+    status = forms.ChoiceField(choices=STATUS_CHOICES, required=False)
     department = forms.ModelChoiceField(
         queryset=Department.objects.none(), required=False, empty_label="Any"
     )

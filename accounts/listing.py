@@ -1,8 +1,9 @@
 """The users list: search, filters, sorting, keyset pagination and the CSV export.
 
-Search words each match a name, the username or the email (`icontains`, served on PostgreSQL by
-the trigram indexes of migration 0004). Pages are cut by keyset (the sort values of the row at
-the page's edge, signed into the link), so the last page costs what the first does.
+Search words each match a name, the username or the email (`icontains` on one text made of
+them, served on PostgreSQL by the trigram index of migration 0005). Pages are cut by keyset (the
+sort values of the row at the page's edge, signed into the link), so the last page costs what the
+first does, and the total is counted up to `COUNT_CAP` only.
 
 Other apps add filters to the list with `register_filter(UserFilter(...))`: a form field and a
 function that narrows the queryset (two-factor state and lockout come that way).
@@ -18,12 +19,14 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.core import signing
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, QuerySet, TextField
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 
 from .models import User
 
 PAGE_SIZE = 50
+COUNT_CAP = 10_000
 MAX_SEARCH_WORDS = 5
 _CURSOR_SALT = "accounts.users.cursor"
 
@@ -34,7 +37,7 @@ class UserFilter:
 
     name: str
     field: Callable[[Any], forms.Field]
-    apply: Callable[[QuerySet, Any], QuerySet]
+    apply: Callable[[QuerySet, Any, Any], QuerySet]  # (queryset, value, owner)
 
 
 USER_FILTERS: list[UserFilter] = []
@@ -71,16 +74,25 @@ def parse_sort(value: str | None) -> tuple[str, bool]:
     return name, descending
 
 
+# The searched text of a user: the expression of the trigram index of migration 0005. A search
+# word has no space, so it never matches across two fields.
+SEARCH_TEXT = RawSQL(
+    '"accounts_user"."username" || \' \' || "accounts_user"."email" || \' \' || '
+    '"accounts_user"."first_name" || \' \' || "accounts_user"."last_name" || \' \' || '
+    '"accounts_user"."display_name"',
+    [],
+    output_field=TextField(),
+)
+
+
 def search(queryset: QuerySet, text: str) -> QuerySet:
     """Keep users matching every word of `text` in a name, the username or the email."""
-    for word in (text or "").split()[:MAX_SEARCH_WORDS]:
-        queryset = queryset.filter(
-            Q(username__icontains=word)
-            | Q(email__icontains=word)
-            | Q(first_name__icontains=word)
-            | Q(last_name__icontains=word)
-            | Q(display_name__icontains=word)
-        )
+    words = (text or "").split()[:MAX_SEARCH_WORDS]
+    if not words:
+        return queryset
+    queryset = queryset.alias(search_text=SEARCH_TEXT)
+    for word in words:
+        queryset = queryset.filter(search_text__icontains=word)
     return queryset
 
 
@@ -96,6 +108,10 @@ def filtered(owner, data: dict) -> QuerySet:
         queryset = queryset.filter(allow_login=True)
     elif data.get("login") == "no":
         queryset = queryset.filter(allow_login=False)
+    if data.get("status") == "account_manager":
+        queryset = queryset.filter(is_account_manager=True)
+    elif data.get("status") == "commission_holder":
+        queryset = queryset.filter(is_commission_holder=True)
     if data.get("department"):
         queryset = queryset.filter(departments=data["department"])
     if data.get("auth_source"):
@@ -103,8 +119,15 @@ def filtered(owner, data: dict) -> QuerySet:
     for extra in USER_FILTERS:
         value = data.get(extra.name)
         if value not in (None, "", [], ()):
-            queryset = extra.apply(queryset, value)
+            queryset = extra.apply(queryset, value, owner)
     return queryset
+
+
+def capped_count(queryset: QuerySet, cap: int | None = None) -> tuple[int, bool]:
+    """Return (count, more): the number of rows up to `cap`, and whether there are more."""
+    cap = COUNT_CAP if cap is None else cap
+    count = queryset.order_by()[: cap + 1].count()
+    return min(count, cap), count > cap
 
 
 def ordered(queryset: QuerySet, sort: str, descending: bool) -> QuerySet:

@@ -339,3 +339,4 @@ class PasswordSetToken(models.Model):
 
 
 from .twofactor_models import *  # noqa: E402,F403
+from .token_models import *  # noqa: E402,F403

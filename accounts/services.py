@@ -15,7 +15,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import auth
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, models, transaction
@@ -328,6 +327,7 @@ def update_user(
             raise _record_changed(current, expected_row_version)
         if not changes:
             return {}
+        _check_idp_managed(current, changes)
         after = {name: data.get(name, getattr(current, name)) for name in SCALAR_FIELDS}
         if after["kind"] == UserKind.API and after["allow_login"]:
             after["allow_login"] = False  # an API user gets no application sign-in
@@ -390,6 +390,24 @@ def update_user(
         )
     user.refresh_from_db()
     return changes
+
+
+def idp_managed_fields(user: User) -> frozenset[str]:
+    """Return the fields of `user` that its identity provider sets at every sign-in."""
+    if user.pk is None or not user.is_sso_managed:
+        return frozenset()
+    from security.saml_services import idp_managed_fields as managed
+
+    return managed(user)
+
+
+def _check_idp_managed(user: User, changes: Mapping[str, Any]) -> None:
+    """Refuse changing a field that the user's identity provider owns (it would be undone)."""
+    owned = sorted(set(changes) & idp_managed_fields(user))
+    if owned:
+        raise ValidationError(
+            dict.fromkeys(owned, "Set by the identity provider at every sign-in; change it there.")
+        )
 
 
 def _record_changed(current: User, expected_row_version: int) -> RecordChanged:
@@ -504,7 +522,14 @@ def delete_user(user: User, *, actor: User) -> None:
             target=user,
             changes=diff(snapshot(user), {}),
         )
-        User.objects.filter(pk=user.pk).delete()
+        try:
+            with transaction.atomic():
+                User.objects.filter(pk=user.pk).delete()
+        except models.ProtectedError as exc:
+            raise ValidationError(
+                f"{user.label} is still referenced by other records, so the record is kept. "
+                "Deactivate the user instead."
+            ) from exc
 
 
 # ---------------------------------------------------------------------------------------------
@@ -708,9 +733,10 @@ def find_password_set_token(token: str, *, now=None) -> PasswordSetToken:
 def set_password_with_link(token: str, password: str, *, now=None) -> User:
     """Set the password of the link's user by the owner's policy and use up the link.
 
-    The person is not signed in: they sign in with the new password on the sign-in page.
+    The password goes through the one password service (policy, history, audit); the person is
+    not signed in: they sign in with the new password on the sign-in page.
     """
-    from security.models import PasswordHistory
+    from security.services import PasswordVia, set_password
 
     now = now or timezone.now()
     with transaction.atomic():
@@ -719,27 +745,11 @@ def set_password_with_link(token: str, password: str, *, now=None) -> User:
         if locked.used_at or locked.voided_at:
             raise LinkNotUsable
         user = record.user
-        validate_password(password, user)
-        if user.has_usable_password():
-            PasswordHistory.objects.create(user=user, password=user.password, created_at=now)
-        user.set_password(password)
-        User.objects.filter(pk=user.pk).update(
-            password=user.password,
-            password_changed_at=now,
-            must_change_password=False,
-            row_version=F("row_version") + 1,
-            updated_at=now,
-        )
+        set_password(user, password, actor=None, via=PasswordVia.SET_PASSWORD_LINK)
+        User.objects.filter(pk=user.pk).update(row_version=F("row_version") + 1, updated_at=now)
         PasswordSetToken.objects.filter(pk=record.pk).update(used_at=now)
         _void_tokens(user, now)
         user.refresh_from_db()
-        audit.record(
-            AuditAction.PASSWORD_SET,
-            actor=user,
-            target=user,
-            method="access link",
-            context={"row_version": user.row_version, "link_sent_at": record.created_at},
-        )
     return user
 
 

@@ -3,7 +3,6 @@ public set-password page of the access email."""
 
 from __future__ import annotations
 
-import datetime
 from urllib.parse import urlencode
 
 from django import forms
@@ -26,7 +25,7 @@ from roles.guards import EscalationRefused, check_can_manage_user, get_owned_or_
 from roles.navigation import menu
 from roles.portal import PortalConfirmView, PortalFormView, PortalMixin
 
-from . import listing, services
+from . import listing, record, services
 from .forms import (
     BulkDeactivateForm,
     LoginFlagForm,
@@ -86,7 +85,7 @@ def user_list(request):
     sort, descending = listing.parse_sort(request.GET.get("sort"))
     params = _list_params(request, form)
     queryset = listing.filtered(owner, data)
-    total = queryset.count()
+    total, more = listing.capped_count(queryset)
     page = listing.keyset_page(
         queryset.select_related("role").prefetch_related("departments"),
         sort=sort,
@@ -106,6 +105,7 @@ def user_list(request):
             "page": page,
             "users": page.rows,
             "total": total,
+            "more": more,
             "sort_links": _sort_links(params, sort, descending),
             "export_query": urlencode(export_params),
             "back_query": urlencode(params),
@@ -288,14 +288,15 @@ TABS = (
 def record_context(request, subject: User, tab: str) -> dict:
     """Return what every page about one user shows: the tabs and the actions allowed."""
     can_change = request.permissions.has(USERS, FULL)
-    may_manage = can_change and _may_manage(request.user, subject)
+    may_manage = _may_manage(request.user, subject)
     return {
+        "extra_actions": record.actions_for(request, subject, may_manage=may_manage),
         "subject": subject,
         "tabs": [
             (reverse(url_name, args=[subject.pk]), label, slug == tab)
             for slug, label, url_name in TABS
         ],
-        "can_change": may_manage,
+        "can_change": can_change and may_manage,
         "can_send_access_email": (
             request.permissions.has(catalog.DP_ACCESS, FULL)
             and _may_manage(request.user, subject)
@@ -375,6 +376,7 @@ class UserSecurityView(UserTabView):
             else:
                 link_state = "waiting"
         context.update(
+            panels=record.panels_for(self.request, subject),
             has_password=subject.has_usable_password(),
             last_link=link,
             link_state=link_state,
@@ -627,7 +629,6 @@ def set_password(request):
             "form": form,
             "person": record.user,
             "expires_at": record.expires_at,
-            "now": datetime.datetime.now(tz=datetime.UTC),
         },
         status=status,
     )

@@ -13,7 +13,7 @@ from .queries import DayCount
 
 WIDTH = 760
 HEIGHT = 220
-LEFT = 40  # room for the y-axis labels
+LEFT = 52  # room for the y-axis labels
 RIGHT = 8
 TOP = 12
 BOTTOM = 28  # room for the day labels

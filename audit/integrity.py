@@ -13,12 +13,17 @@ Two independent defences:
 from __future__ import annotations
 
 import contextlib
+import itertools
+import multiprocessing
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from django.db import connection as default_connection
+from django.db import connections
+from django.db.models import Max, Min
 
 from .choices import AuditAction
 from .models import AuditChainHead, AuditEvent
@@ -131,17 +136,26 @@ class Report:
         return self.events / self.seconds if self.seconds else 0.0
 
 
-@dataclass
-class _Walk:
-    """The state of one chain while its events stream by."""
+@dataclass(frozen=True)
+class Segment:
+    """A run of one chain's events, [lo, hi] by seq, that one worker checks."""
 
     chain: int
-    first_seq: int
-    first_prev: str
-    last_seq: int
-    last_hash: str
-    vouched: tuple[int, str] | None = None
-    broken: bool = False
+    lo: int
+    hi: int
+
+
+@dataclass
+class _SegmentResult:
+    chain: int
+    count: int = 0
+    first_id: int | None = None
+    first_seq: int = 0
+    first_prev: str = ""
+    last_seq: int = 0
+    last_hash: str = ""
+    vouch: tuple[int, int, str] | None = None  # (purge event's seq, first kept seq, its prev)
+    first_break: Break | None = None
 
 
 def verify(
@@ -149,90 +163,169 @@ def verify(
     chunk_size: int = 10_000,
     max_breaks: int = 100,
     progress: Callable[[int], None] | None = None,
+    workers: int = 1,
+    segment_size: int = 250_000,
 ) -> Report:
-    """Walk every chain in (chain, seq) order, recomputing each event's hash.
+    """Walk every chain in seq order, recomputing each event's hash and checking each link.
 
     Rows stream through a server-side cursor (`iterator(chunk_size=…)`) as plain tuples, so the
-    memory used does not grow with the size of the log. Only the first break of each chain is
-    reported: after it, everything that follows is suspect anyway.
+    memory used does not grow with the size of the log. Chains are cut into segments of
+    `segment_size` events; with `workers` > 1 (PostgreSQL) the segments are checked by that
+    many processes and stitched together by their boundary links, which proves the same thing
+    as one walk. Only the first break of each chain is reported, with a missing start (removed
+    oldest events that no purge accounts for) and a head ahead of the last event (removed
+    newest events).
     """
-    from .services import content_hash  # services imports this module
-
     report = Report(triggers_ok=triggers_installed())
     started = time.monotonic()
     heads = {h.chain: h for h in AuditChainHead.objects.all()}
-    seen: set[int] = set()
-    walk: _Walk | None = None
-
-    def add(chain, seq, event_id, problem):
-        if len(report.breaks) < max_breaks:
-            report.breaks.append(Break(chain, seq, event_id, problem))
-
-    rows = (
-        AuditEvent.objects.order_by("chain", "seq")
-        .values_list(*_ROW_FIELDS)
-        .iterator(chunk_size=chunk_size)
+    spans = (
+        AuditEvent.objects.values("chain")
+        .annotate(lo=Min("seq"), hi=Max("seq"))
+        .order_by("chain")
+        .values_list("chain", "lo", "hi")
     )
-    for values in rows:
-        row = SimpleNamespace(**dict(zip(_ROW_FIELDS, values, strict=True)))
-        report.events += 1
-        if progress is not None and report.events % 100_000 == 0:
-            progress(report.events)
-        if walk is None or row.chain != walk.chain:
-            if walk is not None:
-                _finish(walk, heads.get(walk.chain), add)
-            seen.add(row.chain)
-            walk = _Walk(row.chain, row.seq, row.prev_hash, row.seq - 1, row.prev_hash)
-            if row.seq == 1 and row.prev_hash != GENESIS_HASH:
-                add(row.chain, row.seq, row.id, "the first event does not start from genesis")
-                walk.broken = True
-        elif not walk.broken:
-            if row.seq != walk.last_seq + 1:
-                missing = f"{walk.last_seq + 1}" + (
-                    f"-{row.seq - 1}" if row.seq - 1 > walk.last_seq + 1 else ""
-                )
-                add(row.chain, row.seq, row.id, f"events missing before it (seq {missing})")
-                walk.broken = True
-            elif row.prev_hash != walk.last_hash:
-                add(
-                    row.chain,
-                    row.seq,
-                    row.id,
-                    "link broken: its prev_hash is not the hash of the event before it",
-                )
-                walk.broken = True
-        if not walk.broken and content_hash(row) != row.hash:
-            add(row.chain, row.seq, row.id, "content changed: the stored hash does not match")
-            walk.broken = True
-        if row.action == AuditAction.AUDIT_PURGED:
-            context = row.context or {}
-            walk.vouched = (context.get("first_kept_seq"), context.get("first_kept_prev_hash"))
-        walk.last_seq, walk.last_hash = row.seq, row.hash
-    if walk is not None:
-        _finish(walk, heads.get(walk.chain), add)
+    segments = [
+        Segment(chain, start, min(start + segment_size - 1, hi))
+        for chain, lo, hi in spans
+        for start in range(lo, hi + 1, segment_size)
+    ]
+    results: list[_SegmentResult] = []
+    if workers > 1 and len(segments) > 1 and default_connection.vendor == "postgresql":
+        connections.close_all()  # a forked worker must not share the parent's socket
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            for result in pool.map(_walk_in_worker, segments, itertools.repeat(chunk_size)):
+                results.append(result)
+                report.events += result.count
+                if progress is not None:
+                    progress(report.events)
+    else:
+        for segment in segments:
+            result = _walk(segment, chunk_size)
+            results.append(result)
+            report.events += result.count
+            if progress is not None:
+                progress(report.events)
+
+    breaks: list[Break] = []
+    seen: set[int] = set()
+    for chain, chain_results in itertools.groupby(results, key=lambda r: r.chain):
+        seen.add(chain)
+        breaks.extend(_stitch(chain, [r for r in chain_results if r.count], heads.get(chain)))
     for chain, head in heads.items():
         if chain not in seen and head.seq > 0:
-            add(chain, None, None, f"every event is missing (the chain head is at seq {head.seq})")
+            breaks.append(
+                Break(chain, None, None, f"every event is missing (the head is at seq {head.seq})")
+            )
+    report.breaks = breaks[:max_breaks]
     report.chains = len(seen | set(heads))
     report.seconds = time.monotonic() - started
     return report
 
 
-def _finish(walk: _Walk, head: AuditChainHead | None, add) -> None:
-    if walk.first_seq > 1 and walk.vouched != (walk.first_seq, walk.first_prev):
-        add(
-            walk.chain,
-            walk.first_seq,
-            None,
-            f"events before seq {walk.first_seq} are missing and no purge accounts for them",
+def _walk_in_worker(segment: Segment, chunk_size: int) -> _SegmentResult:
+    try:
+        return _walk(segment, chunk_size)
+    finally:
+        connections.close_all()
+
+
+def _walk(segment: Segment, chunk_size: int) -> _SegmentResult:
+    """Check one segment: every hash, and every link inside it."""
+    from .services import content_hash  # services imports this module
+
+    result = _SegmentResult(segment.chain)
+    rows = (
+        AuditEvent.objects.filter(chain=segment.chain, seq__gte=segment.lo, seq__lte=segment.hi)
+        .order_by("seq")
+        .values_list(*_ROW_FIELDS)
+        .iterator(chunk_size=chunk_size)
+    )
+
+    def broken(row, problem):
+        if result.first_break is None:
+            result.first_break = Break(row.chain, row.seq, row.id, problem)
+
+    for values in rows:
+        row = SimpleNamespace(**dict(zip(_ROW_FIELDS, values, strict=True)))
+        if result.count == 0:
+            result.first_id, result.first_seq, result.first_prev = row.id, row.seq, row.prev_hash
+            if row.seq == 1 and row.prev_hash != GENESIS_HASH:
+                broken(row, "the first event does not start from genesis")
+        elif result.first_break is None:
+            if row.seq != result.last_seq + 1:
+                broken(row, f"events missing before it (seq {_span(result.last_seq, row.seq)})")
+            elif row.prev_hash != result.last_hash:
+                broken(row, "link broken: its prev_hash is not the hash of the event before it")
+        if result.first_break is None and content_hash(row) != row.hash:
+            broken(row, "content changed: the stored hash does not match")
+        if row.action == AuditAction.AUDIT_PURGED:
+            context = row.context or {}
+            result.vouch = (
+                row.seq,
+                context.get("first_kept_seq"),
+                context.get("first_kept_prev_hash"),
+            )
+        result.count += 1
+        result.last_seq, result.last_hash = row.seq, row.hash
+    return result
+
+
+def _span(last_seq: int, seq: int) -> str:
+    missing = last_seq + 1
+    return f"{missing}" if seq - 1 == missing else f"{missing}-{seq - 1}"
+
+
+def _stitch(chain: int, parts: list[_SegmentResult], head: AuditChainHead | None) -> list[Break]:
+    """Join a chain's checked segments: boundary links, its start, its head."""
+    problems: list[Break] = []
+    if not parts:  # its events vanished while it was being checked
+        return [Break(chain, None, None, "its events disappeared during the check")]
+    walk_breaks = [p.first_break for p in parts if p.first_break is not None]
+    for before, after in itertools.pairwise(parts):
+        if after.first_seq != before.last_seq + 1:
+            walk_breaks.append(
+                Break(
+                    chain,
+                    after.first_seq,
+                    after.first_id,
+                    f"events missing before it (seq {_span(before.last_seq, after.first_seq)})",
+                )
+            )
+        elif after.first_prev != before.last_hash:
+            walk_breaks.append(
+                Break(
+                    chain,
+                    after.first_seq,
+                    after.first_id,
+                    "link broken: its prev_hash is not the hash of the event before it",
+                )
+            )
+    if walk_breaks:
+        problems.append(min(walk_breaks, key=lambda b: b.seq or 0))
+    first, last = parts[0], parts[-1]
+    vouches = [p.vouch for p in parts if p.vouch is not None]
+    vouched = max(vouches)[1:] if vouches else None
+    if first.first_seq > 1 and vouched != (first.first_seq, first.first_prev):
+        problems.append(
+            Break(
+                chain,
+                first.first_seq,
+                None,
+                f"events before seq {first.first_seq} are missing and no purge accounts for them",
+            )
         )
     if head is None:
-        add(walk.chain, None, None, "the chain has no head record")
-    elif head.seq != walk.last_seq or head.last_hash != walk.last_hash:
-        add(
-            walk.chain,
-            head.seq,
-            None,
-            f"the newest events are missing: the head is at seq {head.seq}, "
-            f"the last event at seq {walk.last_seq}",
+        problems.append(Break(chain, None, None, "the chain has no head record"))
+    elif head.seq != last.last_seq or head.last_hash != last.last_hash:
+        problems.append(
+            Break(
+                chain,
+                head.seq,
+                None,
+                f"the newest events are missing: the head is at seq {head.seq}, "
+                f"the last event at seq {last.last_seq}",
+            )
         )
+    return problems

@@ -9,15 +9,15 @@ index in `audit/models.py` that starts with its equality columns and ends with
 from __future__ import annotations
 
 import datetime
-import zoneinfo
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from .choices import AuditAction, EventCategory
+from .choices import AuditAction, EventCategory, category_of
 from .models import AuditEvent
 
 PAGE_SIZE = 50
@@ -26,9 +26,13 @@ PAGE_SIZE = 50
 @dataclass(frozen=True)
 class Scope:
     """What one viewer may read: their owner's record changes, and personal events either of
-    the whole owner (with data-protection permission) or only their own."""
+    the whole owner (with data-protection permission) or only their own.
 
-    owner_id: int
+    `owner_id=None` is the scope of events that belong to no owner (sign-in attempts with a
+    login nobody has), which only platform administrators read.
+    """
+
+    owner_id: int | None
     viewer_id: int
     personal_data: bool
 
@@ -44,6 +48,18 @@ class Scope:
                 Q(category=EventCategory.CHANGE) | Q(subject_user_id=self.viewer_id)
             )
         return events
+
+    def of_action(self, action: str) -> QuerySet[AuditEvent]:
+        """Return the events of one action this scope may read (no category filter, so that
+        the (owner, action, occurred_at, id) index answers alone)."""
+        events = AuditEvent.objects.filter(owner_id=self.owner_id, action=action)
+        if category_of(action) != EventCategory.CHANGE and not self.personal_data:
+            events = events.filter(subject_user_id=self.viewer_id)
+        return events
+
+    @property
+    def cache_key(self) -> str:
+        return f"{self.owner_id}:{'all' if self.personal_data else self.viewer_id}"
 
     def allows(self, event: AuditEvent) -> bool:
         if event.owner_id != self.owner_id:
@@ -88,9 +104,17 @@ class Filters:
 # Keyset pagination.
 
 
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+_MICROSECOND = datetime.timedelta(microseconds=1)
+
+
 def encode_cursor(event: AuditEvent) -> str:
-    """Return the position just past `event`, as a URL-safe token."""
-    micros = int(event.occurred_at.timestamp() * 1_000_000)
+    """Return the position just past `event`, as a URL-safe token.
+
+    Microseconds are counted with integers: a float timestamp can be off by one microsecond,
+    which would skip the rows that share the boundary row's time.
+    """
+    micros = (event.occurred_at - _EPOCH) // _MICROSECOND
     return f"{micros}-{event.pk}"
 
 
@@ -100,8 +124,7 @@ def decode_cursor(token: str | None) -> tuple[datetime.datetime, int] | None:
         return None
     try:
         micros, pk = token.split("-", 1)
-        when = datetime.datetime.fromtimestamp(int(micros) / 1_000_000, tz=datetime.UTC)
-        return when, int(pk)
+        return _EPOCH + datetime.timedelta(microseconds=int(micros)), int(pk)
     except (ValueError, OverflowError, OSError):
         return None
 
@@ -192,6 +215,9 @@ class DayCount:
     failures: int
 
 
+CHART_GENERATION_KEY = "audit:chart-generation"
+
+
 def daily_sign_ins(
     scope: Scope,
     *,
@@ -201,19 +227,46 @@ def daily_sign_ins(
 ) -> list[DayCount]:
     """Return sign-ins and failed attempts per day for the last `days` days (in `tz`).
 
-    Counted by the database (GROUP BY day) in two queries that range-scan the
-    (owner, action | category, occurred_at) indexes; days without events are filled with 0.
+    Counted by the database (GROUP BY day) from index-only scans of the (owner, action |
+    category, occurred_at, id) indexes. Events are stamped with the time they are written and
+    never change, so the counts of the days before today are final: they are cached until the
+    day ends, and only today's are counted on each request.
     """
     tz = tz or timezone.get_current_timezone()
     today = today or timezone.localdate(timezone.now(), tz)
     first = today - datetime.timedelta(days=days - 1)
-    start = datetime.datetime.combine(first, datetime.time.min, tzinfo=tz)
-    if isinstance(tz, zoneinfo.ZoneInfo):
-        start = start.replace(fold=0)
+    generation = cache.get(CHART_GENERATION_KEY, 0)
+    key = f"audit:daily:{generation}:{scope.cache_key}:{tz}:{first}:{today}"
+    past = cache.get(key)
+    if past is None:
+        past = _count_days(scope, tz, first, today)
+        cache.set(key, past, 24 * 3600)
+    current = _count_days(scope, tz, today, today + datetime.timedelta(days=1))
+    return [
+        DayCount(day, *(current if day == today else past).get(day, (0, 0)))
+        for day in (first + datetime.timedelta(days=n) for n in range(days))
+    ]
+
+
+def forget_daily_counts() -> None:
+    """Drop the cached daily counts (after events were loaded with past times)."""
+    try:
+        cache.incr(CHART_GENERATION_KEY)
+    except ValueError:
+        cache.set(CHART_GENERATION_KEY, 1, None)
+
+
+def _count_days(
+    scope: Scope, tz: datetime.tzinfo, first: datetime.date, end: datetime.date
+) -> dict[datetime.date, tuple[int, int]]:
+    """Return {day: (sign-ins, failures)} for the days in [first, end)."""
+
+    def at_midnight(day: datetime.date) -> datetime.datetime:
+        return datetime.datetime.combine(day, datetime.time.min, tzinfo=tz)
 
     def counts(events: QuerySet[AuditEvent]) -> dict[datetime.date, int]:
         rows = (
-            events.filter(occurred_at__gte=start)
+            events.filter(occurred_at__gte=at_midnight(first), occurred_at__lt=at_midnight(end))
             .annotate(day=TruncDate("occurred_at", tzinfo=tz))
             .values("day")
             .annotate(n=Count("id"))
@@ -221,9 +274,6 @@ def daily_sign_ins(
         )
         return {row["day"]: row["n"] for row in rows}
 
-    sign_ins = counts(scope.events(EventCategory.SIGN_IN).filter(action=AuditAction.SIGN_IN))
+    sign_ins = counts(scope.of_action(AuditAction.SIGN_IN))
     failures = counts(scope.events(EventCategory.FAILED))
-    return [
-        DayCount(day, sign_ins.get(day, 0), failures.get(day, 0))
-        for day in (first + datetime.timedelta(days=n) for n in range(days))
-    ]
+    return {day: (sign_ins.get(day, 0), failures.get(day, 0)) for day in {*sign_ins, *failures}}

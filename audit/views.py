@@ -10,8 +10,6 @@ Who sees what (one rule, applied to lists, the chart, the detail page and the ex
 
 from __future__ import annotations
 
-import csv
-import datetime
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -26,6 +24,7 @@ from roles import catalog
 from roles.access import requires
 
 from . import charts, display, queries, services
+from . import export as csv_export
 from .choices import EventCategory
 from .forms import ActivityFilterForm
 from .models import AuditEvent
@@ -50,15 +49,21 @@ TABS = [
 ]
 TABS_BY_SLUG = {tab.slug: tab for tab in TABS}
 DEFAULT_TAB = "sign-ins"
-EXPORT_CHUNK = 2000
 
 
-def scope_for(request) -> queries.Scope:
-    """Return what the signed-in person may read of the audit log."""
+def scope_for(request, *, unattributed: bool | None = None) -> queries.Scope:
+    """Return what the signed-in person may read of the audit log.
+
+    Platform administrators may also read the events of no owner (`?owner=none`): attempts to
+    sign in with a login that nobody has cannot be attributed to a tenant.
+    """
+    personal_data = request.permissions.has(catalog.DP_USER_ACTIVITY, catalog.READ)
+    if unattributed is None:
+        unattributed = request.GET.get("owner") == "none"
+    if unattributed and request.user.is_superuser and personal_data:
+        return queries.Scope(owner_id=None, viewer_id=request.user.pk, personal_data=True)
     return queries.Scope(
-        owner_id=request.user.owner_id,
-        viewer_id=request.user.pk,
-        personal_data=request.permissions.has(catalog.DP_USER_ACTIVITY, catalog.READ),
+        owner_id=request.user.owner_id, viewer_id=request.user.pk, personal_data=personal_data
     )
 
 
@@ -144,6 +149,8 @@ def activity(request, tab: str = DEFAULT_TAB):
             "export_url": reverse("audit:export", args=[current.slug])
             + (f"?{base}" if base else ""),
             "filtered": bool(base),
+            "unattributed": scope.owner_id is None,
+            "can_see_unattributed": request.user.is_superuser and scope.personal_data,
         },
     )
 
@@ -159,7 +166,7 @@ def _tab_url(slug: str) -> str:
 def event_detail(request, pk: int):
     """Show one event with everything it holds, its chain position and hashes included."""
     event = AuditEvent.objects.filter(pk=pk).first()
-    if event is None or not scope_for(request).allows(event):
+    if event is None or not scope_for(request, unattributed=event.owner_id is None).allows(event):
         raise Http404("No such event.")
     display.decorate([event])
     tab = next((t for t in TABS if t.category == event.category), TABS[-1])
@@ -173,122 +180,6 @@ def event_detail(request, pk: int):
             "context_items": sorted((event.context or {}).items()),
         },
     )
-
-
-class _Echo:
-    """A file-like object whose write returns the line, for csv.writer in a generator."""
-
-    def write(self, value):
-        return value
-
-
-EXPORT_COLUMNS = [
-    "Time",
-    "Event",
-    "Category",
-    "By",
-    "Record type",
-    "Record",
-    "Record id",
-    "Changes",
-    "Reason",
-    "Details",
-    "IP address",
-    "Location",
-    "Device",
-    "User agent",
-    "Method",
-    "Second factor",
-    "Request id",
-    "Event id",
-    "Chain",
-    "Seq",
-    "Hash",
-]
-_EXPORT_FIELDS = (
-    "id",
-    "occurred_at",
-    "action",
-    "category",
-    "actor_label",
-    "target_type",
-    "target_label",
-    "target_id",
-    "changes",
-    "reason",
-    "details",
-    "ip",
-    "user_agent",
-    "method",
-    "context",
-    "request_id",
-    "chain",
-    "seq",
-    "hash",
-)
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value) -> str:
-    """Return a CSV cell that a spreadsheet will not run as a formula (typed logins are input)."""
-    text = "" if value is None else str(value)
-    if text.startswith(_FORMULA_START):
-        return "'" + text
-    return text
-
-
-def export_rows(events, tz: datetime.tzinfo):
-    """Yield the CSV lines of `events`, streamed from a server-side cursor."""
-    from .choices import AuditAction, EventCategory
-
-    writer = csv.writer(_Echo())
-    action_labels = dict(AuditAction.choices)
-    category_labels = dict(EventCategory.choices)
-    yield writer.writerow(EXPORT_COLUMNS)
-    rows = (
-        events.order_by("-occurred_at", "-id")
-        .values_list(*_EXPORT_FIELDS)
-        .iterator(chunk_size=EXPORT_CHUNK)
-    )
-    for values in rows:
-        row = dict(zip(_EXPORT_FIELDS, values, strict=True))
-        event = _Row(row)
-        changes = "; ".join(f"{c.label}: {c.before} → {c.after}" for c in display.changes_of(event))
-        yield writer.writerow(
-            [
-                _cell(value)
-                for value in (
-                    row["occurred_at"].astimezone(tz).isoformat(timespec="seconds"),
-                    action_labels.get(row["action"], row["action"]),
-                    category_labels.get(row["category"], row["category"]),
-                    row["actor_label"],
-                    row["target_type"],
-                    row["target_label"],
-                    row["target_id"],
-                    changes,
-                    event.reason or (row["context"] or {}).get("reason", ""),
-                    row["details"],
-                    row["ip"] or "",
-                    display.geo.locate(row["ip"]) if row["ip"] else "",
-                    display.summarise_user_agent(row["user_agent"] or "")
-                    if row["user_agent"]
-                    else "",
-                    row["user_agent"],
-                    display.method_of(event) if row["method"] else "",
-                    display.second_factor_of(event).replace(display.EMPTY, ""),
-                    row["request_id"],
-                    row["id"],
-                    row["chain"],
-                    row["seq"],
-                    row["hash"],
-                )
-            ]
-        )
-
-
-class _Row:
-    def __init__(self, row: dict):
-        self.__dict__.update(row)
 
 
 @require_GET
@@ -305,7 +196,7 @@ def export(request, tab: str):
     )
     tz = timezone.get_current_timezone()
     stamp = timezone.localtime(timezone.now(), tz).strftime("%Y%m%d-%H%M")
-    response = StreamingHttpResponse(export_rows(events, tz), content_type="text/csv")
+    response = StreamingHttpResponse(csv_export.rows(events, tz), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="activity-{current.slug}-{stamp}.csv"'
     response["Cache-Control"] = "no-store"
     return response

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "roles",
     "accounts",
     "security",
+    "djangosaml2",
     "django_otp",
 ]
 
@@ -71,6 +72,7 @@ MIDDLEWARE = [
     "billing_access.middleware.RequestIdMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "security.saml_middleware.SamlSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -132,6 +134,7 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "security.saml_validators.NoLocalPasswordForSsoUsers"},
     {"NAME": "security.validators.OwnerPolicyValidator"},
 ]
 
@@ -220,6 +223,16 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_ENABLE_ADMIN = False
 AXES_VERBOSE = False
 
+# SAML single sign-on (security/saml_config.py): the service provider's signing key and
+# certificate (PEM files; generated once under VAR_DIR/saml/ when unset) and the xmlsec1 binary.
+SAML_SP_KEY_FILE = env.get_str("SAML_SP_KEY_FILE") or ""
+SAML_SP_CERT_FILE = env.get_str("SAML_SP_CERT_FILE") or ""
+SAML_XMLSEC_BINARY = env.get_str("SAML_XMLSEC_BINARY") or ""
+SAML_SESSION_COOKIE_NAME = "saml_session"
+SAML_LOGOUT_REQUEST_PREFERRED_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
+# djangosaml2 looks for django-csp otherwise; the portal's CSP comes from Django itself.
+SAML_CSP_HANDLER = ""
+
 # Permission cache entries live this long at most; versions make them exact before that.
 PERMISSION_CACHE_SECONDS = env.get_int("PERMISSION_CACHE_SECONDS", 3600)
 
@@ -247,7 +260,7 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {"django.db.backends": {"level": "INFO"}, "xmlschema": {"level": "WARNING"}},
 }
 
 # Two-factor sign-in and recovery (accounts/twofactor.py, accounts/recovery.py).
@@ -255,3 +268,6 @@ OTP_TOTP_ISSUER = env.get_str("OTP_TOTP_ISSUER", "Billing Access")
 RECOVERY_CODE_MINUTES = env.get_int("RECOVERY_CODE_MINUTES", 30)
 
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
+# Requests per token in a fixed window of the JSON API ("600/minute"; second, minute or hour).
+API_RATE_LIMIT = env.get_str("API_RATE_LIMIT", "600/minute")

@@ -48,9 +48,9 @@ class RoleForm(forms.Form):
 
     def __init__(self, *args, owner, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["role_groups"].queryset = RoleGroup.objects.filter(owner=owner).order_by(
-            "kind", "name"
-        )
+        field = self.fields["role_groups"]
+        field.queryset = RoleGroup.objects.filter(owner=owner).order_by("-kind", "name")
+        field.label_from_instance = lambda g: f"{g.name} (API)" if g.kind == "api" else g.name
 
 
 def parse_cells(data, channel: str) -> tuple[dict[str, str], list[str]]:

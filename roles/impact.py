@@ -20,6 +20,7 @@ from django.utils import timezone
 from . import catalog
 from .choices import RoleGroupKind
 from .models import Grant, PermissionOverride, Role, RoleGroup
+from .postgres import without_jit
 from .resolver import GroupGrant, OverrideRule, Subject, resolve
 
 # A proposed override: a rule to set, or None to remove the user's override of that area.
@@ -39,11 +40,30 @@ class LevelChange:
         return self.area.rank(self.new) > self.area.rank(self.old)
 
 
+@dataclass(frozen=True)
+class UserRow:
+    """The few facts of a user that a preview needs (loaded as tuples: previews reach many)."""
+
+    pk: int
+    username: str
+    label: str
+    role_id: int | None
+    allow_login: bool
+    allow_api_read: bool
+    allow_api_write: bool
+    kind: str
+    privilege_level: int
+    is_superuser: bool
+
+    def __str__(self) -> str:
+        return self.label
+
+
 @dataclass
 class UserImpact:
     """A user whose effective access would change, and every area that would move."""
 
-    user: object
+    user: UserRow
     changes: list[LevelChange]
 
 
@@ -107,17 +127,29 @@ _USER_FIELDS = (
     "kind",
     "privilege_level",
     "is_superuser",
-    "owner_id",
 )
+
+
+(_ROLE, _LOGIN, _API_READ, _API_WRITE, _KIND, _PRIVILEGE, _SUPERUSER) = range(5, 12)
+
+
+def _user_row(row: tuple) -> UserRow:
+    pk, username, first, last, display, role_id, login, api_read, api_write, kind, priv, su = row
+    label = display or f"{first} {last}".strip() or username
+    return UserRow(pk, username, label, role_id, login, api_read, api_write, kind, priv, su)
 
 
 def preview(owner, proposal: Proposal, *, now: datetime.datetime | None = None) -> Impact:
     """Return every user of `owner` whose effective access `proposal` would change, and how."""
-    from accounts.models import User
-
-    now = now or timezone.now()
     if proposal.is_empty():
         return Impact(users=[], examined=0)
+    with without_jit():
+        return _preview(owner, proposal, now or timezone.now())
+
+
+def _preview(owner, proposal: Proposal, now: datetime.datetime) -> Impact:
+    from accounts.models import User
+
     role_through = Role.role_groups.through
     extra_through = User.extra_role_groups.through
 
@@ -138,13 +170,16 @@ def preview(owner, proposal: Proposal, *, now: datetime.datetime | None = None) 
             pk__in=extra_through.objects.filter(rolegroup_id__in=changed_groups).values("user_id")
         )
     users_qs = User.objects.filter(owner=owner).filter(reach)
-    users = list(users_qs.only(*_USER_FIELDS).order_by("last_name", "first_name", "username"))
+    # Plain tuples: a preview can reach every user of the owner.
+    users = list(
+        users_qs.order_by("last_name", "first_name", "username").values_list(*_USER_FIELDS)
+    )
     if not users:
         return Impact(users=[], examined=0)
     user_ids = users_qs.values("pk")
 
     # Current composition: roles' groups and users' extra groups.
-    role_ids = {u.role_id for u in users if u.role_id} | {
+    role_ids = {u[_ROLE] for u in users if u[_ROLE]} | {
         r for r in proposal.user_roles.values() if r
     }
     role_ids |= set(proposal.role_groups)
@@ -154,11 +189,12 @@ def preview(owner, proposal: Proposal, *, now: datetime.datetime | None = None) 
     ):
         groups_of_role[role_id].add(group_id)
     role_names = dict(Role.objects.filter(pk__in=role_ids).values_list("pk", "name"))
-    extra_of_user: dict[int, set[int]] = defaultdict(set)
+    extra_sets: dict[int, set[int]] = defaultdict(set)
     for user_id, group_id in extra_through.objects.filter(user_id__in=user_ids).values_list(
         "user_id", "rolegroup_id"
     ):
-        extra_of_user[user_id].add(group_id)
+        extra_sets[user_id].add(group_id)
+    extra_of_user = {user_id: frozenset(groups) for user_id, groups in extra_sets.items()}
 
     # Grants of every group involved, before and after.
     group_ids = set(changed_groups)
@@ -203,72 +239,115 @@ def preview(owner, proposal: Proposal, *, now: datetime.datetime | None = None) 
             )
         return grants_cache[key]
 
-    channels_of_kind = {
-        RoleGroupKind.APPLICATION: catalog.Channel.APPLICATION,
-        RoleGroupKind.API: catalog.Channel.API,
-    }
     resolved: dict[tuple, list[LevelChange]] = {}
+    override_keys = {
+        user_id: frozenset((a, r.level, r.expires_at) for a, r in rules.items())
+        for user_id, rules in overrides_before.items()
+    }
+    no_groups: frozenset[int] = frozenset()
+    dp_min = owner.data_protection_min_privilege
     impacts = []
-    for user in users:
-        role_before = user.role_id
-        role_after = proposal.user_roles.get(user.pk, role_before)
-        extra_before = frozenset(extra_of_user.get(user.pk, ()))
-        extra_after = frozenset(proposal.user_groups.get(user.pk, extra_before))
-        groups_before = frozenset(groups_of_role.get(role_before, set()) if role_before else ())
-        groups_before |= extra_before
-        role_set_after = (
-            proposal.role_groups.get(role_after, groups_of_role.get(role_after, set()))
-            if role_after
-            else set()
-        )
-        groups_after = frozenset(role_set_after) | extra_after
-        ov_before = overrides_before.get(user.pk, {})
-        ov_after = dict(ov_before)
-        for area, rule in proposal.overrides.get(user.pk, {}).items():
-            if rule is None:
-                ov_after.pop(area, None)
-            else:
-                ov_after[area] = rule
-        subject = Subject(
-            allow_login=user.allow_login,
-            allow_api_read=user.allow_api_read,
-            allow_api_write=user.allow_api_write,
-            interactive=user.kind == "interactive",
-            privilege_level=user.privilege_level,
-            data_protection_min_privilege=owner.data_protection_min_privilege,
-            is_superuser=user.is_superuser,
-            role_name=role_names.get(role_after or 0, ""),
-        )
+    for row in users:
+        pk, role_before = row[0], row[_ROLE]
+        role_after = proposal.user_roles.get(pk, role_before)
+        extra_before = extra_of_user.get(pk, no_groups)
+        extra_after = proposal.user_groups.get(pk)
+        proposed_overrides = proposal.overrides.get(pk)
+        # Users with the same inputs resolve alike: one resolution per distinct key.
         key = (
-            groups_before,
-            groups_after,
-            frozenset((a, r.level, r.expires_at) for a, r in ov_before.items()),
-            frozenset((a, r.level, r.expires_at) for a, r in ov_after.items()),
-            subject.allow_login,
-            subject.allow_api_read,
-            subject.allow_api_write,
-            subject.interactive,
-            subject.privilege_level >= subject.data_protection_min_privilege,
-            subject.is_superuser,
+            role_before,
+            role_after,
+            extra_before,
+            frozenset(extra_after) if extra_after is not None else None,
+            override_keys.get(pk),
+            tuple(proposed_overrides.items()) if proposed_overrides else None,
+            row[_LOGIN],
+            row[_API_READ],
+            row[_API_WRITE],
+            row[_KIND],
+            row[_PRIVILEGE] >= dp_min,
+            row[_SUPERUSER],
         )
         if key not in resolved:
-            kinds = {group_info.get(g, ("", RoleGroupKind.APPLICATION))[1] for g in groups_before}
-            kinds |= {group_info.get(g, ("", RoleGroupKind.APPLICATION))[1] for g in groups_after}
-            channels = {channels_of_kind.get(k, catalog.Channel.APPLICATION) for k in kinds}
-            channels |= {catalog.get(a).channel for a in (*ov_before, *ov_after)}
-            changes = []
-            before_grants = grants_for(groups_before, cells_before, "before")
-            after_grants = grants_for(groups_after, cells_after, "after")
-            for channel in catalog.Channel.ALL:
-                if channel not in channels:
-                    continue
-                old = resolve(channel, subject, before_grants, ov_before.values(), now=now)
-                new = resolve(channel, subject, after_grants, ov_after.values(), now=now)
-                for area in catalog.areas_for(channel):
-                    old_level, new_level = old.level(area.code), new.level(area.code)
-                    if old_level != new_level:
-                        changes.append(LevelChange(area, old_level, new_level))
-            resolved[key] = changes
+            resolved[key] = _changes(
+                row,
+                groups_before=groups_of_role.get(role_before, no_groups) | extra_before
+                if role_before
+                else extra_before,
+                groups_after=frozenset(
+                    proposal.role_groups.get(role_after, groups_of_role.get(role_after, ()))
+                    if role_after
+                    else ()
+                )
+                | (frozenset(extra_after) if extra_after is not None else extra_before),
+                ov_before=overrides_before.get(pk, {}),
+                proposed=proposed_overrides or {},
+                dp_min=dp_min,
+                role_name=role_names.get(role_after or 0, ""),
+                grants_for=grants_for,
+                cells_before=cells_before,
+                cells_after=cells_after,
+                group_info=group_info,
+                now=now,
+            )
         if resolved[key]:
-            impacts.append(UserImpact(user=user, changes=resolved[key]))
+            impacts.append(UserImpact(user=_user_row(row), changes=resolved[key]))
     return Impact(users=impacts, examined=len(users))
+
+
+_CHANNEL_OF_KIND = {
+    RoleGroupKind.APPLICATION: catalog.Channel.APPLICATION,
+    RoleGroupKind.API: catalog.Channel.API,
+}
+
+
+def _changes(
+    row,
+    *,
+    groups_before,
+    groups_after,
+    ov_before,
+    proposed,
+    dp_min,
+    role_name,
+    grants_for,
+    cells_before,
+    cells_after,
+    group_info,
+    now,
+) -> list[LevelChange]:
+    """Resolve one user as things are and as proposed; return the areas whose level moves."""
+    groups_before, groups_after = frozenset(groups_before), frozenset(groups_after)
+    ov_after = dict(ov_before)
+    for area, rule in proposed.items():
+        if rule is None:
+            ov_after.pop(area, None)
+        else:
+            ov_after[area] = rule
+    subject = Subject(
+        allow_login=row[_LOGIN],
+        allow_api_read=row[_API_READ],
+        allow_api_write=row[_API_WRITE],
+        interactive=row[_KIND] == "interactive",
+        privilege_level=row[_PRIVILEGE],
+        data_protection_min_privilege=dp_min,
+        is_superuser=row[_SUPERUSER],
+        role_name=role_name,
+    )
+    kinds = {group_info.get(g, ("", RoleGroupKind.APPLICATION))[1] for g in groups_before}
+    kinds |= {group_info.get(g, ("", RoleGroupKind.APPLICATION))[1] for g in groups_after}
+    channels = {_CHANNEL_OF_KIND.get(k, catalog.Channel.APPLICATION) for k in kinds}
+    channels |= {catalog.get(a).channel for a in (*ov_before, *ov_after)}
+    changes = []
+    before_grants = grants_for(groups_before, cells_before, "before")
+    after_grants = grants_for(groups_after, cells_after, "after")
+    for channel in catalog.Channel.ALL:
+        if channel not in channels:
+            continue
+        old = resolve(channel, subject, before_grants, ov_before.values(), now=now)
+        new = resolve(channel, subject, after_grants, ov_after.values(), now=now)
+        for area in catalog.areas_for(channel):
+            old_level, new_level = old.level(area.code), new.level(area.code)
+            if old_level != new_level:
+                changes.append(LevelChange(area, old_level, new_level))
+    return changes

@@ -61,7 +61,7 @@ def who_has_access(
         users = users.filter(Q(allow_api_read=True) | Q(allow_api_write=True))
         if level == catalog.WRITE:
             users = users.filter(allow_api_write=True)
-    return users.order_by("last_name", "first_name", "username", "pk")
+    return users.order_by("last_name", "first_name", "pk")  # the index user_owner_name
 
 
 @dataclass

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, ProtectedError, Q
 from django.http import Http404
 from django.utils import timezone
 
@@ -423,7 +423,13 @@ def delete_role(role: Role, *, actor, expected_row_version: int | None = None) -
                 "role_groups": [_group_names(role.role_groups.all()), None],
             },
         )
-        role.delete()
+        try:
+            role.delete()
+        except ProtectedError as exc:
+            users = [str(obj) for obj in exc.protected_objects][:10]
+            raise InUse(
+                f"{role.name} is still used by: {', '.join(users)}.", users=[], user_count=0
+            ) from exc
         bump_owner(role.owner)
 
 

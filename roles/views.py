@@ -40,6 +40,7 @@ from .guards import EscalationRefused, get_owned_or_404
 from .impact import Proposal
 from .models import Grant, PermissionOverride, Role, RoleGroup
 from .portal import PortalFormView, PortalListView
+from .postgres import without_jit
 from .resolver import OverrideRule
 
 VIEW = (catalog.USER_GROUPS, catalog.READ)
@@ -361,24 +362,35 @@ class RoleListView(PortalListView):
     template_name = "roles/role_list.html"
 
     def get_queryset(self):
-        from accounts.models import User
 
         queryset = super().get_queryset().order_by("name")
         query = self.request.GET.get("q", "").strip()
         if query:
             queryset = queryset.filter(name__icontains=query)
-        return queryset.annotate(member_count=_count(User.objects.all(), "role")).prefetch_related(
+        return queryset.prefetch_related(
             Prefetch("role_groups", queryset=RoleGroup.objects.order_by("name"))
         )
 
     def get_context_data(self, **kwargs):
-        q = self.request.GET.get("q", "")
-        return super().get_context_data(
-            q=q,
-            query=urlencode({"q": q}) if q else "",
-            can_change=_can_change(self.request),
-            **kwargs,
+        from accounts.models import User
+
+        context = super().get_context_data(**kwargs)
+        roles = list(context["object_list"])
+        # One grouped count for the page (a correlated count per role costs far more at 100k).
+        counts = dict(
+            User.objects.filter(role_id__in=[r.pk for r in roles])
+            .values("role_id")
+            .annotate(n=Count("pk"))
+            .values_list("role_id", "n")
         )
+        for role in roles:
+            role.member_count = counts.get(role.pk, 0)
+        context["object_list"] = roles
+        q = self.request.GET.get("q", "")
+        context.update(
+            q=q, query=urlencode({"q": q}) if q else "", can_change=_can_change(self.request)
+        )
+        return context
 
 
 def _fingerprint(groups) -> str:
@@ -603,8 +615,9 @@ def role_model_import(request):
     if request.POST.get("confirm"):
         try:
             model = services.parse_role_model(request.POST.get("document", ""))
+            epoch = request.POST.get("epoch", "")
             plan = services.import_role_model(
-                model, actor=request.user, expected_epoch=request.POST.get("epoch") or 0
+                model, actor=request.user, expected_epoch=int(epoch) if epoch.isdigit() else 0
             )
         except EscalationRefused as exc:
             return _import_error(request, [str(exc)])
@@ -635,6 +648,11 @@ def role_model_import(request):
         "roles/import_preview.html",
         {
             "plan": plan,
+            "changed_cells": [
+                (name, catalog.get(code), old, new)
+                for name, cells in plan.changed_groups.items()
+                for code, (old, new) in cells.items()
+            ],
             "document": json.dumps(model),
             "impact": plan.impact,
             "impact_rows": plan.impact.users[:IMPACT_ROWS] if plan.impact else [],
@@ -643,10 +661,12 @@ def role_model_import(request):
 
 
 def _import_error(request, errors, form=None):
-    form = form or RoleModelImportForm()
-    for error in errors:
-        form.add_error(None, error)
-    return render(request, "roles/role_model.html", {"form": form, "can_change": True}, status=400)
+    return render(
+        request,
+        "roles/role_model.html",
+        {"form": form or RoleModelImportForm(), "can_change": True, "import_errors": errors},
+        status=400,
+    )
 
 
 # Who has access ------------------------------------------------------------------------------
@@ -662,8 +682,9 @@ def who_has_access(request):
         if form.is_valid():
             area, level = form.cleaned_data["area"], form.cleaned_data["level"]
             users = reports.who_has_access(owner, area, level).select_related("role")
-            page = Paginator(users, 50).get_page(request.GET.get("page"))
-            rows = reports.explain_access(owner, area, list(page.object_list))
+            with without_jit():
+                page = Paginator(users, 50).get_page(request.GET.get("page"))
+                rows = reports.explain_access(owner, area, list(page.object_list))
         else:
             status = 400
     query = request.GET.copy()

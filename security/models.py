@@ -250,3 +250,6 @@ class SignInRestriction(models.Model):
         if start < end:
             return start <= local < end
         return local >= start or local < end
+
+
+from .saml_models import *  # noqa: E402,F403

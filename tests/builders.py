@@ -108,3 +108,39 @@ def make_totp_device(user: User, *, confirmed: bool = True):
     device.confirmed_at = timezone.now() if confirmed else None
     device.save()
     return device, pyotp.TOTP(device.base32_secret)
+
+
+def make_api_user(
+    owner: Owner | None = None,
+    *,
+    api_grants: dict | None = None,
+    app_grants: dict | None = None,
+    **fields,
+) -> User:
+    """Create an API user (no Login flag, API read and write) holding `api_grants` via its role."""
+    owner = owner or make_owner()
+    groups = [make_role_group(owner, grants=api_grants or {}, kind="api")]
+    if app_grants:
+        groups.append(make_role_group(owner, grants=app_grants))
+    fields.setdefault("kind", "api")
+    fields.setdefault("allow_login", False)
+    fields.setdefault("allow_api_read", True)
+    fields.setdefault("allow_api_write", True)
+    return make_user(owner, role=make_role(owner, groups=groups), **fields)
+
+
+def make_token(user: User, *, actor: User | None = None, days: int = 30, **fields):
+    """Create a token through the service; return (token, full text)."""
+    import datetime
+
+    from django.utils import timezone
+
+    from accounts import tokens
+
+    fields.setdefault("name", "Test integration")
+    return tokens.create_token(
+        user,
+        actor=actor or user,
+        expires_at=timezone.now() + datetime.timedelta(days=days),
+        **fields,
+    )

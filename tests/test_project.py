@@ -120,3 +120,14 @@ def test_security_headers_on_pages(client):
     assert "default-src 'none'" in csp
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_every_environment_variable_is_documented():
+    import re
+
+    settings_text = (ROOT / "billing_access" / "settings.py").read_text()
+    readme = (ROOT / "README.md").read_text()
+    names = set(re.findall(r'env\.get_\w+\("([A-Z_]+)"', settings_text))
+    assert names, "no environment variables found in settings.py"
+    missing = sorted(name for name in names if f"`{name}`" not in readme)
+    assert missing == [], f"README.md does not document: {missing}"

@@ -456,3 +456,52 @@ class TestSetPasswordWithLink:
         (event,) = events("password_set")
         assert event.subject_user_id == user.pk
         assert "passphrase" not in str(event.context)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_saves_on_two_connections_cannot_both_win(owner):
+    """Save A reads the record, save B commits on another connection, then A's conditional
+    UPDATE finds the row moved on and A is refused: B's change stands, A's is not applied."""
+    import threading
+
+    from django.db import connection
+
+    actor = make_user(owner, username="manager", grants={"users": "full"}, privilege_level=5)
+    user = make_user(owner, username="fran", first_name="Fran", last_name="Finance")
+    a_has_read, b_committed = threading.Event(), threading.Event()
+    outcome = {}
+    real_check = services.guards.check_can_manage_user
+
+    def pause_save_a(*args, **kwargs):
+        if threading.current_thread().name == "save-a":
+            a_has_read.set()
+            assert b_committed.wait(30)
+        return real_check(*args, **kwargs)
+
+    def save_a():
+        try:
+            services.update_user(
+                User.objects.get(pk=user.pk),
+                actor=actor,
+                data={"first_name": "Frances"},
+                expected_row_version=1,
+            )
+            outcome["a"] = "saved"
+        except services.RecordChanged as exc:
+            outcome["a"] = exc
+        finally:
+            connection.close()
+
+    with mock.patch.object(services.guards, "check_can_manage_user", pause_save_a):
+        thread = threading.Thread(target=save_a, name="save-a")
+        thread.start()
+        assert a_has_read.wait(30)
+        services.update_user(
+            user, actor=actor, data={"last_name": "Fernsby"}, expected_row_version=1
+        )
+        b_committed.set()
+        thread.join(30)
+    assert isinstance(outcome["a"], services.RecordChanged)
+    assert outcome["a"].events[0].changes == {"last_name": ["Finance", "Fernsby"]}
+    user.refresh_from_db()
+    assert (user.first_name, user.last_name, user.row_version) == ("Fran", "Fernsby", 2)

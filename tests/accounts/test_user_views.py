@@ -486,6 +486,11 @@ class TestList:
         assert [
             u.username for u in client.get(f"/users/?department={finance.pk}").context["users"]
         ] == ["ann"]
+        ann.is_account_manager = True
+        ann.save()
+        assert [
+            u.username for u in client.get("/users/?status=account_manager").context["users"]
+        ] == ["ann"]
         names = [u.username for u in client.get("/users/?sort=-username").context["users"]]
         assert names == ["bob", "ann", "admin"]
 
@@ -539,17 +544,14 @@ class TestList:
                 "AND indexname LIKE '%%_trgm'"
             )
             names = {row[0] for row in cursor.fetchall()}
-        assert names == {
-            f"user_{c}_trgm"
-            for c in ("username", "email", "first_name", "last_name", "display_name")
-        }
+        assert names == {"user_search_trgm"}
         from accounts import listing
 
         queryset = listing.search(User.objects.all(), "fran")
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL enable_seqscan = off")
             plan = queryset.explain()
-        assert "user_username_trgm" in plan and "Seq Scan" not in plan
+        assert "user_search_trgm" in plan and "Seq Scan" not in plan
 
 
 class TestExport:
@@ -567,3 +569,57 @@ class TestExport:
         assert event.context["export"] == "users_csv" and event.context["filters"] == {
             "login": "yes"
         }
+
+
+class TestExtensionPoints:
+    def test_registered_actions_and_security_panels(
+        self, signed_in, owner, admin_user, subject, monkeypatch, tmp_path, settings
+    ):
+        from accounts import record
+
+        monkeypatch.setattr(record, "ACTIONS", [])
+        monkeypatch.setattr(record, "SECURITY_PANELS", [])
+        record.register_action(
+            record.RecordAction("accounts:user_security", "Unlock", "users", "full")
+        )
+        record.register_action(
+            record.RecordAction(
+                "accounts:user_activity",
+                "Never here",
+                "users",
+                "full",
+                applies=lambda subject: False,
+            )
+        )
+        (tmp_path / "panel.html").write_text(
+            "<section><h2>Two-factor</h2>{{ panel.state }}</section>"
+        )
+        settings.TEMPLATES = [
+            {**settings.TEMPLATES[0], "DIRS": [*settings.TEMPLATES[0]["DIRS"], tmp_path]}
+        ]
+        record.register_security_panel(
+            record.SecurityPanel(
+                "2fa",
+                "panel.html",
+                "users",
+                "read",
+                context=lambda request, subject: {"state": "Enrolled"},
+            )
+        )
+        page = signed_in(admin_user).get(f"/users/{subject.pk}/security/").content.decode()
+        assert ">Unlock<" in page and "Never here" not in page
+        assert "<h2>Two-factor</h2>Enrolled" in page
+        reader = make_user(owner, grants={"users": "read"})
+        page = signed_in(reader).get(f"/users/{subject.pk}/security/").content.decode()
+        assert ">Unlock<" not in page and "Enrolled" in page
+
+
+def test_the_list_counts_up_to_a_cap(signed_in, admin_user, owner, monkeypatch):
+    from accounts import listing
+
+    for _ in range(3):
+        make_user(owner)
+    monkeypatch.setattr(listing, "COUNT_CAP", 2)
+    response = signed_in(admin_user).get("/users/")
+    assert "More than 2 users" in response.content.decode()
+    assert listing.capped_count(User.objects.filter(owner=owner), 10) == (4, False)

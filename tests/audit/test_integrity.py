@@ -229,6 +229,53 @@ def test_an_invalid_forwarded_address_is_not_stored(owner):
     assert AuditEvent.objects.get(pk=event.pk).ip is None
 
 
+def test_segments_are_stitched_by_their_boundary_links(owner):
+    events = write_events(owner, 7)
+    assert integrity.verify(segment_size=2).ok
+    # Removing the first event of a segment leaves a gap at the boundary.
+    behind_the_triggers_back("DELETE FROM audit_auditevent WHERE id = %s", [events[2].pk])
+    report = integrity.verify(segment_size=2)
+    assert [(b.seq, b.event_id) for b in report.breaks] == [(4, events[3].pk)]
+    assert report.breaks == integrity.verify(segment_size=1000).breaks
+
+
+def test_a_forged_link_at_a_segment_boundary_is_caught(owner):
+    events = write_events(owner, 4)
+    forged = AuditEvent.objects.get(pk=events[2].pk)
+    forged.prev_hash = "f" * 64
+    behind_the_triggers_back(
+        "UPDATE audit_auditevent SET prev_hash = %s, hash = %s WHERE id = %s",
+        [forged.prev_hash, services.content_hash(forged), forged.pk],
+    )
+    for size in (2, 1000):
+        report = integrity.verify(segment_size=size)
+        assert [b.seq for b in report.breaks] == [3], size
+        assert "link broken" in report.breaks[0].problem
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_workers_prove_what_one_walk_proves():
+    owner = make_owner()
+    other = make_owner()
+    events = write_events(owner, 9)
+    write_events(other, 4)
+    report = integrity.verify(workers=2, segment_size=3)
+    assert report.ok, report.breaks
+    assert (report.events, report.chains) == (13, 2)
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
+        try:
+            cursor.execute("DELETE FROM audit_auditevent WHERE id = %s", [events[5].pk])
+            cursor.execute("UPDATE audit_auditevent SET reason = 'x' WHERE id = %s", [events[1].pk])
+        finally:
+            cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_event_append_only")
+    parallel = integrity.verify(workers=2, segment_size=3)
+    assert [(b.chain, b.seq) for b in parallel.breaks] == [(owner.pk, 2)]
+    assert parallel.breaks == integrity.verify().breaks
+    with pytest.raises(CommandError):
+        call_command("audit_verify", workers=2, segment_size=3, verbosity=0)
+
+
 # Retention purge.
 
 

@@ -8,11 +8,12 @@ changes the matrix on process B, and A's very next page already follows the new 
 import html
 import http.cookiejar
 import os
+import queue
 import re
-import selectors
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -41,7 +42,18 @@ def database_url() -> str:
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
-def start_server(port: int) -> subprocess.Popen:
+def start_server() -> subprocess.Popen:
+    """Start a server on a free port; try again on another port if that one was taken meanwhile."""
+    failures = []
+    for _ in range(3):
+        process, output = _start_on(free_port())
+        if process is not None:
+            return process
+        failures.append(output)
+    raise RuntimeError("runserver did not start:\n" + "\n---\n".join(failures))
+
+
+def _start_on(port: int) -> tuple[subprocess.Popen | None, str]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -56,23 +68,35 @@ def start_server(port: int) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    # Block on the server's own output until it says it listens (bounded, no polling sleep).
-    selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + 90
+    # Wait on the server's own output until it says it listens (bounded, no polling sleep). A
+    # thread reads the pipe: select() on a buffered pipe misses lines already in the buffer.
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
+    deadline = time.monotonic() + 120
     seen = []
-    while time.monotonic() < deadline:
-        if not selector.select(timeout=deadline - time.monotonic()):
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            seen.append("(no output before the deadline)\n")
             break
-        line = process.stdout.readline()
         if not line:
+            seen.append(f"(exited with {process.wait(timeout=30)})\n")
             break
         seen.append(line)
         if "Quit the server with" in line:
-            selector.close()
-            return process
+            return process, ""
     process.kill()
-    raise RuntimeError("runserver did not start:\n" + "".join(seen))
+    process.wait(timeout=30)
+    process.stdout.close()
+    return None, f"port {port}:\n" + "".join(seen)
+
+
+def _pump(stream, lines: queue.Queue) -> None:
+    """Move the server's output into `lines` (also keeps the pipe from filling up)."""
+    for line in iter(stream.readline, ""):
+        lines.put(line)
+    lines.put("")
 
 
 class Browser:
@@ -113,7 +137,7 @@ class Browser:
 
 @pytest.fixture
 def servers(transactional_db):
-    processes = [start_server(free_port()), start_server(free_port())]
+    processes = [start_server(), start_server()]
     yield [int(p.args[-1].rsplit(":", 1)[1]) for p in processes]
     for process in processes:
         process.terminate()

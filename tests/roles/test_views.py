@@ -301,6 +301,12 @@ def test_export_and_import_with_preview(client, signed_in, admin_user, owner, fi
     assert finance.levels()["invoices"] == "read"
     assert RoleGroup.objects.filter(name="New one").exists()
     assert AuditEvent.objects.filter(action="role_model_imported").exists()
+    stale = client.post(
+        reverse("roles:role_model_import"),
+        {"confirm": "1", "epoch": "garbage", "document": preview.context["document"]},
+    )
+    assert stale.status_code == 400
+    assert b"changed since the preview" in stale.content
     bad = client.post(reverse("roles:role_model_import"), {"text": "{nope"})
     assert bad.status_code == 400
     assert b"not a JSON document" in bad.content

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
+import queue
 import random
+import threading
 import time
 from types import SimpleNamespace
 
@@ -13,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit import integrity
+from audit import integrity, queries
 from audit.choices import AuditAction, category_of
 from audit.models import AuditChainHead, AuditEvent
 from audit.services import content_hash
@@ -128,10 +131,9 @@ class Command(BaseCommand):
         generator = EventGenerator(owner.pk, people, options["days"], total, options["seed"])
         started = time.monotonic()
         written = 0
-        while written < total:
-            size = min(batch, total - written)
-            self._load_batch(owner.pk, generator, size)
-            written += size
+        for events in _in_background(generator, total, batch):
+            self._load_batch(owner.pk, events)
+            written += len(events)
             if not options["quiet"] and (written % (batch * 10) == 0 or written == total):
                 elapsed = time.monotonic() - started
                 self.stdout.write(
@@ -140,6 +142,7 @@ class Command(BaseCommand):
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE audit_auditevent")
+        queries.forget_daily_counts()  # past days now hold events they did not hold before
         elapsed = time.monotonic() - started
         if not integrity.triggers_installed():  # pragma: no cover - would be a bug
             raise CommandError("The append-only triggers are missing after the load.")
@@ -150,19 +153,45 @@ class Command(BaseCommand):
                 f"{AuditChainHead.objects.get(chain=owner.pk).seq:,}."
             )
 
-    def _load_batch(self, chain: int, generator: EventGenerator, size: int) -> None:
+    def _load_batch(self, chain: int, events: list) -> None:
+        """Chain one batch onto the head, under its lock, so concurrent writers never fork it."""
         with transaction.atomic():
             AuditChainHead.objects.bulk_create([AuditChainHead(chain=chain)], ignore_conflicts=True)
             head = AuditChainHead.objects.select_for_update().get(chain=chain)
             seq, last_hash = head.seq, head.last_hash
-            rows = []
-            for event in generator.take(size):
+            for event in events:
                 seq += 1
                 event.chain, event.seq, event.prev_hash = chain, seq, last_hash
                 event.hash = last_hash = content_hash(event)
-                rows.append(event)
-            _insert(rows)
+            _insert(events)
             AuditChainHead.objects.filter(chain=chain).update(seq=seq, last_hash=last_hash)
+
+
+def _in_background(generator: EventGenerator, total: int, batch: int):
+    """Yield batches of events made by a thread, so that making the next batch overlaps the
+    database's work on the current one (the thread never touches the database)."""
+    batches: queue.Queue = queue.Queue(maxsize=2)
+    failure: list[BaseException] = []
+
+    def produce():
+        try:
+            left = total
+            while left > 0:
+                size = min(batch, left)
+                batches.put(list(generator.take(size)))
+                left -= size
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            failure.append(exc)
+        finally:
+            batches.put(None)
+
+    worker = threading.Thread(target=produce, name="seed-events", daemon=True)
+    worker.start()
+    while (events := batches.get()) is not None:
+        yield events
+    worker.join()
+    if failure:
+        raise failure[0]
 
 
 def _insert(rows) -> None:
@@ -199,7 +228,9 @@ class EventGenerator:
         self.step = (self.now - self.start).total_seconds() / max(total, 1)
         self.index = 0
         self.actions = list(WEIGHTS)
-        self.weights = list(WEIGHTS.values())
+        self.cum_weights = list(itertools.accumulate(WEIGHTS.values()))
+        self.failures = [(code, label) for code, label, _ in FAILURES]
+        self.failure_weights = list(itertools.accumulate(w for *_, w in FAILURES))
         self.attack_days = {self.random.randrange(days) for _ in range(max(1, days // 20))}
         self.homes = {
             p.pk: self.random.choice(HOME_PREFIXES) + str(self.random.randrange(2, 250))
@@ -215,7 +246,7 @@ class EventGenerator:
         r = self.random
         when = self.start + datetime.timedelta(seconds=self.index * self.step)
         day = (when - self.start).days
-        action = r.choices(self.actions, self.weights)[0]
+        action = r.choices(self.actions, cum_weights=self.cum_weights)[0]
         if day in self.attack_days and r.random() < 0.5:
             action = A.SIGN_IN_FAILED
         person = r.choice(self.people)
@@ -261,7 +292,7 @@ class EventGenerator:
 
     def fill_sign_in_failed(self, event, person, day):
         r = self.random
-        code, label = r.choices([(c, lbl) for c, lbl, _ in FAILURES], [w for *_, w in FAILURES])[0]
+        code, label = r.choices(self.failures, cum_weights=self.failure_weights)[0]
         attack = day in self.attack_days
         login = person.username if code != "unknown_user" else f"{person.username}{r.randrange(9)}"
         event.actor_id, event.actor_label = None, login

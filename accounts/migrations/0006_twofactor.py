@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0004_user_search_trigram_indexes'),
+        ('accounts', '0005_user_search_one_trigram_index'),
     ]
 
     operations = [

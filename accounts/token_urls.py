@@ -1,0 +1,26 @@
+from django.urls import path
+
+from roles import catalog
+from roles.navigation import Screen, register
+
+from . import token_views
+
+app_name = "tokens"
+
+urlpatterns = [
+    path("me/tokens/", token_views.my_tokens, name="my_tokens"),
+    path("users/<int:pk>/tokens/", token_views.user_tokens, name="user_tokens"),
+    path("tokens/", token_views.token_list, name="token_list"),
+    path("tokens/<int:pk>/revoke/", token_views.token_revoke, name="token_revoke"),
+]
+
+register(
+    Screen(
+        "tokens:token_list",
+        "API tokens",
+        "Access",
+        catalog.USERS,
+        catalog.FULL,
+        description="Every API token of your organisation: its user, scope, last use, expiry.",
+    ),
+)
