@@ -8,11 +8,11 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -375,6 +375,9 @@ class UserSecurityView(UserTabView):
                 link_state = "expired"
             else:
                 link_state = "waiting"
+        from audit.services import record_view
+
+        record_view(self.request.user, subject, "Security tab")
         context.update(
             panels=record.panels_for(self.request, subject),
             has_password=subject.has_usable_password(),
@@ -385,19 +388,45 @@ class UserSecurityView(UserTabView):
 
 
 class UserActivityView(UserTabView):
-    """The audit events about this user, newest first."""
+    """The user's timeline: events about or by them, newest first, in pages of 25.
+
+    Personal events (sign-ins, failures, security events: addresses, places, devices) appear only
+    for viewers holding Data protection: User Activity read, and their view is recorded; others
+    see the record changes.
+    """
 
     tab = "activity"
     template_name = "accounts/user_activity.html"
     page_size = 25
 
     def get_context_data(self, **kwargs):
+        from audit import display, queries
+        from audit.services import record_view
+
         context = super().get_context_data(**kwargs)
-        events = AuditEvent.objects.filter(subject_user_id=self.subject.pk).order_by(
-            "-occurred_at", "-id"
+        personal = self.request.permissions.has(catalog.DP_USER_ACTIVITY, catalog.READ)
+        before = parse_datetime(self.request.GET.get("before", "") or "")
+        events = queries.timeline(
+            self.subject.pk, before=before, limit=self.page_size + 1, personal_data=personal
         )
-        page = Paginator(events, self.page_size).get_page(self.request.GET.get("page"))
-        context.update(page=page, events=[event_rows(e) for e in page.object_list])
+        older = events[self.page_size - 1].occurred_at if len(events) > self.page_size else None
+        events = display.decorate(events[: self.page_size])
+        if personal:
+            record_view(self.request.user, self.subject, "Activity tab (personal events)")
+        more_url = ""
+        if self.request.permissions.has(catalog.USER_ACTIVITY, catalog.READ):
+            more_url = (
+                reverse("audit:activity_tab", args=["all"])
+                + "?"
+                + urlencode({"person": self.subject.username})
+            )
+        context.update(
+            timeline=events,
+            personal=personal,
+            older_url=f"?{urlencode({'before': older.isoformat()})}" if older else "",
+            newest_url=self.request.path if before else "",
+            timeline_more_url=more_url,
+        )
         return context
 
 

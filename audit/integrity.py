@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from django.db import connection as default_connection
-from django.db import connections
 from django.db.models import Max, Min
 
+from . import verify_worker
 from .choices import AuditAction
 from .models import AuditChainHead, AuditEvent
 
@@ -192,17 +192,31 @@ def verify(
     ]
     results: list[_SegmentResult] = []
     if workers > 1 and len(segments) > 1 and default_connection.vendor == "postgresql":
-        connections.close_all()  # a forked worker must not share the parent's socket
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            for result in pool.map(_walk_in_worker, segments, itertools.repeat(chunk_size)):
+        # Fresh processes ("spawn", not "fork"): a forked child could inherit the parent's open
+        # database socket. They connect to the database this process uses (under tests, the
+        # test database, whose name is only known at run time).
+        context = multiprocessing.get_context("spawn")
+        database = default_connection.settings_dict["NAME"]
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=verify_worker.start,
+            initargs=(database,),
+        ) as pool:
+            for result in pool.map(
+                verify_worker.walk,
+                [s.chain for s in segments],
+                [s.lo for s in segments],
+                [s.hi for s in segments],
+                itertools.repeat(chunk_size),
+            ):
                 results.append(result)
                 report.events += result.count
                 if progress is not None:
                     progress(report.events)
     else:
         for segment in segments:
-            result = _walk(segment, chunk_size)
+            result = walk_segment(segment, chunk_size)
             results.append(result)
             report.events += result.count
             if progress is not None:
@@ -224,14 +238,7 @@ def verify(
     return report
 
 
-def _walk_in_worker(segment: Segment, chunk_size: int) -> _SegmentResult:
-    try:
-        return _walk(segment, chunk_size)
-    finally:
-        connections.close_all()
-
-
-def _walk(segment: Segment, chunk_size: int) -> _SegmentResult:
+def walk_segment(segment: Segment, chunk_size: int) -> _SegmentResult:
     """Check one segment: every hash, and every link inside it."""
     from .services import content_hash  # services imports this module
 

@@ -56,6 +56,7 @@ def get_list(name: str, default: list[str] | None = None) -> list[str]:
 def database_config(url: str | None, sqlite_path: Path) -> dict:
     """Translate `DATABASE_URL` into a Django DATABASES entry (SQLite file when unset)."""
     if not url:
+        sqlite_path.parent.mkdir(parents=True, exist_ok=True)  # the embedded default just works
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(sqlite_path),
@@ -67,7 +68,9 @@ def database_config(url: str | None, sqlite_path: Path) -> dict:
     parsed = urlparse(url)
     if parsed.scheme in {"postgres", "postgresql", "pgsql"}:
         query = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
-        options: dict = {}
+        # PostgreSQL's JIT compiler costs seconds on the portal's short reporting queries (who
+        # has access, impact previews) and saves nothing on its OLTP ones: switch it off.
+        options: dict = {"options": "-c jit=off"}
         if "sslmode" in query:
             options["sslmode"] = query["sslmode"]
         if query.get("pool", "").lower() in TRUE_WORDS:

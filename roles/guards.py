@@ -77,14 +77,16 @@ def check_can_grant_groups(actor, groups: Iterable) -> None:
     """Refuse handing out role groups whose grants exceed what the actor holds."""
     if actor.is_superuser:
         return
+    from .models import Grant
+
     combined: dict[str, str] = {}
-    for group in groups:
-        for code, level in group.grants.values_list("area", "level"):
-            area = catalog.BY_CODE.get(code)
-            if area is None or not area.is_level(level):
-                continue
-            if code not in combined or area.rank(level) > area.rank(combined[code]):
-                combined[code] = level
+    # One query whatever the number of groups (a queryset of groups becomes a subquery).
+    for code, level in Grant.objects.filter(role_group__in=groups).values_list("area", "level"):
+        area = catalog.BY_CODE.get(code)
+        if area is None or not area.is_level(level):
+            continue
+        if code not in combined or area.rank(level) > area.rank(combined[code]):
+            combined[code] = level
     check_can_grant(actor, combined)
 
 
@@ -120,20 +122,14 @@ def check_keeps_an_administrator(owner, *, would_lose: Iterable) -> None:
     `would_lose` is the users whose ability the change removes; call this with the change
     already applied inside the transaction, so the check sees the new state.
     """
-    from accounts.models import User
+    from .reports import who_has_access
 
     losing = [u for u in would_lose if not u.is_superuser]
     if not losing:
         return
-    candidates = (
-        User.objects.select_related("owner")
-        .filter(owner=owner, allow_login=True, kind="interactive", is_superuser=False)
-        .exclude(role__isnull=True, extra_role_groups__isnull=True)
-        .distinct()
-    )
-    for candidate in candidates.iterator():
-        if administers_users(candidate):
-            return
+    # The same rule as the resolver, in one query (see roles.reports), not user by user.
+    if who_has_access(owner, catalog.USERS, catalog.FULL).filter(is_superuser=False).exists():
+        return
     raise EscalationRefused(
         "This change would leave nobody able to administer users in this organisation."
     )

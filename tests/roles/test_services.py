@@ -385,3 +385,16 @@ def test_import_shows_impact_and_refuses_escalation_and_stale_previews(manager, 
     services.import_role_model(model, actor=manager)
     assert level(user, "invoices") == "full"
     assert level(user, "payments") == "none"  # the file's grants replace the group's
+
+
+def test_an_administrator_without_the_login_flag_does_not_count(owner):
+    admins = make_role_group(owner, "Admins", {"users": "full", "settings_user_groups": "full"})
+    admin = make_user(owner, role=make_role(owner, groups=[admins]), privilege_level=10)
+    make_user(owner, grants={"users": "full"}, allow_login=False)
+    denied = make_user(owner, grants={"users": "full"})
+    make_override(denied, "users", "read")
+    with pytest.raises(EscalationRefused, match="nobody able to administer users"):
+        services.set_grants(admins, {"users": "read"}, actor=admin, expected_row_version=1)
+    with pytest.raises(EscalationRefused, match="nobody able to administer users"):
+        services.set_override(admin, "users", "read", actor=admin, reason="Stepping down")
+    assert level(admin, "users") == "full"

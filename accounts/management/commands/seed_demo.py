@@ -93,6 +93,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--users", type=int, default=0, help="Add bulk users up to this many.")
+        parser.add_argument(
+            "--events", type=int, default=0, help="Append this many audit events (benchmarks)."
+        )
         parser.add_argument("--owner", default="Acme Telecom", help="Owner to seed.")
         parser.add_argument("--quiet", action="store_true")
 
@@ -103,6 +106,10 @@ class Command(BaseCommand):
             started = time.monotonic()
             added = bulk_users(owner, options["users"])
             self.say(options, f"Added {added} bulk users in {time.monotonic() - started:.1f}s.")
+        if options["events"]:
+            from django.core.management import call_command
+
+            call_command("seed_events", "--events", str(options["events"]), "--owner", owner.slug)
         self.say(
             options,
             f"Demo owner {owner.name}: sign in as admin / {DEMO_PASSWORD!r} "
