@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import secrets
+import zoneinfo
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -55,6 +56,15 @@ class RecoveryRefused(ValidationError):
 
 def code_minutes() -> int:
     return max(1, int(getattr(settings, "RECOVERY_CODE_MINUTES", 30)))
+
+
+def _their_time(user, moment=None) -> str:
+    """Return `moment` (default now) as the user reads it, in their own time zone."""
+    try:
+        zone = zoneinfo.ZoneInfo(user.time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        zone = datetime.UTC
+    return f"{timezone.localtime(moment or timezone.now(), zone):%d %b %Y at %H:%M %Z}"
 
 
 def _notify(user, subject: str, lines: list[str]) -> None:
@@ -110,7 +120,7 @@ def send_recovery_code(user, *, actor, reason: str) -> RecoveryCode:
                 f"{actor.label} of support sent you this recovery code:\n\n    {code}\n\n"
                 f"Open {url}, enter your email address and the code, then choose to set a new "
                 "password or to remove your two-factor device.",
-                f"The code works once, until {timezone.localtime(row.expires_at):%H:%M %Z} "
+                f"The code works once, until {_their_time(user, row.expires_at)} "
                 f"({code_minutes()} minutes). Never tell it to anyone, including support staff.",
                 "If you did not ask for this, contact your administrator at once.",
             ],
@@ -374,8 +384,7 @@ def run_console_action(user, *, actor, action: str, reason: str) -> str:
             user,
             "support acted on your account",
             [
-                f"On {timezone.localtime():%d %b %Y at %H:%M %Z}, {actor.label} of support "
-                f"{CONSOLE_DONE[action]}.",
+                f"On {_their_time(user)}, {actor.label} of support {CONSOLE_DONE[action]}.",
                 "If you did not ask for this, contact your administrator at once: someone may "
                 "be trying to take over your account.",
             ],

@@ -1,7 +1,9 @@
 from django.urls import path
 
+from roles import catalog
 from roles.navigation import Screen, register
 
+from . import record
 from . import twofactor_views as views
 
 app_name = "twofactor"
@@ -26,4 +28,10 @@ register(
         None,
         description="Your authenticator app and backup codes.",
     ),
+)
+
+record.register_action(
+    record.RecordAction(
+        "twofactor:recovery_console", "Recovery console", catalog.DP_ACCESS, catalog.FULL
+    )
 )

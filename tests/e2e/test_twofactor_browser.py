@@ -112,7 +112,11 @@ def test_support_console_and_public_recovery(page, live_server, screenshot_dir, 
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{base}/")
-    page.goto(f"{base}/users/{alice.pk}/recovery/")
+    page.goto(f"{base}/users/{alice.pk}/security/")
+    assert page.get_by_role("heading", name="Two-factor sign-in").is_visible()
+    page.screenshot(path=str(screenshot_dir / "twofactor-security-tab.png"), full_page=True)
+    page.get_by_role("link", name="Recovery console").click()
+    page.wait_for_url(f"{base}/users/{alice.pk}/recovery/")
     page.get_by_role("button", name="Do it and tell the user").click()
     assert page.locator(".field--invalid").count() >= 4
     page.get_by_label("I verified the person's identity", exact=False).check()

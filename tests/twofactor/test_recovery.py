@@ -409,3 +409,9 @@ class TestConsoleWithOtherServices:
         assert response.status_code == 302
         assert AuditEvent.objects.filter(action="access_email_sent").count() == 1
         assert [m.to for m in mail.outbox] == [["alice@example.test"], ["alice@example.test"]]
+
+
+def test_code_email_gives_the_expiry_in_the_users_time_zone(support, owner, clock):
+    bea = make_user(owner, username="bea", time_zone="Asia/Tokyo", privilege_level=3)
+    send_code(support, bea)
+    assert "22 Nov 2026 at 19:30 JST" in mail.outbox[-1].body  # 10:00 UTC + 30 min

@@ -311,3 +311,16 @@ def test_security_tab_shows_two_factor_state_and_support_links(signed_in, owner)
     page = signed_in(support).get(f"/users/{target.pk}/security/").content.decode()
     assert f"/users/{target.pk}/recovery/" in page
     assert f"/users/{target.pk}/two-factor/reset/" in page
+
+
+def test_user_record_offers_the_recovery_console_to_support_only(signed_in, owner):
+    target = make_user(owner, privilege_level=3)
+    reader = make_user(owner, grants={catalog.USERS: catalog.READ}, privilege_level=8)
+    link = f'href="/users/{target.pk}/recovery/"'
+    assert link not in signed_in(reader).get(f"/users/{target.pk}/").content.decode()
+    support = make_user(
+        owner,
+        grants={catalog.USERS: catalog.READ, catalog.DP_ACCESS: catalog.FULL},
+        privilege_level=8,
+    )
+    assert link in signed_in(support).get(f"/users/{target.pk}/").content.decode()
