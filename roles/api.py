@@ -229,7 +229,7 @@ def authz_check(request, payload: AuthzCheckIn):
     if area.channel != payload.channel:
         raise ValidationError({"area": f"{area.label} is an area of the {area.channel} channel."})
     user = find_user(request, payload.user)
-    decision = permissions.explained(user, payload.channel).explain(area.code)
+    decision = permissions.explain_area(user, area.code)
     return {
         "allowed": area.at_least(decision.level, payload.level),
         "level": decision.level,

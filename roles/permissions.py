@@ -75,8 +75,11 @@ def grant_levels_of(user, channel: str) -> list[GroupGrant]:
     return [GroupGrant(0, "", area, level) for area, level in rows]
 
 
-def grants_of(user, channel: str) -> list[GroupGrant]:
-    """Return every grant the user reaches in `channel` with its group, in one query."""
+def grants_of(user, channel: str, *, area: str | None = None) -> list[GroupGrant]:
+    """Return every grant the user reaches in `channel` with its group, in one query.
+
+    With `area`, only that area's grants (areas resolve independently of one another).
+    """
     through_user = user.extra_role_groups.through
     reach = Q(role_group_id__in=through_user.objects.filter(user_id=user.pk).values("rolegroup_id"))
     via_role = None
@@ -96,6 +99,8 @@ def grants_of(user, channel: str) -> list[GroupGrant]:
         .exclude(level=catalog.NONE)
         .annotate(group_name=F("role_group__name"))
     )
+    if area is not None:
+        rows = rows.filter(area=area)
     if via_role is not None:
         rows = rows.annotate(via_role=via_role)
         values = rows.values_list("role_group_id", "group_name", "area", "level", "via_role")
@@ -107,13 +112,16 @@ def grants_of(user, channel: str) -> list[GroupGrant]:
     ]
 
 
-def overrides_of(user, now) -> list[OverrideRule]:
-    """Return the user's overrides that are in force at `now`, in one query."""
+def overrides_of(user, now, *, area: str | None = None) -> list[OverrideRule]:
+    """Return the user's overrides that are in force at `now` (of one area), in one query."""
+    rows = PermissionOverride.objects.in_force(now).filter(user_id=user.pk)
+    if area is not None:
+        rows = rows.filter(area=area)
     return [
-        OverrideRule(area, level, reason, expires_at, pk)
-        for pk, area, level, reason, expires_at in PermissionOverride.objects.in_force(now)
-        .filter(user_id=user.pk)
-        .values_list("pk", "area", "level", "reason", "expires_at")
+        OverrideRule(code, level, reason, expires_at, pk)
+        for pk, code, level, reason, expires_at in rows.values_list(
+            "pk", "area", "level", "reason", "expires_at"
+        )
     ]
 
 
@@ -182,6 +190,27 @@ def for_user(user, channel: str = catalog.Channel.APPLICATION, *, now=None) -> E
         cache.set(key, entry, settings.PERMISSION_CACHE_SECONDS)
     local_entries.put(key, entry)
     return entry
+
+
+def explain_area(user, code: str, *, now=None):
+    """Return the decision (level and reasons) of one area for a user, in at most 3 queries.
+
+    The same resolver as every screen, fed only that area's grants and overrides: areas resolve
+    independently, so the answer equals `explained(user).explain(code)`.
+    """
+    now = now or timezone.now()
+    channel = catalog.get(code).channel
+    subject = subject_of(user)
+    role_name = user.role.name if user.role_id else ""
+    subject = Subject(**{**subject.__dict__, "role_name": role_name})
+    result = resolve(
+        channel,
+        subject,
+        grants_of(user, channel, area=code),
+        overrides_of(user, now, area=code),
+        now=now,
+    )
+    return result.explain(code)
 
 
 def explained(user, channel: str = catalog.Channel.APPLICATION) -> EffectivePermissions:

@@ -238,9 +238,32 @@ def gunicorn(settings_module, port):
             process.kill()
 
 
+def warm(target, cookie, times=10):
+    """Send a few requests first so that both workers have loaded templates and connections."""
+    import urllib.request
+
+    for _ in range(times):
+        request = urllib.request.Request(target, headers={"Cookie": cookie})
+        try:
+            urllib.request.urlopen(request, timeout=30).read()
+        except OSError:
+            pass
+
+
 def wrk(target, cookie, seconds=HTTP_SECONDS, script=None):
     """Run wrk (bounded: 2 threads, 8 connections, `seconds`) and parse req/s, p50, p99."""
-    command = ["wrk", "-t2", "-c8", f"-d{seconds}s", "--latency", "-H", f"Cookie: {cookie}"]
+    warm(target, cookie)
+    command = [
+        "wrk",
+        "-t2",
+        "-c8",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-H",
+        f"Cookie: {cookie}",
+    ]
     if script:
         command += ["-s", script]
     output = subprocess.run(

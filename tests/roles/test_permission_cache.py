@@ -76,3 +76,31 @@ def test_cached_entries_hold_levels_only(owner):
     entry = permissions.for_user(load(user.pk))
     assert entry.because == {}
     assert permissions.explained(load(user.pk)).because["invoices"]
+
+
+@pytest.mark.django_db
+def test_explain_area_equals_the_full_explanation_for_every_area(
+    owner, django_assert_max_num_queries
+):
+    from roles import catalog
+
+    finance = make_role_group(owner, grants={"invoices": "full", "payments": "read"})
+    support = make_role_group(
+        owner, grants={"invoices": "read", "tickets": "full", "users": "read"}
+    )
+    api = make_role_group(owner, grants={"api_invoices": "write", "api_users": "read"}, kind="api")
+    user = make_user(
+        owner, role=make_role(owner, groups=[finance, api]), allow_api_read=True, privilege_level=2
+    )
+    user.extra_role_groups.set([support])
+    from tests.builders import make_override
+
+    make_override(user, "tickets", "none", reason="investigation")
+    make_override(user, "dp_data_protection_access", "full", reason="cover")
+    user = User.objects.select_related("owner", "role").get(pk=user.pk)
+    full = {ch: permissions.explained(user, ch) for ch in catalog.Channel.ALL}
+    for area in catalog.AREAS:
+        expected = full[area.channel].explain(area.code)
+        with django_assert_max_num_queries(2):
+            got = permissions.explain_area(user, area.code)
+        assert (got.level, got.because) == (expected.level, expected.because), area.code
