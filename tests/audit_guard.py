@@ -67,6 +67,9 @@ def _changed(sender, **kwargs):
     update_fields = kwargs.get("update_fields")
     if update_fields and set(update_fields) <= BOOKKEEPING_FIELDS:
         return
+    instance = kwargs.get("instance")
+    if getattr(instance, "confirmed", True) is False:
+        return  # a pending two-factor secret grants nothing until confirmed (which is audited)
     request["changes"].append(label)
 
 
