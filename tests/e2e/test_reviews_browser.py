@@ -34,6 +34,7 @@ def test_access_review_from_creation_to_closure(page, live_server, screenshot_di
     page.get_by_label("Reviewers").select_option(label=admin_user.label)
     due = timezone.localdate() + datetime.timedelta(days=14)
     page.get_by_label("Due date").fill(due.isoformat())
+    page.screenshot(path=str(screenshot_dir / "review-new.png"), full_page=True)
     page.get_by_role("button", name="Open the review").click()
     assert page.get_by_role("heading", level=1).inner_text() == "Q3 clerks"
     assert "Campaign opened: 2 users to review." in page.content()
@@ -47,6 +48,7 @@ def test_access_review_from_creation_to_closure(page, live_server, screenshot_di
     assert "comment is required" in page.content()
     page.get_by_label("Deactivate").check()
     page.get_by_label("Comment").fill("Left the company in June")
+    page.screenshot(path=str(screenshot_dir / "review-decision.png"), full_page=True)
     page.get_by_role("button", name="Record decision", exact=True).click()
     page.get_by_role("link", name="Clara Clerk").click()
     page.get_by_label("Keep access").check()

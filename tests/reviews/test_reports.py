@@ -136,3 +136,25 @@ def test_counts_for_the_dashboard(owner, admin_user, other_owner_noise):
     assert counts.without_2fa == 2
     assert counts.tokens == 0
     assert counts.unused_groups == 0
+
+
+def test_counts_take_the_same_number_of_queries_whatever_the_number_of_users(owner):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    role = make_role(owner, "Clerk", groups=[make_role_group(owner, grants={"invoices": "read"})])
+
+    def add(n):
+        for _ in range(n):
+            user = make_user(owner, role=role, last_sign_in_at=NOW - 200 * DAY)
+            make_override(user, "invoices", "full")
+
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            reports.counts(owner, now=NOW)
+        return len(captured)
+
+    add(2)
+    few = queries()
+    add(15)
+    assert queries() == few
