@@ -53,6 +53,10 @@ class ReviewCampaign(models.Model):
         return self.status == CampaignStatus.OPEN
 
     @property
+    def is_overdue(self) -> bool:
+        return self.is_open and self.due_date < timezone.localdate()
+
+    @property
     def reason(self) -> str:
         """The reason given to every change this campaign applies."""
         return f"Access review: {self.name}"

@@ -192,3 +192,13 @@ def test_dashboard_shows_counts_and_the_chart(signed_in, admin_user, campaign):
     assert b"Sign-ins and failed attempts" in response.content
     assert b"Q3 review" in response.content
     assert b"Dormant accounts" in response.content
+
+
+def test_an_open_campaign_past_its_due_date_shows_as_overdue(signed_in, admin_user, campaign):
+    client = signed_in(admin_user)
+    assert b"Overdue" not in client.get("/reviews/campaigns/").content
+    ReviewCampaign.objects.filter(pk=campaign.pk).update(
+        due_date=timezone.localdate() - datetime.timedelta(days=1)
+    )
+    assert b"Overdue" in client.get("/reviews/campaigns/").content
+    assert b"Overdue" in client.get("/reviews/").content
