@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "roles",
     "accounts",
     "security",
+    "reviews",
     "djangosaml2",
     "django_otp",
 ]

@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("roles.urls")),
     path("", include("security.urls")),
     path("", include("audit.urls")),
+    path("", include("reviews.urls")),
     path("saml2/", include("security.saml_urls")),
     path("", include("accounts.token_urls")),
     path("api/v1/", include("billing_access.api")),

@@ -50,7 +50,7 @@ SCREENS: list[Screen] = [
     ),
 ]
 
-SECTIONS = ["You", "People", "Access", "Activity", "Settings"]
+SECTIONS = ["You", "People", "Access", "Activity", "Governance", "Settings"]
 
 
 def register(*screens: Screen) -> None:
