@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "roles",
     "accounts",
     "security",
+    "scim",
     "djangosaml2",
     "django_otp",
 ]
