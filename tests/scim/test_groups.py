@@ -71,9 +71,8 @@ def test_membership_gives_and_takes_the_mapped_role(mapped):
 def test_deleting_a_group_takes_the_role_away(mapped):
     scim, role, _ = mapped
     person = scim.post("Users", user_body()).json()
-    group = scim.post(
-        "Groups", {"schemas": [GROUP], "displayName": "Finance", "members": [{"value": person["id"]}]}
-    ).json()
+    body = {"schemas": [GROUP], "displayName": "Finance", "members": [{"value": person["id"]}]}
+    group = scim.post("Groups", body).json()
     assert User.objects.get(pk=person["id"]).role == role
     assert scim.delete(f"Groups/{group['id']}").status_code == 204
     assert User.objects.get(pk=person["id"]).role is None
