@@ -22,6 +22,7 @@ from scim2_models import (
     Meta,
     Name,
     Patch,
+    Required,
     ResourceType,
     SCIMException,
     ServiceProviderConfig,
@@ -172,6 +173,30 @@ def user_values(resource) -> UserValues:
     )
 
 
+def member_removals_as_paths(payload):
+    """Rewrite Entra ID's `{"op": "Remove", "path": "members", "value": [{"value": id}]}`
+    into `members[value eq "id"]` removals: RFC 7644 would read the first as "remove everyone".
+    """
+    if not isinstance(payload, dict) or not isinstance(payload.get("Operations"), list):
+        return payload
+    operations = []
+    for operation in payload["Operations"]:
+        if (
+            isinstance(operation, dict)
+            and str(operation.get("op", "")).lower() == "remove"
+            and str(operation.get("path", "")).lower() == "members"
+            and isinstance(operation.get("value"), list)
+        ):
+            for member in operation["value"]:
+                value = member.get("value") if isinstance(member, dict) else None
+                if not isinstance(value, str) or '"' in value or "\\" in value:
+                    raise ScimError(400, "Name each member to remove by its id.", "invalidValue")
+                operations.append({"op": "remove", "path": f'members[value eq "{value}"]'})
+        else:
+            operations.append(operation)
+    return {**payload, "Operations": operations}
+
+
 # ---------------------------------------------------------------------------------------------
 # Discovery
 
@@ -217,6 +242,12 @@ def schemas(base: str) -> list:
         USER_ATTRIBUTES,
         {"name": NAME_ATTRIBUTES, "emails": EMAIL_ATTRIBUTES, "groups": MEMBER_ATTRIBUTES},
     )
+    for attribute in user.attributes:
+        if attribute.name == "emails":
+            attribute.required = Required.true  # the portal needs an address for everyone
+            for sub in attribute.sub_attributes or ():
+                if sub.name == "value":
+                    sub.required = Required.true
     group = _trim(Group.to_schema(), GROUP_ATTRIBUTES, {"members": MEMBER_ATTRIBUTES})
     for schema in (user, group):
         schema.meta = Meta(resource_type="Schema", location=f"{base}/Schemas/{schema.id}")

@@ -19,6 +19,7 @@ from scim2_models import (
     Group,
     ListResponse,
     PatchOp,
+    ResponseParameters,
     SCIMException,
     User,
 )
@@ -105,7 +106,29 @@ def _page(request) -> tuple[int, int]:
     return start, count
 
 
-def _list(request, queryset, lookups: dict, to_resource) -> HttpResponse:
+def _parameters(request, model):
+    """Return the `attributes` / `excludedAttributes` the caller asked for, or None."""
+    asked = {
+        name: request.GET[name]
+        for name in ("attributes", "excludedAttributes")
+        if request.GET.get(name)
+    }
+    if not asked:
+        return None
+    try:
+        return ResponseParameters[model].model_validate(asked)
+    except (ValueError, TypeError, SCIMException) as exc:
+        raise ScimError(
+            400, "attributes or excludedAttributes names no attribute.", "invalidValue"
+        ) from exc
+
+
+def _dump(request, resource, ctx=Context.RESOURCE_QUERY_RESPONSE) -> dict:
+    parameters = _parameters(request, type(resource))
+    return resource.model_dump(scim_ctx=ctx, response_parameters=parameters)
+
+
+def _list(request, queryset, lookups: dict, to_resource, model) -> HttpResponse:
     text = request.GET.get("filter", "").strip()
     if text:
         queryset = queryset.filter(filters.to_q(text, lookups)).distinct()
@@ -119,7 +142,10 @@ def _list(request, queryset, lookups: dict, to_resource) -> HttpResponse:
         items_per_page=len(rows),
         resources=[to_resource(row, base) for row in rows],
     )
-    return scim_response(listed.model_dump(scim_ctx=Context.SEARCH_RESPONSE))
+    parameters = _parameters(request, model)
+    return scim_response(
+        listed.model_dump(scim_ctx=Context.SEARCH_RESPONSE, response_parameters=parameters)
+    )
 
 
 def _if_match(request) -> int | None:
@@ -160,7 +186,7 @@ def users(request):
     token = request.scim_token
     if request.method == "GET":
         queryset = services.visible_users(token.owner).select_related("scim_link")
-        return _list(request, queryset, filters.USER_ATTRIBUTES, resources.user_resource)
+        return _list(request, queryset, filters.USER_ATTRIBUTES, resources.user_resource, User)
     resource = resources.parse(
         resources.UserResource, _body(request), Context.RESOURCE_CREATION_REQUEST
     )
@@ -176,7 +202,7 @@ def user_detail(request, pk: str):
     user = _user_or_404(request, pk)
     base = _base(request)
     if request.method == "GET":
-        return _located(resources.dump(resources.user_resource(user, base)))
+        return _located(_dump(request, resources.user_resource(user, base)))
     if request.method == "DELETE":
         services.delete_user(token, user, expected_version=_if_match(request))
         return HttpResponse(status=204)
@@ -202,7 +228,7 @@ def user_detail(request, pk: str):
         values = resources.user_values(current)
     user = services.replace_user(token, user, values, expected_version=_if_match(request))
     user = _user_or_404(request, str(user.pk))
-    return _located(resources.dump(resources.user_resource(user, base)))
+    return _located(_dump(request, resources.user_resource(user, base)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,7 +254,7 @@ def groups(request):
     token = request.scim_token
     if request.method == "GET":
         queryset = ScimGroup.objects.filter(owner=token.owner).prefetch_related("members")
-        return _list(request, queryset, filters.GROUP_ATTRIBUTES, resources.group_resource)
+        return _list(request, queryset, filters.GROUP_ATTRIBUTES, resources.group_resource, Group)
     resource = resources.parse(Group, _body(request), Context.RESOURCE_CREATION_REQUEST)
     group = services.save_group(
         token,
@@ -248,14 +274,15 @@ def group_detail(request, pk: str):
     group = _group_or_404(request, pk)
     base = _base(request)
     if request.method == "GET":
-        return _located(resources.dump(resources.group_resource(group, base)))
+        return _located(_dump(request, resources.group_resource(group, base)))
     if request.method == "DELETE":
         services.delete_group(token, group, expected_version=_if_match(request))
         return HttpResponse(status=204)
     if request.method == "PUT":
         resource = resources.parse(Group, _body(request), Context.RESOURCE_REPLACEMENT_REQUEST)
     else:
-        patch = resources.parse(PatchOp[Group], _body(request), Context.RESOURCE_PATCH_REQUEST)
+        body = resources.member_removals_as_paths(_body(request))
+        patch = resources.parse(PatchOp[Group], body, Context.RESOURCE_PATCH_REQUEST)
         resource = resources.group_resource(group, base)
         try:
             patch.patch(resource)
@@ -271,7 +298,7 @@ def group_detail(request, pk: str):
     )
     if request.method == "PATCH" and request.GET.get("excludedAttributes") == "members":
         return HttpResponse(status=204)
-    return _located(resources.dump(resources.group_resource(group, base)))
+    return _located(_dump(request, resources.group_resource(group, base)))
 
 
 # ---------------------------------------------------------------------------------------------

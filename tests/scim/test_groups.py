@@ -38,7 +38,7 @@ def test_membership_gives_and_takes_the_mapped_role(mapped):
     group = scim.post("Groups", {"schemas": [GROUP], "displayName": "Finance"}).json()
     version = User.objects.get(pk=person["id"]).permissions_version
 
-    response = scim.patch(  # Okta's shape
+    response = scim.patch(  # the add both providers send
         f"Groups/{group['id']}",
         {
             "schemas": [PATCH],
@@ -57,7 +57,7 @@ def test_membership_gives_and_takes_the_mapped_role(mapped):
     assert [g["id"] for g in listed["Resources"]] == [group["id"]]
     assert listed["Resources"][0]["members"][0]["value"] == person["id"]
 
-    response = scim.patch(  # Entra ID's shape
+    response = scim.patch(  # Okta's removal (Entra ID's is in the sequence tests)
         f"Groups/{group['id']}",
         {
             "schemas": [PATCH],
