@@ -429,15 +429,26 @@ def _record_changed(current: User, expected_row_version: int) -> RecordChanged:
 
 
 def _set_login_flag(
-    user: User, *, actor: User, allow: bool, reason: str, details: str, context: dict
+    user: User,
+    *,
+    actor: User | None,
+    allow: bool,
+    reason: str,
+    details: str,
+    context: dict,
+    actor_label: str = "",
+    method: str = "",
 ) -> None:
-    guards.check_can_manage_user(actor, user)
+    if actor is None and not actor_label:
+        raise ValueError("Say who acts: an actor, or an actor_label for a system source.")
+    if actor is not None:
+        guards.check_can_manage_user(actor, user)
     if user.allow_login == allow:
         state = "already active" if allow else "already deactivated"
         raise ValidationError(f"{user.label} is {state}.")
     if allow and user.kind == UserKind.API:
         raise ValidationError(f"{user.label} is an API user and cannot sign in to the application.")
-    if not allow and user.pk == actor.pk:
+    if not allow and actor is not None and user.pk == actor.pk:
         raise ValidationError("You cannot deactivate yourself.")
     was_admin = not allow and guards.administers_users(user)
     User.objects.filter(pk=user.pk).update(
@@ -450,25 +461,65 @@ def _set_login_flag(
     audit.record(
         AuditAction.USER_REACTIVATED if allow else AuditAction.USER_DEACTIVATED,
         actor=actor,
+        actor_label=actor_label,
         target=user,
         changes={"allow_login": [not allow, allow]},
         reason=reason,
         details=details,
         context={**context, "row_version": user.row_version},
+        method=method,
     )
 
 
-def deactivate_user(user: User, *, actor: User, reason: str = "", details: str = "") -> None:
+def deactivate_user(
+    user: User,
+    *,
+    actor: User | None,
+    reason: str = "",
+    details: str = "",
+    actor_label: str = "",
+    method: str = "",
+) -> None:
     """Remove the Login flag: sign-in is refused at once and live sessions end at their next
-    request (the session's user is no longer active). History and settings are kept."""
+    request (the session's user is no longer active). History and settings are kept.
+
+    `actor` None means a system source acting (the identity provider over SCIM), named by
+    `actor_label`; it is not subject to the actor's own limits.
+    """
     with transaction.atomic():
-        _set_login_flag(user, actor=actor, allow=False, reason=reason, details=details, context={})
+        _set_login_flag(
+            user,
+            actor=actor,
+            allow=False,
+            reason=reason,
+            details=details,
+            context={},
+            actor_label=actor_label,
+            method=method,
+        )
 
 
-def reactivate_user(user: User, *, actor: User, reason: str = "", details: str = "") -> None:
-    """Give the Login flag back to a deactivated interactive user."""
+def reactivate_user(
+    user: User,
+    *,
+    actor: User | None,
+    reason: str = "",
+    details: str = "",
+    actor_label: str = "",
+    method: str = "",
+) -> None:
+    """Give the Login flag back to a deactivated interactive user (`actor` None as above)."""
     with transaction.atomic():
-        _set_login_flag(user, actor=actor, allow=True, reason=reason, details=details, context={})
+        _set_login_flag(
+            user,
+            actor=actor,
+            allow=True,
+            reason=reason,
+            details=details,
+            context={},
+            actor_label=actor_label,
+            method=method,
+        )
 
 
 def bulk_deactivate(
@@ -505,11 +556,17 @@ def has_history(user: User) -> bool:
     return concerned.exclude(creation).exists()
 
 
-def delete_user(user: User, *, actor: User) -> None:
-    """Delete a user that has no history (created by mistake); anyone else is deactivated."""
+def delete_user(user: User, *, actor: User | None, actor_label: str = "", method: str = "") -> None:
+    """Delete a user that has no history (created by mistake); anyone else is deactivated.
+
+    `actor` None means a system source (the identity provider), named by `actor_label`.
+    """
     with transaction.atomic():
-        guards.check_can_manage_user(actor, user)
-        if user.pk == actor.pk:
+        if actor is None and not actor_label:
+            raise ValueError("Say who acts: an actor, or an actor_label for a system source.")
+        if actor is not None:
+            guards.check_can_manage_user(actor, user)
+        if actor is not None and user.pk == actor.pk:
             raise ValidationError("You cannot delete yourself.")
         if has_history(user):
             raise ValidationError(
@@ -519,8 +576,10 @@ def delete_user(user: User, *, actor: User) -> None:
         audit.record(
             AuditAction.USER_DELETED,
             actor=actor,
+            actor_label=actor_label,
             target=user,
             changes=diff(snapshot(user), {}),
+            method=method,
         )
         try:
             with transaction.atomic():

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "accounts",
     "security",
     "reviews",
+    "scim",
     "djangosaml2",
     "django_otp",
 ]

@@ -23,4 +23,5 @@ urlpatterns = [
     path("saml2/", include("security.saml_urls")),
     path("", include("accounts.token_urls")),
     path("api/v1/", include("billing_access.api")),
+    path("", include("scim.urls")),
 ]

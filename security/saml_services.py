@@ -167,6 +167,16 @@ def _mapped_access(provider, assertion: Assertion):
     ):
         raise SsoRefused(Refusal.GROUPS_OVERAGE, provider=provider, name_id=assertion.name_id)
     present = set(assertion.all(provider.groups_attribute)) if provider.groups_attribute else set()
+    return mapped_access_for_groups(provider, present)
+
+
+def mapped_access_for_groups(provider, present):
+    """Return (role, role groups) that the provider's group mappings give for these IdP groups.
+
+    The first mapping (in list order) with a role gives the role, else the provider's default
+    role; the role groups are those of every matching mapping. SCIM group membership uses this
+    too, keyed by the group's display name.
+    """
     mappings = list(
         SamlGroupMapping.objects.filter(provider=provider, idp_group__in=present)
         .select_related("role")

@@ -1,0 +1,164 @@
+"""SCIM tokens: create, revoke and authenticate, each with its audit event.
+
+A token reads `scim_<prefix>_<secret>`, hashed like the API tokens (`accounts.tokens`): the
+prefix finds the row, the 32-byte random secret is kept only as its SHA-256 and compared in
+constant time.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hmac
+import re
+import secrets
+
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import Http404
+from django.utils import timezone
+
+import audit
+from accounts.tokens import LAST_USED_RESOLUTION, REFUSAL_AUDIT_SECONDS, hash_secret, max_days
+from audit.choices import AuditAction
+
+from .models import ScimToken
+
+TOKEN_PATTERN = re.compile(r"^scim_([a-z0-9]{8})_([A-Za-z0-9_-]{43})$")
+CONTEXT_KIND = "scim"
+
+
+class ScimTokenRefused(Exception):
+    """A bearer token was refused; the reason is for the audit log, never for the caller."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _context(token: ScimToken) -> dict:
+    return {
+        "kind": CONTEXT_KIND,
+        "prefix": token.prefix,
+        "name": token.name,
+        "expires_at": token.expires_at.isoformat(),
+        "provider": token.provider.name if token.provider_id else None,
+    }
+
+
+def create_token(
+    *, actor, name: str, expires_at: datetime.datetime, provider=None, now=None
+) -> tuple[ScimToken, str]:
+    """Create a SCIM token for the actor's owner and return it with its text, never kept.
+
+    The expiry is required, at most the owner's `max_token_days` away; the identity provider,
+    when given, must be the owner's.
+    """
+    now = now or timezone.now()
+    errors = {}
+    name = (name or "").strip()
+    if not name:
+        errors["name"] = "Name the identity provider that uses this token, such as Okta."
+    elif len(name) > 120:
+        errors["name"] = "Use at most 120 characters."
+    longest = max_days(actor.owner)
+    if expires_at is None or expires_at <= now:
+        errors["expires_at"] = "Choose an expiry in the future."
+    elif expires_at > now + datetime.timedelta(days=longest, minutes=1):
+        errors["expires_at"] = f"A token may live at most {longest} days in this organisation."
+    if provider is not None and provider.owner_id != actor.owner_id:
+        errors["provider"] = "Choose an identity provider of your organisation."
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        prefix = _free_prefix()
+        secret = secrets.token_urlsafe(32)
+        token = ScimToken.objects.create(
+            owner=actor.owner,
+            name=name,
+            prefix=prefix,
+            secret_hash=hash_secret(secret),
+            provider=provider,
+            created_at=now,
+            created_by=actor,
+            expires_at=expires_at,
+        )
+        audit.record(
+            AuditAction.TOKEN_CREATED,
+            actor=actor,
+            target=token,
+            owner=actor.owner,
+            details="SCIM provisioning token created.",
+            context=_context(token),
+        )
+    return token, f"scim_{prefix}_{secret}"
+
+
+def _free_prefix() -> str:
+    for _ in range(10):
+        prefix = secrets.token_hex(4)
+        if not ScimToken.objects.filter(prefix=prefix).exists():
+            return prefix
+    raise RuntimeError("Could not find a free token prefix.")  # pragma: no cover
+
+
+def revoke_token(token: ScimToken, *, actor, now=None) -> None:
+    """Revoke a SCIM token at once: the provider's next request answers 401."""
+    if token.owner_id != actor.owner_id:
+        raise Http404("Not found.")
+    now = now or timezone.now()
+    with transaction.atomic():
+        updated = ScimToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+            revoked_at=now, revoked_by=actor
+        )
+        if not updated:
+            raise ValidationError("This token is already revoked.")
+        token.refresh_from_db(fields=["revoked_at", "revoked_by"])
+        audit.record(
+            AuditAction.TOKEN_REVOKED,
+            actor=actor,
+            target=token,
+            owner=token.owner_id,
+            details="SCIM provisioning token revoked.",
+            context=_context(token),
+        )
+
+
+def authenticate(raw: str, *, now=None) -> ScimToken:
+    """Return the live token for a bearer string, or raise ScimTokenRefused."""
+    now = now or timezone.now()
+    match = TOKEN_PATTERN.match(raw or "")
+    if match is None:
+        raise ScimTokenRefused("malformed")
+    prefix, secret = match.groups()
+    token = ScimToken.objects.select_related("owner", "provider").filter(prefix=prefix).first()
+    if token is None:
+        raise ScimTokenRefused("unknown")
+    if not hmac.compare_digest(token.secret_hash, hash_secret(secret)):
+        raise _refuse(token, "Wrong secret for the prefix", now)
+    if token.revoked_at is not None:
+        raise _refuse(token, "Token revoked", now)
+    if token.expires_at <= now:
+        raise _refuse(token, "Token expired", now)
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        ScimToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token
+
+
+def _refuse(token: ScimToken, reason: str, now) -> ScimTokenRefused:
+    """Audit a refusal of a known token, at most once a minute per token and reason."""
+    key = f"scim-token-refused:{token.pk}:{reason.replace(' ', '-')}"
+    if cache.add(key, 1, REFUSAL_AUDIT_SECONDS):
+        with transaction.atomic():
+            audit.record(
+                AuditAction.TOKEN_REFUSED,
+                actor=None,
+                actor_label=f"SCIM token {token.display_prefix}",
+                target=token,
+                owner=token.owner_id,
+                reason=reason,
+                method="scim",
+                context={"kind": CONTEXT_KIND, "prefix": token.prefix},
+            )
+    return ScimTokenRefused(reason)
