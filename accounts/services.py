@@ -396,9 +396,10 @@ def idp_managed_fields(user: User) -> frozenset[str]:
     """Return the fields of `user` that its identity provider sets at every sign-in."""
     if user.pk is None or not user.is_sso_managed:
         return frozenset()
+    from scim.services import idp_managed_fields as provisioned
     from security.saml_services import idp_managed_fields as managed
 
-    return managed(user)
+    return managed(user) | provisioned(user)
 
 
 def _check_idp_managed(user: User, changes: Mapping[str, Any]) -> None:

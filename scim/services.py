@@ -64,6 +64,19 @@ class UserValues:
         return {name: getattr(self, name) for name in PROFILE_FIELDS}
 
 
+# What the identity provider sets over SCIM (the screens show these read-only).
+PROVISIONED_FIELDS = frozenset(
+    {"username", "email", "first_name", "last_name", "display_name", "password"}
+)
+
+
+def idp_managed_fields(user) -> frozenset[str]:
+    """Return the fields of `user` that the identity provider sets over SCIM, if it does."""
+    if ScimUserLink.objects.filter(user_id=user.pk, removed_at__isnull=True).exists():
+        return PROVISIONED_FIELDS
+    return frozenset()
+
+
 def visible_users(owner):
     """Return the owner's users that SCIM sees: interactive ones not removed over SCIM."""
     User = get_user_model()

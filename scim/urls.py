@@ -25,6 +25,7 @@ urlpatterns = [
     re_path(r"^scim/v2/ResourceTypes/(?P<pk>[^/]+)/?$", views.resource_types, name="resource_type"),
     re_path(r"^scim/v2/Schemas/?$", views.schemas, name="schemas"),
     re_path(r"^scim/v2/Schemas/(?P<pk>[^/]+)/?$", views.schemas, name="schema"),
+    re_path(r"^scim/v2/\.search$", views.root_search, name="root_search"),
     re_path(r"^scim/v2/(?P<rest>.*)$", views.unknown, name="unknown"),
 ]
 

@@ -341,6 +341,12 @@ def schemas(request, pk: str | None = None):
     return _discovery_list(request, resources.schemas(_base(request)), pk)
 
 
+@scim_view({"POST"})
+def root_search(request):
+    """Searching several resource types at once is not offered (RFC 7644 §3.4.3): 501."""
+    raise ScimError(501, "Search Users or Groups on their own endpoint.")
+
+
 @scim_view({"GET", "POST", "PUT", "PATCH", "DELETE"})
 def unknown(request, rest: str = ""):
     """Answer a SCIM 404 for any other path under /scim/v2/."""

@@ -211,3 +211,19 @@ def test_garbage_bodies_answer_400(scim, raw):
         "/scim/v2/Users", data=raw, content_type="application/scim+json", headers=scim.headers
     )
     assert response.status_code == 400
+
+
+def test_provisioned_fields_are_read_only_on_the_screens(scim, admin_user, signed_in):
+    body = create(scim)
+    user = User.objects.get(pk=body["id"])
+    from accounts import services
+
+    assert {"username", "email", "first_name", "last_name"} <= services.idp_managed_fields(user)
+    with pytest.raises(services.ValidationError):
+        services.update_user(
+            user,
+            actor=admin_user,
+            data={"first_name": "Changed"},
+            expected_row_version=user.row_version,
+        )
+    assert User.objects.get(pk=user.pk).first_name == "Ada"
