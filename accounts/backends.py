@@ -51,7 +51,7 @@ def find_by_login(login: str):
     User = get_user_model()
     return (
         User.objects.select_related("owner", "owner__password_policy")
-        .filter(Q(username__iexact=login) | Q(email__iexact=login))
+        .filter(Q(username__ci=login) | Q(email__ci=login))
         .first()
     )
 

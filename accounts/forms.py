@@ -140,14 +140,14 @@ class UserForm(forms.ModelForm):
     def clean_username(self):
         username = self.cleaned_data["username"].strip()
         others = User.objects.exclude(pk=self.instance.pk) if self.instance.pk else User.objects
-        if others.filter(username__iexact=username).exists():
+        if others.filter(username__ci=username).exists():
             raise forms.ValidationError("This username is already taken. Choose another.")
         return username
 
     def clean_email(self):
         email = User.objects.normalize_email(self.cleaned_data["email"].strip())
         others = User.objects.exclude(pk=self.instance.pk) if self.instance.pk else User.objects
-        if others.filter(email__iexact=email).exists():
+        if others.filter(email__ci=email).exists():
             raise forms.ValidationError("Another user already has this email address.")
         return email
 

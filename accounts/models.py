@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from . import lookups  # noqa: F401  (registers field__ci)
 from .choices import (
     EXPERT_LEVELS,
     PRIVILEGE_LEVELS,
@@ -120,7 +121,7 @@ class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
     use_in_migrations = True
 
     def get_by_natural_key(self, username):
-        return self.get(username__iexact=username)
+        return self.get(username__ci=username)
 
     def create_user(self, username, email, password=None, *, owner=None, **fields):
         """Create a user of `owner` (the platform owner when none is given)."""

@@ -163,7 +163,7 @@ def check_recovery_code(email: str, code: str, *, ip: str) -> CheckedCode:
     now = timezone.now()
     email = (email or "").strip()
     users = get_user_model().objects.select_related("owner")
-    user = users.filter(email__iexact=email).first() if email else None
+    user = users.filter(email__ci=email).first() if email else None
     keys = [(RecoveryThrottle.Scope.IP, ip or "unknown")]
     if user is not None:
         keys.append((RecoveryThrottle.Scope.USER, str(user.pk)))

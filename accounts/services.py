@@ -210,9 +210,9 @@ def _check_identity_free(data: Mapping[str, Any], *, exclude_pk: int | None = No
     """Refuse a username or email that another user holds in any letter case."""
     errors = {}
     others = User.objects.exclude(pk=exclude_pk) if exclude_pk else User.objects.all()
-    if "username" in data and others.filter(username__iexact=data["username"]).exists():
+    if "username" in data and others.filter(username__ci=data["username"]).exists():
         errors["username"] = "This username is already taken. Choose another."
-    if "email" in data and others.filter(email__iexact=data["email"]).exists():
+    if "email" in data and others.filter(email__ci=data["email"]).exists():
         errors["email"] = "Another user already has this email address."
     if errors:
         raise ValidationError(errors)

@@ -205,7 +205,7 @@ def find_user(request, ref: int | str):
     user = (
         users.filter(pk=ref).first()
         if isinstance(ref, int)
-        else users.filter(username__iexact=ref).first()
+        else users.filter(username__ci=ref).first()
     )
     if user is None:
         raise Http404

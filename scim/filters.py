@@ -15,10 +15,10 @@ from scim2_filter_parser.parser import SCIMParser
 from .services import ScimError
 
 USER_ATTRIBUTES = {
-    ("username", None): "username__iexact",
+    ("username", None): "username__ci",
     ("externalid", None): "scim_link__external_id",
-    ("emails", "value"): "email__iexact",
-    ("emails", None): "email__iexact",
+    ("emails", "value"): "email__ci",
+    ("emails", None): "email__ci",
     ("id", None): "pk",
 }
 GROUP_ATTRIBUTES = {

@@ -93,9 +93,9 @@ def _check_version(current: int, expected: int | None) -> None:
 def _check_unique(owner, values: UserValues, *, exclude_pk=None) -> None:
     User = get_user_model()
     others = User.objects.exclude(pk=exclude_pk) if exclude_pk else User.objects.all()
-    if others.filter(username__iexact=values.username).exists():
+    if others.filter(username__ci=values.username).exists():
         raise ScimError(409, "userName is already taken.", "uniqueness")
-    if others.filter(email__iexact=values.email).exists():
+    if others.filter(email__ci=values.email).exists():
         raise ScimError(409, "The email address is already taken.", "uniqueness")
     if values.external_id:
         clash = ScimUserLink.objects.filter(owner=owner, external_id=values.external_id)

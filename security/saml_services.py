@@ -200,9 +200,9 @@ def _create_user(provider, assertion, profile, role, groups, *, now):
             name_id=assertion.name_id,
         )
     # Logins and emails are unique across owners: never take over another user's.
-    if User.objects.filter(username__iexact=profile["username"]).exists():
+    if User.objects.filter(username__ci=profile["username"]).exists():
         raise _about(Refusal.USERNAME_TAKEN, provider, assertion, None)
-    if User.objects.filter(email__iexact=profile["email"]).exists():
+    if User.objects.filter(email__ci=profile["email"]).exists():
         raise _about(Refusal.EMAIL_TAKEN, provider, assertion, None)
     user = User(
         owner=provider.owner,
@@ -250,7 +250,7 @@ def _update_user(provider, assertion, user, profile, role, groups, *, now) -> No
             setattr(user, name, profile[name])
     email = profile["email"]
     if email and email.lower() != user.email.lower():
-        taken = User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists()
+        taken = User.objects.filter(email__ci=email).exclude(pk=user.pk).exists()
         if not taken:
             user.email = email
     user.role = role

@@ -152,7 +152,7 @@ class Command(BaseCommand):
         password = make_password(DEMO_PASSWORD)
         departments = list(Department.objects.filter(owner=owner))
         for username, first, last, role_name, privilege, extra in USERS:
-            if User.objects.filter(username__iexact=username).exists():
+            if User.objects.filter(username__ci=username).exists():
                 continue
             user = User.objects.create(
                 owner=owner,

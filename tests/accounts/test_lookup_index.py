@@ -1,0 +1,29 @@
+"""Looking a user up by login is served by the case-insensitive unique indexes."""
+
+import pytest
+from django.db import connection
+
+from accounts.backends import find_by_login
+from accounts.models import User
+from tests.builders import make_user
+
+
+@pytest.mark.django_db
+def test_login_lookup_matches_any_case(owner):
+    fran = make_user(owner, username="Fran.Finance", email="Fran@Example.test")
+    assert find_by_login("fran.finance") == fran
+    assert find_by_login("FRAN@EXAMPLE.TEST") == fran
+    assert find_by_login("fran") is None
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="plans are PostgreSQL's")
+def test_login_lookup_can_use_the_unique_indexes(owner):
+    make_user(owner, username="fran")
+    for lookup in ({"username__ci": "FRAN"}, {"email__ci": "FRAN@EXAMPLE.TEST"}):
+        sql, params = User.objects.filter(**lookup).values("pk").query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("EXPLAIN " + sql, params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert "Index" in plan and "user_unique_" in plan, plan
