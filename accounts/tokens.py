@@ -214,7 +214,7 @@ def create_token(
 
     secret = secrets.token_urlsafe(32)
     with transaction.atomic():
-        prefix = _free_prefix()
+        prefix = free_prefix()
         token = ApiToken.objects.create(
             user=user,
             name=name,
@@ -238,10 +238,12 @@ def create_token(
     return token, f"ba_{prefix}_{secret}"
 
 
-def _free_prefix() -> str:
+def free_prefix(model=None) -> str:
+    """Return a random visible prefix no token of `model` (API tokens by default) uses yet."""
+    model = model or ApiToken
     for _ in range(10):
         prefix = secrets.token_hex(4)
-        if not ApiToken.objects.filter(prefix=prefix).exists():
+        if not model.objects.filter(prefix=prefix).exists():
             return prefix
     raise RuntimeError("Could not find a free token prefix.")  # pragma: no cover
 

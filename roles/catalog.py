@@ -79,6 +79,10 @@ class Area:
         return Channel.API if self.category == Category.API else Channel.APPLICATION
 
     @property
+    def category_label(self) -> str:
+        return Category.LABELS[self.category]
+
+    @property
     def top(self) -> str:
         return self.levels[-1]
 

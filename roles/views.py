@@ -84,7 +84,6 @@ def my_access(request):
             "effective": effective,
             "granted": effective.granted(),
             "api_granted": api.granted() if api else [],
-            "category_labels": catalog.Category.LABELS,
         },
     )
 

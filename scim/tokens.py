@@ -19,7 +19,13 @@ from django.http import Http404
 from django.utils import timezone
 
 import audit
-from accounts.tokens import LAST_USED_RESOLUTION, REFUSAL_AUDIT_SECONDS, hash_secret, max_days
+from accounts.tokens import (
+    LAST_USED_RESOLUTION,
+    REFUSAL_AUDIT_SECONDS,
+    free_prefix,
+    hash_secret,
+    max_days,
+)
 from audit.choices import AuditAction
 
 from .models import ScimToken
@@ -71,7 +77,7 @@ def create_token(
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        prefix = _free_prefix()
+        prefix = free_prefix(ScimToken)
         secret = secrets.token_urlsafe(32)
         token = ScimToken.objects.create(
             owner=actor.owner,
@@ -92,14 +98,6 @@ def create_token(
             context=_context(token),
         )
     return token, f"scim_{prefix}_{secret}"
-
-
-def _free_prefix() -> str:
-    for _ in range(10):
-        prefix = secrets.token_hex(4)
-        if not ScimToken.objects.filter(prefix=prefix).exists():
-            return prefix
-    raise RuntimeError("Could not find a free token prefix.")  # pragma: no cover
 
 
 def revoke_token(token: ScimToken, *, actor, now=None) -> None:

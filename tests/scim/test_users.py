@@ -197,9 +197,7 @@ def test_another_owners_token_sees_nothing(scim, client):
 
 
 def test_api_users_are_invisible(scim, owner):
-    api_user = builders.make_api_user(owner) if hasattr(builders, "make_api_user") else None
-    if api_user is None:
-        pytest.skip("no API user builder")
+    api_user = builders.make_api_user(owner)
     assert scim.get(f"Users/{api_user.pk}").status_code == 404
 
 
