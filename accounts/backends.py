@@ -100,7 +100,9 @@ class PortalBackend(ModelBackend):
     def get_user(self, user_id):
         User = get_user_model()
         try:
-            user = User.objects.select_related("owner", "owner__password_policy").get(pk=user_id)
+            user = User.objects.select_related("owner", "owner__password_policy", "role").get(
+                pk=user_id
+            )
         except User.DoesNotExist:
             return None
         return user if self.user_can_authenticate(user) else None

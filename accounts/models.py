@@ -154,7 +154,9 @@ class User(AbstractBaseUser):
     Sign-in is allowed only while the Login flag (`allow_login`) is set and the user is interactive;
     API use only while an API flag is set. `permissions_version` is bumped by every change that can
     move this user's effective permissions and is part of the permission cache key. `row_version`
-    counts saves of the record so that concurrent edits are detected.
+    counts saves of the record so that concurrent edits are detected. `session_epoch` is bumped
+    whenever some of the user's sessions are ended, so that every live session re-reads its
+    tracking row at its next request (and only then).
     """
 
     owner = models.ForeignKey(Owner, on_delete=models.PROTECT, related_name="users")
@@ -232,6 +234,7 @@ class User(AbstractBaseUser):
         help_text="Holds every area of every owner; only created from the command line.",
     )
     permissions_version = models.PositiveBigIntegerField(default=1)
+    session_epoch = models.PositiveIntegerField(default=0)
     row_version = models.PositiveIntegerField(default=1)
     password_changed_at = models.DateTimeField(null=True, blank=True)
     must_change_password = models.BooleanField(default=False)

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from importlib import import_module
 
 from django.conf import settings
-from django.contrib.auth import SESSION_KEY, get_user_model
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.shortcuts import redirect, resolve_url
@@ -28,7 +27,6 @@ from roles import catalog, permissions
 from roles.guards import check_can_manage_user
 from security import lockout, stepup
 from security import services as security_services
-from security.models import UserSession
 from security.services import password_expired
 
 from .twofactor_models import BackupCode, BackupCodeDevice, TOTPDevice, new_code
@@ -393,36 +391,15 @@ def reset_device(target, *, actor, reason: str) -> int:
 
 
 def delete_sessions(user, *, reason: str) -> int:
-    """Delete every stored session signed in as `user`; return how many.
+    """End every session signed in as `user`, seen or not yet seen; return how many were live.
 
-    The session rows themselves go, so the person is signed out at once, also in a session that
-    the session tracking (`security.models.UserSession`) has not seen yet; the tracked rows are
-    marked ended for the sessions screens. Sessions do not index their user, so this decodes the
-    unexpired ones: ending sessions is a rare support action and this leaves the user model and
-    the session engine alone. A pending second step is not a session of the user and dies after
-    PENDING_SECONDS anyway.
+    Callers audit and hold the transaction. A pending second step is not a session of the user
+    and dies after PENDING_SECONDS anyway.
     """
-    engine = import_module(settings.SESSION_ENGINE)
-    store_class = engine.SessionStore
-    model = store_class.get_model_class()
-    wanted = str(user.pk)
-    now = timezone.now()
-    keys = [
-        row.session_key
-        for row in model.objects.filter(expire_date__gt=now).iterator()
-        if str(store_class().decode(row.session_data).get(SESSION_KEY, "")) == wanted
-    ]
-    for key in keys:
-        store_class(session_key=key).delete()
-    UserSession.objects.filter(user_id=user.pk, ended_at__isnull=True).update(
-        ended_at=now, end_reason=reason[:100]
-    )
-    return len(keys)
+    return security_services.end_tracked_sessions(user, reason=reason)
 
 
 def end_sessions(target, *, actor, reason: str) -> int:
     """End every session of `target` (support action, audited SESSIONS_ENDED); return how many."""
     check_support_rights(actor, target)
-    with transaction.atomic():
-        security_services.end_all_sessions(target, actor=actor, reason=reason)
-        return delete_sessions(target, reason=reason)
+    return security_services.end_all_sessions(target, actor=actor, reason=reason)

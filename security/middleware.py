@@ -29,6 +29,8 @@ SIGNED_IN_AT = "signed_in_at"
 LAST_SEEN = "last_seen_at"
 PERMISSIONS_VERSION = "permissions_version"
 TRACKED_SESSION = "tracked_session_id"
+TRACKED_KEY = "tracked_key_hash"
+SESSION_EPOCH = "session_epoch"
 ENDED_NOTICE = "session_ended"
 
 ENDED_MESSAGES = {
@@ -47,6 +49,19 @@ def _timestamp(value) -> datetime.datetime | None:
         except ValueError:
             return None
     return None
+
+
+def stamp_session_epoch(sender, request, user, **kwargs):
+    """On sign-in, note the user's session epoch in the new session (`user_logged_in`).
+
+    Ending a user's sessions bumps the epoch; a session signed in before that and not seen
+    since has no tracking row to mark, and is refused at its first request by this stamp. The
+    epoch is read from the database: the instance signed in may have been loaded earlier.
+    """
+    if request is None or not hasattr(request, "session") or not hasattr(user, "session_epoch"):
+        return
+    epoch = type(user).objects.filter(pk=user.pk).values_list("session_epoch", flat=True).first()
+    request.session[SESSION_EPOCH] = epoch if epoch is not None else user.session_epoch
 
 
 class SessionSecurityMiddleware:
@@ -87,10 +102,11 @@ class SessionSecurityMiddleware:
             session[PERMISSIONS_VERSION] = user.permissions_version
 
         touch = datetime.timedelta(seconds=conf.get("SECURITY_SESSION_TOUCH_SECONDS"))
-        tracked = self.track(request, user, now, touch)
-        if tracked is not None and tracked.ended_at is not None:
-            return self.end(request, user, "ended", tracked.end_reason or "ended", record=False)
-        if LAST_SEEN not in session or now - last_seen >= touch:
+        touching = LAST_SEEN not in session or now - last_seen >= touch
+        ended = self.track(request, user, now, touching)
+        if ended is not None:
+            return self.end(request, user, "ended", ended, record=False)
+        if touching:
             session[LAST_SEEN] = now.isoformat()
             last_seen = now
         request.session_timeouts = {
@@ -100,41 +116,64 @@ class SessionSecurityMiddleware:
         }
         return None
 
-    def track(self, request, user, now, touch) -> UserSession | None:
-        """Find or create this session's UserSession row; refresh its last-seen time."""
+    def track(self, request, user, now, touching: bool) -> str | None:
+        """Keep this session's UserSession row current; return why it was ended, or None.
+
+        The row is read only when the user's `session_epoch` moved since this session last
+        looked, that is when some of the user's sessions were ended: an ended session is refused
+        at its next request, and an ordinary request costs no query. The row's last-seen time
+        is written every SECURITY_SESSION_TOUCH_SECONDS, its key hash when the key rotated.
+        """
         session = request.session
         if session.session_key is None:
             session.save()
         key_hash = hash_session_key(session.session_key)
-        row = None
+        epoch = user.session_epoch
+        facts = getattr(request, "audit_facts", None)
+        ip = getattr(facts, "ip", None)
         row_id = session.get(TRACKED_SESSION)
-        if row_id is not None:
-            row = UserSession.objects.filter(pk=row_id, user_id=user.pk).first()
-        if row is None:
-            facts = getattr(request, "audit_facts", None)
+        if row_id is not None and session.get(SESSION_EPOCH) != epoch:
+            state = (
+                UserSession.objects.filter(pk=row_id, user_id=user.pk)
+                .values_list("ended_at", "end_reason")
+                .first()
+            )
+            if state is None:
+                row_id = None  # the row is gone: track the session afresh
+            elif state[0] is not None:
+                return state[1] or "ended"
+            else:
+                session[SESSION_EPOCH] = epoch
+        if row_id is None:
+            if session.get(SESSION_EPOCH, epoch) != epoch:
+                # Signed in before the user's sessions were ended, and not seen since.
+                return "ended"
             row, _ = UserSession.objects.get_or_create(
                 key_hash=key_hash,
                 defaults={
                     "user_id": user.pk,
                     "created_at": now,
                     "last_seen_at": now,
-                    "ip": getattr(facts, "ip", None),
+                    "ip": ip,
                     "user_agent": getattr(facts, "user_agent", "")[:400],
                 },
             )
+            if row.ended_at is not None:
+                return row.end_reason or "ended"
             session[TRACKED_SESSION] = row.pk
-            return row
-        if row.ended_at is not None:
-            return row
-        updates = {}
-        if row.key_hash != key_hash:
-            updates["key_hash"] = key_hash
-        if now - row.last_seen_at >= touch:
-            facts = getattr(request, "audit_facts", None)
-            updates.update(last_seen_at=now, ip=getattr(facts, "ip", None) or row.ip)
+            session[TRACKED_KEY] = key_hash
+            session[SESSION_EPOCH] = epoch
+            return None
+        updates: dict = {}
+        if session.get(TRACKED_KEY) != key_hash:
+            updates["key_hash"] = session[TRACKED_KEY] = key_hash
+        if touching:
+            updates["last_seen_at"] = now
+            if ip:
+                updates["ip"] = ip
         if updates:
-            UserSession.objects.filter(pk=row.pk).update(**updates)
-        return row
+            UserSession.objects.filter(pk=row_id).update(**updates)
+        return None
 
     def end(self, request, user, kind: str, reason: str, *, record: bool = True):
         """Sign the person out, record why, and send them to the sign-in page."""

@@ -200,6 +200,7 @@ def end_session(session: UserSession, *, actor, reason: str) -> None:
             ended_at=timezone.now(), end_reason=reason[:100]
         )
         if updated:
+            _move_session_epoch(session.user_id)
             audit.record(
                 AuditAction.SESSIONS_ENDED,
                 actor=actor,
@@ -226,12 +227,28 @@ def end_all_sessions(user, *, actor, reason: str) -> int:
     return _end_sessions(user, actor=actor, reason=reason or "Ended by an administrator")
 
 
+def end_tracked_sessions(user, *, reason: str, keep_hash: str = "") -> int:
+    """Mark the user's live sessions ended and move their session epoch; return how many.
+
+    Callers audit and hold the transaction. Each live session reads its row again at its next
+    request and is refused; a session signed in but not seen yet has no row, and is refused by
+    the epoch stamped into it at sign-in (`security.middleware`).
+    """
+    live = UserSession.objects.filter(user_id=user.pk, ended_at__isnull=True)
+    if keep_hash:
+        live = live.exclude(key_hash=keep_hash)
+    count = live.update(ended_at=timezone.now(), end_reason=reason[:100])
+    _move_session_epoch(user.pk)
+    return count
+
+
+def _move_session_epoch(user_id) -> None:
+    get_user_model().objects.filter(pk=user_id).update(session_epoch=F("session_epoch") + 1)
+
+
 def _end_sessions(user, *, actor, reason: str, keep_hash: str = "") -> int:
     with transaction.atomic():
-        live = UserSession.objects.filter(user_id=user.pk, ended_at__isnull=True)
-        if keep_hash:
-            live = live.exclude(key_hash=keep_hash)
-        count = live.update(ended_at=timezone.now(), end_reason=reason[:100])
+        count = end_tracked_sessions(user, reason=reason, keep_hash=keep_hash)
         audit.record(
             AuditAction.SESSIONS_ENDED,
             actor=actor,

@@ -11,7 +11,6 @@ import json
 import os
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 from django.utils import timezone
 
@@ -63,18 +62,17 @@ def warm_up(target: str, text: str, times: int = 8) -> None:
             pass
 
 
-def api_http_runs(owner, sample, *, out_dir: Path, gunicorn, wrk, free_port) -> dict:
+def api_http_runs(owner, sample, *, gunicorn, wrk, free_port) -> dict:
     """Measure GET /me and POST /authz/check (a user of `owner` asked about Users read)."""
     text = bench_token(owner)
     body = json.dumps({"user": sample.username, "area": "users", "level": "read"})
-    scripts = {}
-    for name, method, payload in (
-        ("me", "GET", ""),
-        ("authz", "POST", f"wrk.body = '{body}'"),
-    ):
-        path = out_dir / f"api-{name}.lua"
-        path.write_text(LUA.format(method=method, token=text, body=payload))
-        scripts[name] = str(path)
+    scripts = {
+        name: LUA.format(method=method, token=text, body=payload)
+        for name, method, payload in (
+            ("me", "GET", ""),
+            ("authz", "POST", f"wrk.body = '{body}'"),
+        )
+    }
     previous = os.environ.get("API_RATE_LIMIT")
     os.environ["API_RATE_LIMIT"] = "0/minute"
     results = {}

@@ -7,6 +7,7 @@ from accounts.models import User
 from billing_access.urls import *  # noqa: F403
 from billing_access.urls import urlpatterns as product_urlpatterns
 from roles.access import public
+from tests.bench.floor_urls import floor
 
 
 class UserAdmin(admin.ModelAdmin):
@@ -43,4 +44,10 @@ def _public_admin_urls():
     return urls
 
 
-urlpatterns = [*product_urlpatterns, path("bench-admin/", _public_admin_urls())]
+# The floor view, for the in-process floor (served through the floor's two middleware only; the
+# portal's default-deny middleware would refuse it, as it declares no access requirement).
+urlpatterns = [
+    *product_urlpatterns,
+    path("bench-admin/", _public_admin_urls()),
+    path("bench-floor/", floor),
+]

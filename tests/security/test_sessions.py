@@ -138,3 +138,64 @@ class TestEndAllSessions:
     def test_another_owners_user_is_not_found(self, signed_in, admin_user):
         stranger = make_user(make_owner())
         assert signed_in(admin_user).get(self.url(stranger)).status_code == 404
+
+
+@pytest.mark.django_db
+class TestSessionTracking:
+    """The tracking row is read only when the user's session epoch moved."""
+
+    def queries(self, client):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/").status_code == 200
+        return [q["sql"] for q in captured.captured_queries]
+
+    def test_an_ordinary_request_reads_no_tracking_row(self, fran):
+        client = signed_in_client(fran)
+        client.get("/")
+        assert not any("security_usersession" in sql for sql in self.queries(client))
+
+    def test_last_seen_is_written_once_a_minute(self, fran):
+        client = signed_in_client(fran)
+        client.get("/")
+        row = UserSession.objects.get(user=fran)
+        with clock(later(minutes=2)):
+            sql = self.queries(client)
+        assert any(sql_.startswith('UPDATE "security_usersession"') for sql_ in sql)
+        assert UserSession.objects.get(pk=row.pk).last_seen_at > row.last_seen_at
+
+    def test_ending_one_session_reads_the_rows_once_then_no_more(self, fran):
+        from security import services
+
+        laptop, phone = signed_in_client(fran), signed_in_client(fran)
+        laptop.get("/")
+        phone.get("/")
+        row = UserSession.objects.get(key_hash=services.hash_session_key(phone.session.session_key))
+        services.end_session(row, actor=fran, reason="Lost phone")
+        assert phone.get("/").status_code == 302
+        assert any("security_usersession" in sql for sql in self.queries(laptop))
+        assert not any("security_usersession" in sql for sql in self.queries(laptop))
+
+    def test_a_session_signed_in_but_not_yet_seen_is_ended_with_the_others(
+        self, signed_in, admin_user, fran
+    ):
+        unseen = signed_in_client(fran)  # signed in, no request yet: no tracking row
+        admin = signed_in(admin_user)
+        response = admin.post(
+            reverse("security:user_sessions", args=[fran.pk]), {"reason": "Laptop stolen"}
+        )
+        assert response.status_code == 302
+        assert unseen.get("/").status_code == 302
+        assert signed_in_client(fran).get("/").status_code == 200  # a new sign-in is fine
+
+    def test_a_rotated_key_is_written_to_the_row(self, fran):
+        from security.services import hash_session_key
+
+        client = signed_in_client(fran)
+        client.get("/")
+        bump_user(fran)
+        client.get("/")
+        key = client.session.session_key
+        assert UserSession.objects.get(user=fran).key_hash == hash_session_key(key)

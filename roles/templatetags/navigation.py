@@ -1,0 +1,58 @@
+"""`{% memo "name" key %}…{% endmemo %}`: render a block once per distinct key in this process.
+
+The menu and the home page's tiles are the same few hundred nodes for everybody who holds the
+same screens; they are drawn once per (name, key, language) and then copied. The block must
+depend on its key alone (no CSRF token, nonce or per-request value inside it).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from django import template
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
+
+register = template.Library()
+
+MEMO_SIZE = 512
+_memo: OrderedDict = OrderedDict()
+_lock = threading.Lock()
+
+
+class MemoNode(template.Node):
+    def __init__(self, name: str, key, nodelist):
+        self.name = name
+        self.key = key
+        self.nodelist = nodelist
+
+    def render(self, context):
+        key = (self.name, self.key.resolve(context), get_language())
+        with _lock:
+            html = _memo.get(key)
+            if html is not None:
+                _memo.move_to_end(key)
+                return html
+        html = mark_safe(self.nodelist.render(context))  # noqa: S308 - rendered by the template
+        with _lock:
+            _memo[key] = html
+            while len(_memo) > MEMO_SIZE:
+                _memo.popitem(last=False)
+        return html
+
+
+@register.tag
+def memo(parser, token):
+    bits = token.split_contents()
+    if len(bits) != 3 or bits[1][0] not in "\"'" or bits[1][-1] != bits[1][0]:
+        raise template.TemplateSyntaxError('Usage: {% memo "name" key %}…{% endmemo %}')
+    nodelist = parser.parse(("endmemo",))
+    parser.delete_first_token()
+    return MemoNode(bits[1][1:-1], parser.compile_filter(bits[2]), nodelist)
+
+
+def forget() -> None:
+    """Drop every memorised block (tests that change the screens registered)."""
+    with _lock:
+        _memo.clear()
