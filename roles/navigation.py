@@ -6,6 +6,8 @@ The menu, the home page and the README table all come from this list, and the sa
 
 from __future__ import annotations
 
+import itertools
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.templatetags.static import static
 from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 
 from . import catalog
@@ -20,20 +23,54 @@ from . import catalog
 # Menu links per (script prefix, URLconf): {URL name: path or None}. A link without arguments
 # never changes while the process runs, and every page draws the whole menu.
 _links: dict[tuple[str, Any], dict[str, str | None]] = {}
+_shells: dict[tuple[str, Any], dict[str, str | None]] = {}
+
+# What the page shell (base.html) links to on every page: screens, and static files.
+SHELL_SCREENS = {
+    "home": "home",
+    "sign_in": "accounts:sign_in",
+    "sign_out": "accounts:sign_out",
+    "sso_sign_out": "saml:sign_out",
+    "keep_alive": "security:keep_alive",
+}
+SHELL_ASSETS = {
+    "stylesheet": "css/portal.css",
+    "icon": "img/favicon.svg",
+    "script": "js/portal.js",
+    "session_script": "js/session.js",
+}
 
 
 @receiver(setting_changed)
 def _forget_links(*, setting, **kwargs):
-    if setting == "ROOT_URLCONF":
+    if setting in {"ROOT_URLCONF", "STATIC_URL", "STORAGES", "FORCE_SCRIPT_NAME"}:
         _links.clear()
+        _shells.clear()
+
+
+def _current() -> tuple[str, Any]:
+    return (get_script_prefix(), get_urlconf() or settings.ROOT_URLCONF)
 
 
 def _link_table() -> dict[str, str | None]:
-    key = (get_script_prefix(), get_urlconf() or settings.ROOT_URLCONF)
+    key = _current()
     table = _links.get(key)
     if table is None:
         table = _links[key] = {}
     return table
+
+
+def shell_links() -> dict[str, str | None]:
+    """Return the paths of the screens and static files the page shell links to (once per
+    process: `{% url %}` and `{% static %}` on every page cost more than the rest of the shell)."""
+    key = _current()
+    shell = _shells.get(key)
+    if shell is None:
+        table = _link_table()
+        shell = {name: link(url_name, table) for name, url_name in SHELL_SCREENS.items()}
+        shell |= {name: static(path) for name, path in SHELL_ASSETS.items()}
+        _shells[key] = shell
+    return shell
 
 
 def link(url_name: str, table: dict[str, str | None] | None = None) -> str | None:
@@ -85,50 +122,133 @@ SCREENS: list[Screen] = [
 
 SECTIONS = ["You", "People", "Access", "Activity", "Governance", "Settings"]
 
+# Bumped by register(): menus worked out before a screen was added are not used again.
+_generation = 0
+
 
 def register(*screens: Screen) -> None:
     """Add screens to the menu (called from each app's urls module)."""
+    global _generation
     for screen in screens:
         if screen.url_name not in {s.url_name for s in SCREENS}:
             SCREENS.append(screen)
+            _generation += 1
 
 
 @dataclass(frozen=True, slots=True)
 class MenuEntry:
-    """A screen as the menu and the home page draw it: its path resolved, and whether it is the
-    page being shown."""
+    """A screen as the menu and the home page draw it, its path resolved."""
 
     url_name: str
     url: str
     label: str
     description: str
-    current: bool = False
 
 
-Menu = tuple[tuple[str, tuple[MenuEntry, ...]], ...]
+Sections = tuple[tuple[str, tuple[MenuEntry, ...]], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Menu:
+    """The sections and screens a person may open, and the path of the one being shown (None
+    when the page is not in the menu).
+
+    `token` names the sections: equal sections have the same token, worked out once per
+    permissions entry, so that the templates draw each distinct menu once (`{% memo %}`)
+    without hashing it on every page.
+    """
+
+    sections: Sections = ()
+    current: str | None = None
+    token: int = 0
+
+    def __iter__(self):
+        return iter(self.sections)
+
+    def __len__(self) -> int:
+        return len(self.sections)
+
+    @property
+    def key(self) -> tuple[int, str | None]:
+        return (self.token, self.current)
 
 
 def menu(permissions, user=None, *, path: str = "") -> Menu:
-    """Return the sections and the screens in them that `permissions` (and `user`) open.
+    """Return the menu that `permissions` (and `user`) open, with `path` marked as current."""
+    sections, urls, token = _sections(permissions, user)
+    return Menu(sections, path if path in urls else None, token)
 
-    The result is a tuple of tuples of frozen entries: equal menus are equal keys, so that the
-    templates draw each distinct menu once (`{% memo %}`).
+
+# One token per distinct sections tuple (never reused: a cleared table only costs sharing).
+_tokens: dict[Sections, int] = {}
+_next_token = itertools.count(1)
+
+
+def _token_of(sections: Sections) -> int:
+    token = _tokens.get(sections)
+    if token is None:
+        if len(_tokens) > 4096:
+            _tokens.clear()
+        token = _tokens[sections] = next(_next_token)
+    return token
+
+
+def _sections(permissions, user) -> tuple[Sections, frozenset[str], int]:
+    """Return the sections of screens `permissions` open, and their paths.
+
+    Worked out once per permissions entry (the per-process cache hands the same entry to every
+    request of a user until their permissions change) and per answer of the screens' extra
+    conditions, then reused.
     """
+    permissions = permissions.has.__self__  # the entry behind the request's lazy object
+    conditions = tuple(
+        screen.visible_to(user) if user is not None else False
+        for screen in SCREENS
+        if screen.visible_to is not None
+    )
+    key = (_generation, conditions, _current())
+    memo = _memo_of(permissions)
+    found = memo.get(key)
+    if found is not None:
+        return found
     table = _link_table()
     sections = []
+    answers = iter(conditions)
+    visible = {
+        screen.url_name: next(answers) if screen.visible_to is not None else True
+        for screen in SCREENS
+    }
     for section in SECTIONS:
         items = []
         for screen in SCREENS:
-            if screen.section != section or not screen.allowed(permissions, user):
+            if screen.section != section or not visible[screen.url_name]:
+                continue
+            if screen.area is not None and not permissions.has(screen.area, screen.level):
                 continue
             url = link(screen.url_name, table)
             if url:
-                items.append(
-                    MenuEntry(screen.url_name, url, screen.label, screen.description, url == path)
-                )
+                items.append(MenuEntry(screen.url_name, url, screen.label, screen.description))
         if items:
             sections.append((section, tuple(items)))
-    return tuple(sections)
+    urls = frozenset(entry.url for _, items in sections for entry in items)
+    found = (tuple(sections), urls, _token_of(tuple(sections)))
+    memo[key] = found
+    return found
+
+
+# Menus per permissions entry: {id(entry): (weak reference to the entry, {key: sections})}. The
+# weak reference drops the menus with the entry, and tells a reused id from the entry itself.
+_memos: dict[int, tuple[weakref.ref, dict]] = {}
+
+
+def _memo_of(permissions) -> dict:
+    ident = id(permissions)
+    held = _memos.get(ident)
+    if held is not None and held[0]() is permissions:
+        return held[1]
+    memo: dict = {}
+    _memos[ident] = (weakref.ref(permissions, lambda _, ident=ident: _memos.pop(ident, None)), memo)
+    return memo
 
 
 def menu_for(request) -> Menu:
@@ -139,8 +259,8 @@ def menu_for(request) -> Menu:
         pass
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or not hasattr(request, "permissions"):
-        sections: Menu = ()
+        found = Menu()
     else:
-        sections = menu(request.permissions, user, path=request.path)
-    request._portal_menu = sections
-    return sections
+        found = menu(request.permissions, user, path=request.path)
+    request._portal_menu = found
+    return found

@@ -2,7 +2,8 @@
 
 The menu and the home page's tiles are the same few hundred nodes for everybody who holds the
 same screens; they are drawn once per (name, key, language) and then copied. The block must
-depend on its key alone (no CSRF token, nonce or per-request value inside it).
+depend on its key alone (no CSRF token, nonce or per-request value inside it) and holds no
+`{% block %}`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ _lock = threading.Lock()
 
 
 class MemoNode(template.Node):
+    # Not searched for blocks (none may be inside): `{% extends %}` walks the parent's whole node
+    # tree on every render, and the memorised loops are most of it.
+    child_nodelists = ()
+
     def __init__(self, name: str, key, nodelist):
         self.name = name
         self.key = key

@@ -1,16 +1,14 @@
 """The JSON API over HTTP for `make bench`: POST /authz/check and GET /me with a bearer token.
 
-Runs against gunicorn (2 workers) with wrk like the screens; the per-token rate limit is turned
-off for the run (API_RATE_LIMIT=0/minute) so that the figures measure the work, not the limiter.
+Runs against gunicorn (2 workers) with wrk like the screens; the benchmark's server runs with the
+per-token rate limit off (API_RATE_LIMIT=0/minute) so that the figures measure the work, not the
+limiter.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
-import os
-import urllib.error
-import urllib.request
 
 from django.utils import timezone
 
@@ -52,40 +50,25 @@ def bench_token(owner) -> str:
     return text
 
 
-def warm_up(target: str, text: str, times: int = 8) -> None:
-    """Let both workers load the application before the clock starts."""
-    for _ in range(times):
-        request = urllib.request.Request(target, headers={"Authorization": f"Bearer {text}"})
-        try:
-            urllib.request.urlopen(request, timeout=30).close()  # noqa: S310 - loopback
-        except (urllib.error.URLError, OSError):
-            pass
-
-
-def api_http_runs(owner, sample, *, gunicorn, wrk, free_port) -> dict:
-    """Measure GET /me and POST /authz/check (a user of `owner` asked about Users read)."""
+def api_targets(owner, sample) -> list[dict]:
+    """Return the API load runs: POST /authz/check (a user of `owner` asked about Users read) and
+    GET /me, each with a bearer token of the owner's benchmark API user."""
     text = bench_token(owner)
+    bearer = {"Authorization": f"Bearer {text}"}
     body = json.dumps({"user": sample.username, "area": "users", "level": "read"})
-    scripts = {
-        name: LUA.format(method=method, token=text, body=payload)
-        for name, method, payload in (
-            ("me", "GET", ""),
-            ("authz", "POST", f"wrk.body = '{body}'"),
-        )
-    }
-    previous = os.environ.get("API_RATE_LIMIT")
-    os.environ["API_RATE_LIMIT"] = "0/minute"
-    results = {}
-    try:
-        with gunicorn("tests.bench.settings", free_port()) as base:
-            warm_up(f"{base}/api/v1/me", text)
-            results["API POST /authz/check"] = wrk(
-                f"{base}/api/v1/authz/check", "", script=scripts["authz"]
-            )
-            results["API GET /me"] = wrk(f"{base}/api/v1/me", "", script=scripts["me"])
-    finally:
-        if previous is None:
-            os.environ.pop("API_RATE_LIMIT", None)
-        else:
-            os.environ["API_RATE_LIMIT"] = previous
-    return results
+    return [
+        {
+            "label": "API POST /authz/check",
+            "path": "/api/v1/authz/check",
+            "script": LUA.format(method="POST", token=text, body=f"wrk.body = '{body}'"),
+            "headers": {**bearer, "Content-Type": "application/json"},
+            "method": "POST",
+            "body": body,
+        },
+        {
+            "label": "API GET /me",
+            "path": "/api/v1/me",
+            "script": LUA.format(method="GET", token=text, body=""),
+            "headers": bearer,
+        },
+    ]
