@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.core.cache import cache
 from django.shortcuts import redirect
 
 from roles.access import requirement_of
@@ -18,17 +17,6 @@ ALLOWED_VIEWS = {
     "security:keep_alive",
     "security:reauthenticate",
 }
-POLICY_CACHE_SECONDS = 60
-
-
-def requires_2fa(user) -> bool:
-    """Say whether the user's owner requires 2FA (cached briefly: one query a minute)."""
-    key = f"twofactor:required:{user.owner_id}"
-    required = cache.get(key)
-    if required is None:
-        required = twofactor.is_required(user)
-        cache.set(key, required, POLICY_CACHE_SECONDS)
-    return required
 
 
 class TwoFactorEnrolmentMiddleware:
@@ -56,7 +44,7 @@ class TwoFactorEnrolmentMiddleware:
         match = request.resolver_match
         if match is not None and match.view_name in ALLOWED_VIEWS:
             return None
-        if not requires_2fa(user):
+        if not twofactor.is_required(user):  # the policy came with the user: no query
             return None
         if twofactor.has_confirmed_device(user):
             request.session[twofactor.VERIFIED_SESSION_KEY] = True

@@ -77,7 +77,7 @@ MIDDLEWARE = [
     "security.saml_middleware.SamlSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.AuthenticationMiddleware",
     "axes.middleware.AxesMiddleware",
     "security.middleware.SessionSecurityMiddleware",
     "accounts.middleware.UserPreferencesMiddleware",

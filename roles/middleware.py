@@ -36,6 +36,9 @@ class PermissionMiddleware:
             return None
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
+        # Resolved now for every declared view: hand the page the permissions themselves
+        # rather than the lazy wrapper.
+        request.permissions = permissions.for_user(request.user, catalog.Channel.APPLICATION)
         area, level = requirement.for_method(request.method)
         if area is not None and not request.permissions.has(area, level):
             raise PermissionDenied(f"Needs {level} on {catalog.get(area).label}.")

@@ -7,7 +7,7 @@ from django.core.checks import Error, Tags, register
 
 AXES_BACKEND = "axes.backends.AxesStandaloneBackend"
 SESSION_MIDDLEWARE = "security.middleware.SessionSecurityMiddleware"
-AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
+AUTH_MIDDLEWARE = "accounts.middleware.AuthenticationMiddleware"
 PASSWORD_MIDDLEWARE = "security.middleware.PasswordChangeRequiredMiddleware"
 PERMISSION_MIDDLEWARE = "roles.middleware.PermissionMiddleware"
 

@@ -6,6 +6,7 @@ import pyotp
 import pytest
 from django.contrib.auth import SESSION_KEY
 from django.test import Client
+from django.urls import reverse
 
 from accounts import twofactor
 from audit.models import AuditEvent
@@ -224,21 +225,31 @@ class TestAdminReset:
         assert client.get("/").status_code == 200  # the actor's is not
 
 
-def test_gate_costs_no_query_once_the_policy_is_cached(rf, owner, django_assert_num_queries):
+def test_gate_costs_no_query(rf, owner, django_assert_num_queries):
     from django.contrib.sessions.backends.db import SessionStore
 
+    from accounts.backends import PortalBackend
     from accounts.twofactor_middleware import TwoFactorEnrolmentMiddleware
     from accounts.views import home
 
-    user = make_user(owner)
+    user = PortalBackend().get_user(make_user(owner).pk)  # as every request loads it
     request = rf.get("/")
     request.user = user
     request.session = SessionStore()
     request.resolver_match = None
     gate = TwoFactorEnrolmentMiddleware(lambda r: None)
-    assert gate.process_view(request, home, (), {}) is None  # reads the policy once
     with django_assert_num_queries(0):
         assert gate.process_view(request, home, (), {}) is None
+
+
+def test_requiring_two_factor_applies_at_the_next_request(client, owner):
+    user = make_user(owner)
+    client.force_login(user, backend="accounts.backends.PortalBackend")
+    assert client.get("/").status_code == 200
+    PasswordPolicy.objects.update_or_create(owner=owner, defaults={"require_2fa": True})
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("twofactor:enrol")
 
 
 class TestWithSecurityRules:
