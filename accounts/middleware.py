@@ -2,6 +2,7 @@
 
 import zoneinfo
 
+from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth import middleware as auth_middleware
 from django.utils import timezone, translation
@@ -21,7 +22,11 @@ class AuthenticationMiddleware(auth_middleware.AuthenticationMiddleware):
 
 
 class UserPreferencesMiddleware:
-    """Activate the person's language and time zone for the request."""
+    """Activate the person's language and time zone for the request.
+
+    The settings' language and time zone are what Django uses when nothing is activated, so a
+    person who keeps them costs nothing here.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -29,19 +34,24 @@ class UserPreferencesMiddleware:
     def __call__(self, request):
         user = getattr(request, "user", None)
         language = None
+        activated = False
         if user is not None and user.is_authenticated:
-            translation.activate(user.locale)
-            language = translation.get_language()
-            request.LANGUAGE_CODE = language
-            try:
-                timezone.activate(zoneinfo.ZoneInfo(user.time_zone))
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                timezone.deactivate()
+            if user.locale and user.locale != settings.LANGUAGE_CODE:
+                translation.activate(user.locale)
+                activated = True
+            language = request.LANGUAGE_CODE = translation.get_language()
+            if user.time_zone and user.time_zone != settings.TIME_ZONE:
+                activated = True
+                try:
+                    timezone.activate(zoneinfo.ZoneInfo(user.time_zone))
+                except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                    timezone.deactivate()
         try:
             response = self.get_response(request)
         finally:
-            timezone.deactivate()
-            translation.deactivate()
+            if activated:
+                timezone.deactivate()
+                translation.deactivate()
         if language:
             response.headers.setdefault("Content-Language", language)
         return response

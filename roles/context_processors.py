@@ -12,4 +12,5 @@ def navigation(request):
         # A session signed in through the identity provider signs out there too.
         sso = request.session.get("auth_method") == "saml"
         context["sign_out_url"] = shell["sso_sign_out"] if sso else shell["sign_out"]
+        context["session_timeouts"] = getattr(request, "session_timeouts", None)
     return context

@@ -17,6 +17,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.templatetags.static import static
 from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
+from django.utils.html import escape
 
 from . import catalog
 
@@ -67,8 +68,10 @@ def shell_links() -> dict[str, str | None]:
     shell = _shells.get(key)
     if shell is None:
         table = _link_table()
-        shell = {name: link(url_name, table) for name, url_name in SHELL_SCREENS.items()}
-        shell |= {name: static(path) for name, path in SHELL_ASSETS.items()}
+        paths = {name: link(url_name, table) for name, url_name in SHELL_SCREENS.items()}
+        paths |= {name: static(path) for name, path in SHELL_ASSETS.items()}
+        # Escaped once here rather than on every page.
+        shell = {name: None if path is None else escape(path) for name, path in paths.items()}
         _shells[key] = shell
     return shell
 

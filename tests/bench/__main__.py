@@ -6,6 +6,7 @@ BENCH_HTTP_SECONDS (default 3) and BENCH_HTTP_REQUESTS (default 20000): each loa
 whichever comes first; BENCH_HTTP_ROUNDS (default 5): every target is run once per round, each
 run right after a run of the floor it is compared with, so that both share the machine's
 moods; the figures are the medians of the rounds. BENCH_SKIP_HTTP=1 skips the gunicorn runs.
+BENCH_OUT (default var/bench) is where the JSON report and wrk's scripts go.
 
 Screens are measured in-process by calling the WSGI application directly, as gunicorn does,
 with a signed-in session cookie; the floor is the same call through a handler that has only
@@ -72,7 +73,7 @@ from tests.bench import seed  # noqa: E402
 from tests.bench.api import api_targets  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-OUT_DIR = ROOT / "var" / "bench"
+OUT_DIR = Path(os.environ.get("BENCH_OUT") or ROOT / "var" / "bench")
 SIZES = [int(s) for s in os.environ.get("BENCH_SIZES", "10000,100000").split(",") if s]
 EVENTS = int(os.environ.get("BENCH_EVENTS", "5000000"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "40"))
@@ -149,11 +150,16 @@ class InProcess:
 
 
 class FloorHandler(WSGIHandler):
-    """Django's WSGI handler with only the session and authentication middleware."""
+    """Django's WSGI handler with only the session and authentication middleware, in front of
+    the floor's own URLconf (one pattern), as the floor's gunicorn serves it."""
 
     def load_middleware(self, is_async=False):
         with override_settings(MIDDLEWARE=FLOOR_MIDDLEWARE):
             super().load_middleware(is_async)
+
+    def get_response(self, request):
+        request.urlconf = "tests.bench.floor_urls"
+        return super().get_response(request)
 
 
 def measure_page(server: InProcess, path, repeat=REPEAT):
@@ -497,8 +503,8 @@ def measure_screens(owner, size):
     sample = seed.User.objects.filter(owner=owner, role__isnull=False).order_by("pk")[size // 2]
     cookie = signed_in_cookie(admin)
     portal = InProcess(WSGIHandler(), cookie)
-    results = {FLOOR: measure_page(InProcess(FloorHandler(), cookie), "/bench-floor/")}
-    results[FLOOR]["path"] = "/bench-floor/"
+    results = {FLOOR: measure_page(InProcess(FloorHandler(), cookie), "/floor/")}
+    results[FLOOR]["path"] = "/floor/"
     for label, path, compare in screens_for(owner, admin, sample):
         results[label] = measure_page(portal, path)
         results[label]["path"] = path
@@ -570,6 +576,7 @@ def main():
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     call_command("migrate", "--no-input", verbosity=0)
+    call_command("collectstatic", "--no-input", verbosity=0)
     report = {
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",

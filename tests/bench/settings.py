@@ -5,6 +5,7 @@ the portal against the tool a team would otherwise reach for, over the same data
 """
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "bench-secret-key-" + "b" * 40)
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
@@ -18,6 +19,6 @@ ROOT_URLCONF = "tests.bench.urls"
 ALLOWED_HOSTS = ["*"]
 DEBUG = False
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
-STORAGES["staticfiles"] = {  # noqa: F405
-    "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
-}
+# Static files as in production (collected, hashed names, served by WhiteNoise); the benchmark
+# collects them into its own folder first.
+STATIC_ROOT = Path(os.environ.get("BENCH_OUT") or BASE_DIR / "var" / "bench") / "static"  # noqa: F405

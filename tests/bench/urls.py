@@ -6,8 +6,7 @@ from django.urls import path
 from accounts.models import User
 from billing_access.urls import *  # noqa: F403
 from billing_access.urls import urlpatterns as product_urlpatterns
-from roles.access import public, signed_in
-from tests.bench.floor_urls import floor
+from roles.access import public
 
 
 class UserAdmin(admin.ModelAdmin):
@@ -44,12 +43,4 @@ def _public_admin_urls():
     return urls
 
 
-# The floor view twice: for the in-process floor (served through the floor's two middleware only;
-# the portal's default-deny middleware would refuse it, as it declares no access requirement), and
-# declared for any signed-in person, to measure the portal's middleware around an empty page.
-urlpatterns = [
-    *product_urlpatterns,
-    path("bench-admin/", _public_admin_urls()),
-    path("bench-floor/", floor),
-    path("bench-empty/", signed_in(_wrap(floor))),
-]
+urlpatterns = [*product_urlpatterns, path("bench-admin/", _public_admin_urls())]
