@@ -217,6 +217,7 @@ def screens_for(owner, admin, sample_user):
     """Return (label, path, compare-with label) for every screen that exists in this build."""
     last_admin_page = (seed.User.objects.count() + 99) // 100
     items = [
+        ("empty page, portal middleware", "/bench-empty/", None),
         ("home", "/", None),
         ("my access", url("roles:my_access"), None),
         ("users list, first page", url("accounts:user_list"), "admin: user list, first page"),

@@ -6,7 +6,8 @@ from django.urls import path
 from accounts.models import User
 from billing_access.urls import *  # noqa: F403
 from billing_access.urls import urlpatterns as product_urlpatterns
-from roles.access import public
+from roles.access import public, signed_in
+from tests.bench.floor_urls import floor
 
 
 class UserAdmin(admin.ModelAdmin):
@@ -43,4 +44,10 @@ def _public_admin_urls():
     return urls
 
 
-urlpatterns = [*product_urlpatterns, path("bench-admin/", _public_admin_urls())]
+# The floor's bare view behind the portal's whole middleware, first in the URLconf (as the home
+# page is): how much of a page's cost the middleware is, before any template.
+urlpatterns = [
+    path("bench-empty/", signed_in(_wrap(floor))),
+    *product_urlpatterns,
+    path("bench-admin/", _public_admin_urls()),
+]
