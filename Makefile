@@ -36,10 +36,11 @@ run: migrate ## Serve the portal on 127.0.0.1:8000 with demo data
 	@echo "Open http://$(HOST):$(PORT)/ and sign in with the details above."
 	@$(DEV_ENV) $(PY) manage.py runserver $(HOST):$(PORT)
 
-lint: venv ## Ruff lint and format check, missing migrations, system checks
+lint: venv ## Ruff lint and format check, mypy on the typed modules, missing migrations, system checks
 	@mkdir -p var
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check .
+	@$(MAKE) --no-print-directory typecheck
 	@$(DEV_ENV) $(PY) manage.py makemigrations --check --dry-run -v1 >/dev/null || { echo "A model change has no migration (or the check failed): run makemigrations."; exit 1; }
 	@$(DEV_ENV) $(PY) manage.py check --fail-level WARNING
 
@@ -54,7 +55,8 @@ e2e: venv ## Only the browser tests
 	@bin/with-postgres $(PY) -m pytest -m e2e $(PYTEST_ARGS)
 
 typecheck: venv ## mypy on the typed modules
-	@$(PY) -m mypy roles/resolver.py roles/permissions.py audit/services.py
+	@$(PY) -m mypy roles/resolver.py roles/permissions.py roles/navigation.py roles/middleware.py \
+	  audit/services.py security/middleware.py accounts/middleware.py
 
 bench: venv ## Benchmarks against a dedicated PostgreSQL database; figures under var/bench/
 	@TEST_DB_NAME=billing_access_bench bin/with-postgres $(PY) -m tests.bench

@@ -250,7 +250,11 @@ def _memo_of(permissions) -> dict:
     if held is not None and held[0]() is permissions:
         return held[1]
     memo: dict = {}
-    _memos[ident] = (weakref.ref(permissions, lambda _, ident=ident: _memos.pop(ident, None)), memo)
+
+    def forget(_reference, ident=ident):
+        _memos.pop(ident, None)
+
+    _memos[ident] = (weakref.ref(permissions, forget), memo)
     return memo
 
 

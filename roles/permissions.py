@@ -101,14 +101,18 @@ def grants_of(user, channel: str, *, area: str | None = None) -> list[GroupGrant
     )
     if area is not None:
         rows = rows.filter(area=area)
-    if via_role is not None:
-        rows = rows.annotate(via_role=via_role)
-        values = rows.values_list("role_group_id", "group_name", "area", "level", "via_role")
-    else:
-        values = rows.values_list("role_group_id", "group_name", "area", "level")
+    if via_role is None:
+        return [
+            GroupGrant(group, name, code, level, via_role=False)
+            for group, name, code, level in rows.values_list(
+                "role_group_id", "group_name", "area", "level"
+            )
+        ]
     return [
-        GroupGrant(row[0], row[1], row[2], row[3], via_role=bool(row[4]) if len(row) > 4 else False)
-        for row in values
+        GroupGrant(group, name, code, level, via_role=bool(reached_by_role))
+        for group, name, code, level, reached_by_role in rows.annotate(
+            via_role=via_role
+        ).values_list("role_group_id", "group_name", "area", "level", "via_role")
     ]
 
 

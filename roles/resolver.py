@@ -143,6 +143,7 @@ def resolve(
         raise ValueError(f"Unknown channel {channel!r}.")
     result = EffectivePermissions(channel=channel)
     best: dict[str, tuple[int, list[Reason]]] = {}
+    area: catalog.Area | None
 
     if subject.is_superuser:
         for area in catalog.areas_for(channel):
