@@ -203,11 +203,12 @@ class SecondFactorResult:
         return bool(self.method)
 
 
-def verify_second_factor(user, code: str) -> SecondFactorResult:
+def verify_second_factor(user, code: str, *, stage: str = "sign_in") -> SecondFactorResult:
     """Check a TOTP code (6 digits) or a backup code for `user`; audit the outcome.
 
     Wrong codes are throttled per device with exponential delay and count towards the account
-    lockout like wrong passwords; a locked account accepts no code.
+    lockout like wrong passwords; a locked account accepts no code. `stage` (sign_in, step_up)
+    is recorded with every refusal.
     """
     code = (code or "").strip()
     is_totp = code.replace(" ", "").isdigit()
@@ -218,7 +219,7 @@ def verify_second_factor(user, code: str) -> SecondFactorResult:
             actor_label=user.username,
             target=user,
             reason="Locked out",
-            context={"stage": "sign_in", "locked": True},
+            context={"stage": stage, "locked": True},
         )
         return SecondFactorResult(locked=True)
     with transaction.atomic():
@@ -234,7 +235,7 @@ def verify_second_factor(user, code: str) -> SecondFactorResult:
                 actor_label=user.username,
                 target=user,
                 reason="Throttled: too many wrong codes",
-                context={"stage": "sign_in", "throttled": True},
+                context={"stage": stage, "throttled": True},
             )
             return SecondFactorResult(throttled=True)
         if checker.verify_token(code):
@@ -245,7 +246,7 @@ def verify_second_factor(user, code: str) -> SecondFactorResult:
                 AuditAction.BACKUP_CODE_USED,
                 actor=user,
                 target=user,
-                context={"remaining": remaining},
+                context={"remaining": remaining, "stage": stage},
             )
             return SecondFactorResult(method=METHOD_BACKUP_CODE, backup_codes_remaining=remaining)
         kind = "totp" if checker is device else "backup_code"
@@ -255,7 +256,7 @@ def verify_second_factor(user, code: str) -> SecondFactorResult:
             actor_label=user.username,
             target=user,
             reason="Wrong backup code" if kind == "backup_code" else "Wrong or reused TOTP code",
-            context={"stage": "sign_in", "kind": kind},
+            context={"stage": stage, "kind": kind},
         )
     return SecondFactorResult(locked=lockout.register_failure(None, user, f"{kind}_wrong"))
 

@@ -26,8 +26,11 @@ from __future__ import annotations
 
 import datetime
 import functools
+from collections.abc import Callable
+from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import ImproperlyConfigured
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -130,10 +133,21 @@ def second_factor_required(user) -> bool:
     return any(True for _ in devices_for_user(user, confirmed=True))
 
 
-def verify_second_factor(user, code: str) -> bool:
-    """Check a two-factor code against the user's confirmed devices."""
-    try:
-        from django_otp import match_token
-    except ImportError:
-        return False
-    return match_token(user, code) is not None
+# The check of a two-factor code. The accounts app owns the devices and registers its check when
+# it is ready, so that a code entered at step-up is throttled, audited and counted towards the
+# lockout exactly as at sign-in.
+_second_factor_check: Callable[..., Any] | None = None
+
+
+def register_second_factor_check(check: Callable[..., Any]) -> None:
+    """Name the function that checks a code: check(user, code, *, stage) -> a result with
+    `accepted` and `locked`."""
+    global _second_factor_check
+    _second_factor_check = check
+
+
+def verify_second_factor(user, code: str):
+    """Check a two-factor code of `user` entered at step-up (audited and counted by the check)."""
+    if _second_factor_check is None:
+        raise ImproperlyConfigured("No two-factor check is registered (accounts app missing).")
+    return _second_factor_check(user, code, stage="step_up")

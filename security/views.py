@@ -198,16 +198,34 @@ def reauthenticate(request):
     if request.method == "POST":
         status = 400
         if form.is_valid():
-            ok = user.has_usable_password() and user.check_password(form.cleaned_data["password"])
-            if ok and needs_code:
-                ok = stepup.verify_second_factor(user, form.cleaned_data["code"])
+            password = form.cleaned_data["password"]
+            ok = user.has_usable_password() and user.check_password(password)
+            if not ok or lockout.is_locked(user):
+                if lockout.register_failure(request, user, "step_up_refused"):
+                    return _sign_out_locked(request)
+                ok = False
+            context = {}
+            if ok and needs_code and not lockout.is_locked(user):
+                # The code's own check audits a refusal and counts it towards the lockout.
+                result = stepup.verify_second_factor(user, form.cleaned_data["code"])
+                if result.locked:
+                    return _sign_out_locked(request)
+                ok = result.accepted
+                context = {"second_factor": result.method} if ok else {}
+                if result.throttled:
+                    form.add_error("code", "Too many wrong codes. Wait a moment and try again.")
             if ok and not lockout.is_locked(user):
                 stepup.mark_proof(request)
-                audit.record(AuditAction.STEP_UP, actor=user, target=user, method="password")
+                audit.record(
+                    AuditAction.STEP_UP,
+                    actor=user,
+                    target=user,
+                    method="password",
+                    context=context,
+                )
                 return redirect(_safe_next(request, "home"))
-            if lockout.register_failure(request, user, "step_up_refused"):
-                return _sign_out_locked(request)
-            form.add_error(None, "That did not match. Try again.")
+            if not form.errors:
+                form.add_error(None, "That did not match. Try again.")
     return render(
         request,
         "security/reauthenticate.html",

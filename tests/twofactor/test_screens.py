@@ -306,6 +306,50 @@ def test_step_up_asks_for_the_code_of_the_device(client, owner, clock):
     assert stepup.PROOF_AT in client.session
 
 
+def test_a_wrong_code_at_step_up_is_audited_and_counted_once(client, owner, clock):
+    from security.models import AccountLockout
+
+    user = make_user(owner, username="tess")
+    make_totp_device(user)
+    client.force_login(user, backend="accounts.backends.PortalBackend")
+    response = client.post("/me/confirm/", {"password": PASSWORD, "code": "000000"})
+    assert response.status_code == 400
+    (event,) = AuditEvent.objects.filter(action="totp_failed")
+    assert event.context == {"stage": "step_up", "kind": "totp"}
+    assert AccountLockout.objects.get(user=user).failures == 1
+    assert not AuditEvent.objects.filter(action="step_up").exists()
+
+
+def test_a_wrong_password_at_step_up_does_not_try_the_code(client, owner, clock):
+    from security.models import AccountLockout
+
+    user = make_user(owner, username="tess")
+    _, totp = make_totp_device(user)
+    client.force_login(user, backend="accounts.backends.PortalBackend")
+    response = client.post("/me/confirm/", {"password": "wrong", "code": totp.at(clock.epoch)})
+    assert response.status_code == 400
+    assert AccountLockout.objects.get(user=user).failures == 1
+    assert not AuditEvent.objects.filter(action="totp_failed").exists()
+    # The code was not spent: it still works with the right password.
+    right = client.post("/me/confirm/", {"password": PASSWORD, "code": totp.at(clock.epoch)})
+    assert right.status_code == 302
+
+
+def test_a_backup_code_at_step_up_is_spent_and_recorded(client, owner, clock):
+    user = make_user(owner, username="tess")
+    make_totp_device(user)
+    codes = twofactor.regenerate_backup_codes(user, actor=user)
+    client.force_login(user, backend="accounts.backends.PortalBackend")
+    response = client.post("/me/confirm/", {"password": PASSWORD, "code": codes[0]})
+    assert response.status_code == 302
+    used = AuditEvent.objects.get(action="backup_code_used")
+    assert used.context == {"remaining": 9, "stage": "step_up"}
+    step_up = AuditEvent.objects.get(action="step_up")
+    assert step_up.context == {"second_factor": twofactor.METHOD_BACKUP_CODE}
+    again = client.post("/me/confirm/", {"password": PASSWORD, "code": codes[0]})
+    assert again.status_code == 400
+
+
 def test_security_tab_shows_two_factor_state_and_support_links(signed_in, owner):
     target = make_user(owner, privilege_level=3)
     make_totp_device(target)
