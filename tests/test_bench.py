@@ -87,6 +87,7 @@ def test_bench_runs_end_to_end_and_reports_every_figure(bench_database_url, tmp_
         "home",
         "users list",
         "API POST /authz/check",
+        "API POST /authz/check, no explanation",
         "API GET /me",
     }
     for label, row in http.items():

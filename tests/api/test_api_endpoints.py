@@ -201,6 +201,31 @@ def test_authz_check_answers_like_the_resolver(
     assert [r["text"] for r in answer["because"]] == [r.text for r in decision.because]
     by_id = caller.post("/authz/check", {**body, "user": world["person"].pk}).json()
     assert by_id == answer
+    quick = caller.post("/authz/check", {**body, "explain": False}).json()
+    assert quick == {"allowed": allowed, "level": decision.level, "because": []}
+
+
+def test_authz_check_without_explanation_is_answered_from_the_cache(owner, world, token_for):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    caller = token_for(owner, {"api_authorization": "read"})
+    body = {"user": "clerk", "area": "users", "level": "read", "explain": False}
+    assert caller.post("/authz/check", body).json()["allowed"] is True  # fills the cache
+    with CaptureQueriesContext(connection) as warm:
+        assert caller.post("/authz/check", body).json()["allowed"] is True
+    with CaptureQueriesContext(connection) as explained:
+        caller.post("/authz/check", {**body, "explain": True})
+    tables = " ".join(q["sql"] for q in warm.captured_queries)
+    assert "roles_grant" not in tables and "roles_permissionoverride" not in tables
+    assert len(explained.captured_queries) == len(warm.captured_queries) + 2
+    make_override(world["person"], "users", "none", reason="Suspended")
+    bump_user(world["person"])  # as the override service does: the cached entry is not used again
+    assert caller.post("/authz/check", body).json() == {
+        "allowed": False,
+        "level": "none",
+        "because": [],
+    }
 
 
 def test_authz_check_refuses_areas_of_the_other_channel_and_unknown_levels(owner, world, token_for):

@@ -711,7 +711,7 @@ def print_report(report):
         print("  skipped:", http["skipped"])
     else:
         print(
-            f"  {'':30} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'cpu ms':>7}"
+            f"  {'':40} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'cpu ms':>7}"
             f" {'of floor':>9} {'per cpu':>8}"
         )
         for label, row in http.items():
@@ -723,7 +723,7 @@ def print_report(report):
             if row.get("socket_errors"):
                 problems += f"  {row['socket_errors']}"
             print(
-                f"  {label:30} {row['rps']!s:>8} {row['p50_ms']!s:>8} {row['p99_ms']!s:>8} "
+                f"  {label:40} {row['rps']!s:>8} {row['p50_ms']!s:>8} {row['p99_ms']!s:>8} "
                 f"{row['max_ms']!s:>8} {row['cpu_ms']!s:>7} {ratio:>9} {per_cpu:>8}{problems}"
             )
         print(

@@ -1,4 +1,5 @@
-"""The JSON API over HTTP for `make bench`: POST /authz/check and GET /me with a bearer token.
+"""The JSON API over HTTP for `make bench`: POST /authz/check (with and without the explanation)
+and GET /me with a bearer token.
 
 Runs against gunicorn (2 workers) with wrk like the screens; the benchmark's server runs with the
 per-token rate limit off (API_RATE_LIMIT=0/minute) so that the figures measure the work, not the
@@ -56,6 +57,9 @@ def api_targets(owner, sample) -> list[dict]:
     text = bench_token(owner)
     bearer = {"Authorization": f"Bearer {text}"}
     body = json.dumps({"user": sample.username, "area": "users", "level": "read"})
+    quick = json.dumps(
+        {"user": sample.username, "area": "users", "level": "read", "explain": False}
+    )
     return [
         {
             "label": "API POST /authz/check",
@@ -64,6 +68,14 @@ def api_targets(owner, sample) -> list[dict]:
             "headers": {**bearer, "Content-Type": "application/json"},
             "method": "POST",
             "body": body,
+        },
+        {
+            "label": "API POST /authz/check, no explanation",
+            "path": "/api/v1/authz/check",
+            "script": LUA.format(method="POST", token=text, body=f"wrk.body = '{quick}'"),
+            "headers": {**bearer, "Content-Type": "application/json"},
+            "method": "POST",
+            "body": quick,
         },
         {
             "label": "API GET /me",
