@@ -56,27 +56,22 @@ def api_targets(owner, sample) -> list[dict]:
     GET /me, each with a bearer token of the owner's benchmark API user."""
     text = bench_token(owner)
     bearer = {"Authorization": f"Bearer {text}"}
-    body = json.dumps({"user": sample.username, "area": "users", "level": "read"})
-    quick = json.dumps(
-        {"user": sample.username, "area": "users", "level": "read", "explain": False}
-    )
-    return [
-        {
-            "label": "API POST /authz/check",
+    question = {"user": sample.username, "area": "users", "level": "read"}
+
+    def check(label: str, payload: dict) -> dict:
+        body = json.dumps(payload)
+        return {
+            "label": label,
             "path": "/api/v1/authz/check",
             "script": LUA.format(method="POST", token=text, body=f"wrk.body = '{body}'"),
             "headers": {**bearer, "Content-Type": "application/json"},
             "method": "POST",
             "body": body,
-        },
-        {
-            "label": "API POST /authz/check, no explanation",
-            "path": "/api/v1/authz/check",
-            "script": LUA.format(method="POST", token=text, body=f"wrk.body = '{quick}'"),
-            "headers": {**bearer, "Content-Type": "application/json"},
-            "method": "POST",
-            "body": quick,
-        },
+        }
+
+    return [
+        check("API POST /authz/check", question),
+        check("API POST /authz/check, no explanation", {**question, "explain": False}),
         {
             "label": "API GET /me",
             "path": "/api/v1/me",
