@@ -125,17 +125,12 @@ SCREENS: list[Screen] = [
 
 SECTIONS = ["You", "People", "Access", "Activity", "Governance", "Settings"]
 
-# Bumped by register(): menus worked out before a screen was added are not used again.
-_generation = 0
-
 
 def register(*screens: Screen) -> None:
     """Add screens to the menu (called from each app's urls module)."""
-    global _generation
     for screen in screens:
         if screen.url_name not in {s.url_name for s in SCREENS}:
             SCREENS.append(screen)
-            _generation += 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,28 +200,22 @@ def _sections(permissions, user) -> tuple[Sections, frozenset[str], int]:
     """
     permissions = permissions.has.__self__  # the entry behind the request's lazy object
     conditions = tuple(
-        screen.visible_to(user) if user is not None else False
+        user is not None and screen.visible_to(user)
         for screen in SCREENS
         if screen.visible_to is not None
     )
-    key = (_generation, conditions, _current())
+    # Screens are only ever added, so their number tells a menu worked out before one was.
+    key = (len(SCREENS), conditions, _current())
     memo = _memo_of(permissions)
     found = memo.get(key)
     if found is not None:
         return found
     table = _link_table()
     sections = []
-    answers = iter(conditions)
-    visible = {
-        screen.url_name: next(answers) if screen.visible_to is not None else True
-        for screen in SCREENS
-    }
     for section in SECTIONS:
         items = []
         for screen in SCREENS:
-            if screen.section != section or not visible[screen.url_name]:
-                continue
-            if screen.area is not None and not permissions.has(screen.area, screen.level):
+            if screen.section != section or not screen.allowed(permissions, user):
                 continue
             url = link(screen.url_name, table)
             if url:

@@ -58,10 +58,9 @@ def stamp_session_epoch(sender, request, user, **kwargs):
     since has no tracking row to mark, and is refused at its first request by this stamp. The
     epoch is read from the database: the instance signed in may have been loaded earlier.
     """
-    if request is None or not hasattr(request, "session") or not hasattr(user, "session_epoch"):
-        return
-    epoch = type(user).objects.filter(pk=user.pk).values_list("session_epoch", flat=True).first()
-    request.session[SESSION_EPOCH] = epoch if epoch is not None else user.session_epoch
+    if request is not None and hasattr(request, "session"):
+        user.refresh_from_db(fields=["session_epoch"])
+        request.session[SESSION_EPOCH] = user.session_epoch
 
 
 class SessionSecurityMiddleware:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -36,7 +37,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
-from . import conf
+import audit
+from audit.choices import AuditAction
+
+from . import conf, lockout
 
 PROOF_AT = "proof_at"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -151,3 +155,35 @@ def verify_second_factor(user, code: str):
     if _second_factor_check is None:
         raise ImproperlyConfigured("No two-factor check is registered (accounts app missing).")
     return _second_factor_check(user, code, stage="step_up")
+
+
+@dataclass(frozen=True)
+class Proof:
+    """The outcome of `prove_identity`: accepted, or refused (and whether the account is now
+    locked, or the code was refused for coming too soon after a wrong one)."""
+
+    accepted: bool = False
+    locked: bool = False
+    throttled: bool = False
+
+
+def prove_identity(request, user, *, password: str, code: str = "") -> Proof:
+    """Check the person's password again, and a two-factor code when they hold a device.
+
+    A wrong password counts once towards the lockout and the code is not tried (so it is not
+    spent); a code goes through the sign-in check, which audits a refusal and counts it. On
+    success the proof is marked in the session and STEP_UP recorded.
+    """
+    if not (user.has_usable_password() and user.check_password(password)) or lockout.is_locked(
+        user
+    ):
+        return Proof(locked=lockout.register_failure(request, user, "step_up_refused"))
+    context = {}
+    if second_factor_required(user):
+        result = verify_second_factor(user, code)
+        if not result.accepted:
+            return Proof(locked=result.locked, throttled=result.throttled)
+        context = {"second_factor": result.method}
+    mark_proof(request)
+    audit.record(AuditAction.STEP_UP, actor=user, target=user, method="password", context=context)
+    return Proof(accepted=True)

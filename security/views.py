@@ -11,9 +11,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-import audit
 from accounts.models import User
-from audit.choices import AuditAction
 from roles import catalog
 from roles.access import requires, signed_in
 from roles.guards import EscalationRefused, get_owned_or_404
@@ -198,33 +196,19 @@ def reauthenticate(request):
     if request.method == "POST":
         status = 400
         if form.is_valid():
-            password = form.cleaned_data["password"]
-            ok = user.has_usable_password() and user.check_password(password)
-            if not ok or lockout.is_locked(user):
-                if lockout.register_failure(request, user, "step_up_refused"):
-                    return _sign_out_locked(request)
-                ok = False
-            context = {}
-            if ok and needs_code and not lockout.is_locked(user):
-                # The code's own check audits a refusal and counts it towards the lockout.
-                result = stepup.verify_second_factor(user, form.cleaned_data["code"])
-                if result.locked:
-                    return _sign_out_locked(request)
-                ok = result.accepted
-                context = {"second_factor": result.method} if ok else {}
-                if result.throttled:
-                    form.add_error("code", "Too many wrong codes. Wait a moment and try again.")
-            if ok and not lockout.is_locked(user):
-                stepup.mark_proof(request)
-                audit.record(
-                    AuditAction.STEP_UP,
-                    actor=user,
-                    target=user,
-                    method="password",
-                    context=context,
-                )
+            proof = stepup.prove_identity(
+                request,
+                user,
+                password=form.cleaned_data["password"],
+                code=form.cleaned_data.get("code") or "",
+            )
+            if proof.locked:
+                return _sign_out_locked(request)
+            if proof.accepted:
                 return redirect(_safe_next(request, "home"))
-            if not form.errors:
+            if proof.throttled:
+                form.add_error("code", "Too many wrong codes. Wait a moment and try again.")
+            else:
                 form.add_error(None, "That did not match. Try again.")
     return render(
         request,

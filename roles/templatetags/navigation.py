@@ -55,9 +55,3 @@ def memo(parser, token):
     nodelist = parser.parse(("endmemo",))
     parser.delete_first_token()
     return MemoNode(bits[1][1:-1], parser.compile_filter(bits[2]), nodelist)
-
-
-def forget() -> None:
-    """Drop every memorised block (tests that change the screens registered)."""
-    with _lock:
-        _memo.clear()
