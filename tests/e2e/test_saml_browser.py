@@ -149,6 +149,8 @@ def test_administrator_screens(page, live_server, settings, screenshot_dir, admi
     assert page.get_by_role("heading", name="Group mappings").is_visible()
     page.screenshot(path=str(screenshot_dir / "sso-provider.png"), full_page=True)
     page.get_by_role("link", name="Edit", exact=True).click()
+    # The preset script listens from DOMContentLoaded on; choose only once the page has loaded.
+    page.wait_for_url("**/edit/", wait_until="load")
     page.get_by_label("Preset").select_option("entra")
     assert page.get_by_label("Email attribute").input_value().endswith("/claims/emailaddress")
     page.get_by_label("Preset").select_option("okta")
