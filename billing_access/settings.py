@@ -101,11 +101,11 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
-                "django.template.context_processors.i18n",
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "roles.context_processors.navigation",
+                "security.csrf.csrf",
             ],
         },
     },
@@ -184,6 +184,9 @@ SECURE_COOKIES = env.get_bool("SECURE_COOKIES", not DEBUG)
 SESSION_COOKIE_SECURE = SECURE_COOKIES
 CSRF_COOKIE_SECURE = SECURE_COOKIES
 CSRF_COOKIE_HTTPONLY = True
+# The CSRF cookie lasts as long as the browser session: with no expiry to renew, a page's token
+# does not re-send it (security.csrf), and an idle session ends long before a year-old form.
+CSRF_COOKIE_AGE = None
 SESSION_COOKIE_NAME = "__Host-session" if SECURE_COOKIES else "session"
 CSRF_COOKIE_NAME = "__Host-csrf" if SECURE_COOKIES else "csrftoken"
 
