@@ -61,9 +61,10 @@ def test_bench_runs_end_to_end_and_reports_every_figure(bench_database_url, tmp_
         timeout=900,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "Goals" in result.stdout
+    assert "Goals" in result.stdout and "Machine pace" in result.stdout
     report = json.loads((tmp_path / "latest.json").read_text())
 
+    assert report["pace_ms"]["start"] > 0 and report["pace_ms"]["end"] > 0
     assert set(report["screens"]) == {"300 users", "600 users"}
     for size, screens in report["screens"].items():
         assert "home" in screens and "users list, search" in screens

@@ -107,6 +107,25 @@ class QueryTimer:
             self.count += 1
 
 
+def machine_pace() -> float:
+    """Return the milliseconds a fixed piece of pure Python takes here (best of 5; lower is
+    faster). Taken at the start and at the end of a run, it shows how fast the machine was that
+    day, and whether its pace changed during the run (shared virtual machines drift)."""
+
+    def work():
+        total = 0
+        for i in range(300_000):
+            total += i % 7
+        return total
+
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
+
+
 def pct(values, q):
     values = sorted(values)
     if not values:
@@ -640,6 +659,7 @@ def main():
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "database": f"PostgreSQL {connection.pg_version // 10000}",
+        "pace_ms": {"start": machine_pace()},
         "seeding": {},
         "screens": {},
         "middleware": [],
@@ -664,6 +684,7 @@ def main():
     report["middleware"] = measure_middleware(biggest)
     report["http"] = http_runs(biggest, seed.bench_admin(biggest))
     report["goals"] = goals(report)
+    report["pace_ms"]["end"] = machine_pace()
     report["total_seconds"] = round(time.monotonic() - started, 1)
     print_report(report)
     (OUT_DIR / "latest.json").write_text(json.dumps(report, indent=2))
@@ -673,6 +694,11 @@ def main():
 def print_report(report):
     print(
         f"\nBilling Access benchmark, {report['when']} on {report['machine']} ({report['database']})"
+    )
+    pace = report["pace_ms"]
+    print(
+        f"Machine pace: a fixed loop of pure Python took {pace['start']} ms at the start and "
+        f"{pace['end']} ms at the end (lower is faster)"
     )
     print("Seeding:", ", ".join(f"{k}: {v}" for k, v in report["seeding"].items()))
     for size, screens in report["screens"].items():
