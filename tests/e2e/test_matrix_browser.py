@@ -33,6 +33,8 @@ def test_edit_matrix_preview_and_save(page, live_server, screenshot_dir, admin_u
     page.get_by_role("link", name="Role groups").first.click()
     page.get_by_role("link", name="Finance", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Finance")
+    # matrix.js listens from DOMContentLoaded on: change a level only once the page has loaded.
+    page.wait_for_load_state("load")
 
     # Change one cell: its row is highlighted and counted before anything is saved.
     page.get_by_label("Invoices", exact=True).select_option("read")
