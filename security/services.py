@@ -5,11 +5,15 @@ Each function checks its rules, changes the rows and writes its audit event in o
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
@@ -257,6 +261,33 @@ def _end_sessions(user, *, actor, reason: str, keep_hash: str = "") -> int:
             context={"count": count},
         )
     return count
+
+
+@dataclass(frozen=True)
+class SessionPurge:
+    expired_sessions: int  # Django's session rows past their expiry
+    records: int  # UserSession rows not seen since the cutoff
+    cutoff: datetime.datetime
+
+
+def purge_sessions(*, days: int, now=None) -> SessionPurge:
+    """Delete expired sessions and the records of sessions not seen for `days` days.
+
+    A session ends at most SESSION_COOKIE_AGE after its last request (each request of a live
+    session renews it), so a record older than that belongs to a session that is over: the
+    cutoff is never more recent than that age, whatever `days` says. The records are tracking
+    only (when and where a session was used); who signed in stays in the audit log.
+    """
+    if days < 1:
+        raise ValueError("days must be at least 1")
+    now = now or timezone.now()
+    kept = max(
+        datetime.timedelta(days=days), datetime.timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    )
+    cutoff = now - kept
+    expired, _ = Session.objects.filter(expire_date__lt=now).delete()
+    records, _ = UserSession.objects.filter(last_seen_at__lt=cutoff).delete()
+    return SessionPurge(expired_sessions=expired, records=records, cutoff=cutoff)
 
 
 # -- Sign-in restrictions ------------------------------------------------------------------------
