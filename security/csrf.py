@@ -21,6 +21,7 @@ from django.utils.safestring import SafeString
 
 CHARS = django_csrf.CSRF_ALLOWED_CHARS
 SECRET_LENGTH = django_csrf.CSRF_SECRET_LENGTH
+_ALLOWED = frozenset(CHARS)
 _BYTE_LIMIT = 256 - 256 % len(CHARS)
 # Random bytes become mask characters by one translate: byte b is CHARS[b % 62], bytes of 248 and
 # above are dropped.
@@ -55,8 +56,11 @@ def masked_token(request) -> str:
     portal's cookie has none (it ends with the browser session), so it is not sent again.
     """
     secret = request.META.get("CSRF_COOKIE")
-    valid = isinstance(secret, str) and len(secret) == SECRET_LENGTH and secret.isascii()
-    if not (valid and secret.isalnum()):
+    if (
+        not isinstance(secret, str)
+        or len(secret) != SECRET_LENGTH
+        or not _ALLOWED.issuperset(secret)
+    ):
         return django_csrf.get_token(request)
     if settings.CSRF_COOKIE_AGE is not None:
         request.META["CSRF_COOKIE_NEEDS_UPDATE"] = True

@@ -270,7 +270,7 @@ class SessionPurge:
     cutoff: datetime.datetime
 
 
-def purge_sessions(*, days: int, now=None) -> SessionPurge:
+def purge_sessions(*, days: int) -> SessionPurge:
     """Delete expired sessions and the records of sessions not seen for `days` days.
 
     A session ends at most SESSION_COOKIE_AGE after its last request (each request of a live
@@ -280,7 +280,7 @@ def purge_sessions(*, days: int, now=None) -> SessionPurge:
     """
     if days < 1:
         raise ValueError("days must be at least 1")
-    now = now or timezone.now()
+    now = timezone.now()
     kept = max(
         datetime.timedelta(days=days), datetime.timedelta(seconds=settings.SESSION_COOKIE_AGE)
     )
