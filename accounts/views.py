@@ -22,7 +22,7 @@ from audit.models import AuditEvent
 from roles import catalog, permissions
 from roles.access import public, requires, signed_in
 from roles.guards import EscalationRefused, check_can_manage_user, get_owned_or_404
-from roles.navigation import link, menu_for
+from roles.navigation import link, links_for, menu_for
 from roles.portal import PortalConfirmView, PortalFormView, PortalMixin
 
 from . import listing, record, services
@@ -45,7 +45,9 @@ def home(request):
     """Show who is signed in and the screens they may open."""
     sections = tuple((name, items) for name, items in menu_for(request) if name != "You")
     return render(
-        request, "home.html", {"sections": sections, "my_access_url": link("roles:my_access")}
+        request,
+        "home.html",
+        {"sections": sections, "my_access_url": link("roles:my_access", links_for(request))},
     )
 
 

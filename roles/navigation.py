@@ -49,31 +49,47 @@ def _forget_links(*, setting, **kwargs):
         _shells.clear()
 
 
-def _current() -> tuple[str, Any]:
-    return (get_script_prefix(), get_urlconf() or settings.ROOT_URLCONF)
+def _current(request=None) -> tuple[str, Any]:
+    """Return the script prefix and URLconf that links are worked out for.
+
+    Both are thread locals (asgiref's), each read costing more than the rest of a link lookup;
+    with a request they are read once per request and kept on it.
+    """
+    if request is None:
+        return (get_script_prefix(), get_urlconf() or settings.ROOT_URLCONF)
+    try:
+        return request._portal_links_key
+    except AttributeError:
+        key = request._portal_links_key = _current()
+        return key
 
 
-def _link_table() -> dict[str, str | None]:
-    key = _current()
+def _link_table(key: tuple[str, Any] | None = None) -> dict[str, str | None]:
+    key = _current() if key is None else key
     table = _links.get(key)
     if table is None:
         table = _links[key] = {}
     return table
 
 
-def shell_links() -> dict[str, str | None]:
+def shell_links(request=None) -> dict[str, str | None]:
     """Return the paths of the screens and static files the page shell links to (once per
     process: `{% url %}` and `{% static %}` on every page cost more than the rest of the shell)."""
-    key = _current()
+    key = _current(request)
     shell = _shells.get(key)
     if shell is None:
-        table = _link_table()
+        table = _link_table(key)
         paths = {name: link(url_name, table) for name, url_name in SHELL_SCREENS.items()}
         paths |= {name: static(path) for name, path in SHELL_ASSETS.items()}
         # Escaped once here rather than on every page.
         shell = {name: None if path is None else escape(path) for name, path in paths.items()}
         _shells[key] = shell
     return shell
+
+
+def links_for(request) -> dict[str, str | None]:
+    """Return the table of links for `request` to pass to `link()`."""
+    return _link_table(_current(request))
 
 
 def link(url_name: str, table: dict[str, str | None] | None = None) -> str | None:
@@ -171,9 +187,10 @@ class Menu:
         return (self.token, self.current)
 
 
-def menu(permissions, user=None, *, path: str = "") -> Menu:
-    """Return the menu that `permissions` (and `user`) open, with `path` marked as current."""
-    sections, urls, token = _sections(permissions, user)
+def menu(permissions, user=None, *, path: str = "", request=None) -> Menu:
+    """Return the menu that `permissions` (and `user`) open, with `path` marked as current
+    (links for `request`'s URLconf, when given)."""
+    sections, urls, token = _sections(permissions, user, _current(request))
     return Menu(sections, path if path in urls else None, token)
 
 
@@ -191,7 +208,7 @@ def _token_of(sections: Sections) -> int:
     return token
 
 
-def _sections(permissions, user) -> tuple[Sections, frozenset[str], int]:
+def _sections(permissions, user, current: tuple[str, Any]) -> tuple[Sections, frozenset[str], int]:
     """Return the sections of screens `permissions` open, and their paths.
 
     Worked out once per permissions entry (the per-process cache hands the same entry to every
@@ -205,12 +222,12 @@ def _sections(permissions, user) -> tuple[Sections, frozenset[str], int]:
         if screen.visible_to is not None
     )
     # Screens are only ever added, so their number tells a menu worked out before one was.
-    key = (len(SCREENS), conditions, _current())
+    key = (len(SCREENS), conditions, current)
     memo = _memo_of(permissions)
     found = memo.get(key)
     if found is not None:
         return found
-    table = _link_table()
+    table = _link_table(current)
     sections = []
     for section in SECTIONS:
         items = []
@@ -257,6 +274,6 @@ def menu_for(request) -> Menu:
     if user is None or not user.is_authenticated or not hasattr(request, "permissions"):
         found = Menu()
     else:
-        found = menu(request.permissions, user, path=request.path)
+        found = menu(request.permissions, user, path=request.path, request=request)
     request._portal_menu = found
     return found

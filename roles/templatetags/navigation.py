@@ -33,7 +33,10 @@ class MemoNode(template.Node):
         self.nodelist = nodelist
 
     def render(self, context):
-        key = (self.name, self.key.resolve(context), get_language())
+        # The page's language, as the shell's context gives it (reading the active language
+        # costs more than the lookup of the memorised block).
+        language = context.get("LANGUAGE_CODE") or get_language()
+        key = (self.name, self.key.resolve(context), language)
         with _lock:
             html = _memo.get(key)
             if html is not None:
