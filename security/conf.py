@@ -10,6 +10,8 @@ SECURITY_PERMANENT_LOCKOUT_WINDOW_HOURS  how long failures count when a policy l
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 DEFAULTS = {
     "SECURITY_STEP_UP_MINUTES": 5,
@@ -19,6 +21,20 @@ DEFAULTS = {
 }
 
 
+# Values read so far. The session middleware reads two of them on every request, and a name the
+# settings leave out makes Django's settings object raise (and catch) AttributeError each time.
+_values: dict[str, int] = {}
+
+
 def get(name: str) -> int:
     """Return the setting `name`, or its default."""
-    return getattr(settings, name, DEFAULTS[name])
+    try:
+        return _values[name]
+    except KeyError:
+        value = _values[name] = getattr(settings, name, DEFAULTS[name])
+        return value
+
+
+@receiver(setting_changed)
+def _forget(*, setting, **kwargs):
+    _values.pop(setting, None)

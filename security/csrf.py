@@ -4,8 +4,9 @@ Django masks the secret of the CSRF cookie afresh for each token it hands out (s
 never repeats a secret under compression, BREACH), drawing the 32 mask characters one system call
 at a time. `masked_token` draws the whole mask from one `os.urandom` read instead: every byte
 below 248 (four times the 62 allowed characters) gives one character, the others are dropped, so
-each character stays equally likely. The token has Django's form (mask, then the secret shifted
-by the mask) and is checked by Django's `CsrfViewMiddleware` as any other.
+each character stays equally likely; the shift is a few operations on bytes, not a loop. The
+token has Django's form (mask, then the secret shifted by the mask) and is checked by Django's
+`CsrfViewMiddleware` as any other.
 
 The `csrf` context processor (listed after Django's built-in one, whose key it replaces) gives
 templates this token for `{% csrf_token %}`.
@@ -23,29 +24,36 @@ CHARS = django_csrf.CSRF_ALLOWED_CHARS
 SECRET_LENGTH = django_csrf.CSRF_SECRET_LENGTH
 _ALLOWED = frozenset(CHARS)
 _BYTE_LIMIT = 256 - 256 % len(CHARS)
-# Random bytes become mask characters by one translate: byte b is CHARS[b % 62], bytes of 248 and
+# Random bytes become mask indexes by one translate: byte b is index b % 62, bytes of 248 and
 # above are dropped.
-_BYTE_TO_CHAR = bytes(ord(CHARS[byte % len(CHARS)]) for byte in range(256))
+_BYTE_TO_INDEX = bytes(byte % len(CHARS) for byte in range(256))
 _DROPPED = bytes(range(_BYTE_LIMIT, 256))
-# _SHIFT[c][m]: the secret's character c shifted by the mask's character m (their indexes added).
-_SHIFT = {
-    char: {shift: CHARS[(index + by) % len(CHARS)] for by, shift in enumerate(CHARS)}
-    for index, char in enumerate(CHARS)
-}
+_CHAR_TO_INDEX = bytes(CHARS.find(chr(byte)) % 256 for byte in range(256))
+# An index, or the sum of two (0 to 122), to its character: taken modulo 62.
+_TO_CHAR = bytes(ord(CHARS[value % len(CHARS)]) for value in range(256))
 
 
-def _mask() -> str:
-    """Return SECRET_LENGTH characters of CHARS, each equally likely."""
+def _mask() -> bytes:
+    """Return SECRET_LENGTH indexes into CHARS, each equally likely."""
     mask = b""
     while len(mask) < SECRET_LENGTH:
-        mask += os.urandom(48).translate(_BYTE_TO_CHAR, _DROPPED)
-    return mask[:SECRET_LENGTH].decode()
+        mask += os.urandom(48).translate(_BYTE_TO_INDEX, _DROPPED)
+    return mask[:SECRET_LENGTH]
 
 
 def mask_secret(secret: str) -> str:
-    """Return a token for `secret`: a fresh mask, then the secret shifted by it."""
+    """Return a token for `secret`: a fresh mask, then the secret shifted by it.
+
+    Each secret character moves along CHARS by its mask character's index. The indexes of both
+    are bytes below 62, so adding the two strings of bytes as big numbers adds them position by
+    position (no sum reaches 256, so nothing carries), and one translate takes each sum modulo
+    62 back to a character.
+    """
     mask = _mask()
-    return mask + "".join([_SHIFT[char][shift] for char, shift in zip(secret, mask, strict=True)])
+    secret_indexes = secret.encode("ascii").translate(_CHAR_TO_INDEX)
+    sums = int.from_bytes(secret_indexes) + int.from_bytes(mask)
+    shifted = sums.to_bytes(SECRET_LENGTH).translate(_TO_CHAR)
+    return (mask.translate(_TO_CHAR) + shifted).decode("ascii")
 
 
 def masked_token(request) -> str:
