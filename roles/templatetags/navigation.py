@@ -23,8 +23,8 @@ _lock = threading.Lock()
 
 
 class MemoNode(template.Node):
-    # Not searched for blocks (none may be inside): `{% extends %}` walks the parent's whole node
-    # tree on every render, and the memorised loops are most of it.
+    # Not searched for blocks (none may be inside): `{% extends %}` walks the root template's node
+    # tree for them (once per compiled template), and the memorised loops are most of it.
     child_nodelists = ()
 
     def __init__(self, name: str, key, nodelist):
