@@ -39,7 +39,10 @@ class UserPreferencesMiddleware:
             if user.locale and user.locale != settings.LANGUAGE_CODE:
                 translation.activate(user.locale)
                 activated = True
-            language = request.LANGUAGE_CODE = translation.get_language()
+                language = translation.get_language()
+            else:
+                language = settings.LANGUAGE_CODE  # Django's language when none is activated
+            request.LANGUAGE_CODE = language
             if user.time_zone and user.time_zone != settings.TIME_ZONE:
                 activated = True
                 try:
