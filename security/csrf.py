@@ -42,7 +42,8 @@ def _mask() -> bytes:
 
 
 def mask_secret(secret: str) -> str:
-    """Return a token for `secret`: a fresh mask, then the secret shifted by it.
+    """Return a token for `secret` (SECRET_LENGTH characters of CHARS, as `masked_token`
+    checks): a fresh mask, then the secret shifted by it.
 
     Each secret character moves along CHARS by its mask character's index. The indexes of both
     are bytes below 62, so adding the two strings of bytes as big numbers adds them position by
