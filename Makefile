@@ -55,7 +55,7 @@ e2e: venv ## Only the browser tests
 	@bin/with-postgres $(PY) -m pytest -m e2e $(PYTEST_ARGS)
 
 typecheck: venv ## mypy on the typed modules
-	@$(PY) -m mypy roles/resolver.py roles/permissions.py roles/navigation.py roles/middleware.py \
+	@$(PY) -m mypy roles/resolver.py roles/permissions.py portal/navigation.py roles/middleware.py \
 	  audit/services.py security/middleware.py security/stepup.py security/csrf.py accounts/middleware.py
 
 bench: venv ## Benchmarks against a dedicated PostgreSQL database; figures under var/bench/

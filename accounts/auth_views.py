@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 import audit
 from audit.choices import AuditAction
-from roles.access import public, signed_in
+from portal.access import public, signed_in
 from security import stepup
 from security.middleware import ENDED_MESSAGES, ENDED_NOTICE
 from security.services import password_expired

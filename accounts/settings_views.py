@@ -14,10 +14,10 @@ from django.db.models import Count
 from django.urls import path, reverse
 from django.views.generic import TemplateView
 
+from portal.generic import PortalConfirmView, PortalFormView, PortalMixin
+from portal.navigation import Screen
 from roles import catalog
 from roles.guards import get_owned_or_404
-from roles.navigation import Screen
-from roles.portal import PortalConfirmView, PortalFormView, PortalMixin
 
 from . import services
 from .forms import SettingsItemForm

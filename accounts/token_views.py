@@ -14,8 +14,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from portal.access import requires, signed_in
+from portal.forms import apply_service_errors
 from roles import catalog
-from roles.access import requires, signed_in
 from roles.guards import EscalationRefused, get_owned_or_404
 
 from . import tokens
@@ -45,14 +46,8 @@ def _create_or_list(request, subject, *, template: str, extra: dict):
                         areas=data["areas"],
                         allowed_networks=data["allowed_networks"],
                     )
-                except EscalationRefused as exc:
-                    form.add_error(None, str(exc))
-                except ValidationError as exc:
-                    if hasattr(exc, "error_dict"):
-                        for field, errors in exc.error_dict.items():
-                            form.add_error(field if field in form.fields else None, errors)
-                    else:
-                        form.add_error(None, exc)
+                except (EscalationRefused, ValidationError) as exc:
+                    apply_service_errors(form, exc)
                 else:
                     response = render(
                         request,

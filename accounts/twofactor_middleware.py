@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.shortcuts import redirect
 
-from roles.access import requirement_of
+from portal.access import requirement_of
 
 from . import twofactor
 

@@ -15,8 +15,9 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit import context as audit_context
+from portal.access import public, requires, signed_in
+from portal.forms import apply_service_errors
 from roles import catalog
-from roles.access import public, requires, signed_in
 from roles.guards import EscalationRefused, check_can_manage_user, get_owned_or_404
 from security.stepup import recent_proof_required
 
@@ -38,18 +39,6 @@ RECOVERY_SESSION_SECONDS = 10 * 60
 def _posted(request):
     """Return the submitted data on POST (even when empty), else None (an unbound form)."""
     return request.POST if request.method == "POST" else None
-
-
-def _as_validation_error(exc: Exception) -> ValidationError:
-    return exc if isinstance(exc, ValidationError) else ValidationError(str(exc))
-
-
-def _add_errors(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 # Sign-in, second step ----------------------------------------------------------------------
@@ -136,7 +125,7 @@ def enrol(request):
         try:
             codes = twofactor.confirm_enrolment(request.user, form.cleaned_data["code"])
         except ValidationError as exc:
-            _add_errors(form, exc)
+            apply_service_errors(form, exc)
         else:
             request.session[twofactor.VERIFIED_SESSION_KEY] = True
             return render(
@@ -184,7 +173,7 @@ def remove(request):
                 token=form.cleaned_data["code"],
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            apply_service_errors(form, exc)
         else:
             request.session.pop(twofactor.VERIFIED_SESSION_KEY, None)
             messages.success(request, "Your authenticator app and backup codes were removed.")
@@ -215,7 +204,7 @@ def reset(request, pk):
                 target, actor=request.user, reason=form.cleaned_data["reason"]
             )
         except (EscalationRefused, ValidationError) as exc:
-            _add_errors(form, _as_validation_error(exc))
+            apply_service_errors(form, exc)
         else:
             messages.success(
                 request,
@@ -268,7 +257,7 @@ def recovery_console(request, pk):
                 reason=form.cleaned_data["reason"],
             )
         except (EscalationRefused, ValidationError) as exc:
-            _add_errors(form, _as_validation_error(exc))
+            apply_service_errors(form, exc)
         else:
             messages.success(request, f"{done}; {target.label} was told by email.")
             return redirect("twofactor:recovery_console", pk=target.pk)

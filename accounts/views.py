@@ -19,11 +19,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.generic import TemplateView
 
 from audit.models import AuditEvent
+from portal.access import public, requires, signed_in
+from portal.generic import PortalConfirmView, PortalFormView, PortalMixin
+from portal.navigation import link, links_for, menu_for
 from roles import catalog, permissions
-from roles.access import public, requires, signed_in
 from roles.guards import EscalationRefused, check_can_manage_user, get_owned_or_404
-from roles.navigation import link, links_for, menu_for
-from roles.portal import PortalConfirmView, PortalFormView, PortalMixin
 
 from . import listing, record, services
 from .forms import (

@@ -1,7 +1,7 @@
 from django.urls import path
 
+from portal.navigation import Screen, register
 from roles import catalog
-from roles.navigation import Screen, register
 
 from . import views
 

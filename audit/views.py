@@ -20,8 +20,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from portal.access import requires
 from roles import catalog
-from roles.access import requires
 
 from . import charts, display, queries, services
 from . import export as csv_export

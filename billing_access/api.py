@@ -28,8 +28,8 @@ from ninja.security import HttpBearer
 from accounts import api as accounts_api
 from accounts import tokens
 from audit import api as audit_api
+from portal.access import ATTRIBUTE, PUBLIC
 from roles import api as roles_api
-from roles.access import ATTRIBUTE, PUBLIC
 from roles.guards import EscalationRefused
 
 from .middleware import client_ip

@@ -22,8 +22,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from audit import charts, queries
 from audit.views import scope_for
+from portal.access import requires
+from portal.forms import apply_service_errors
 from roles import catalog
-from roles.access import requires
 from roles.guards import EscalationRefused, get_owned_or_404
 
 from . import reports, services
@@ -36,14 +37,6 @@ READ = (catalog.USER_ACTIVITY, catalog.READ)
 
 def _campaign_or_404(request, pk) -> ReviewCampaign:
     return get_owned_or_404(request.user, ReviewCampaign.objects.all(), pk)
-
-
-def _show_errors(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for name, errors in exc.error_dict.items():
-            form.add_error(name if name in form.fields else None, errors)
-    else:
-        form.add_error(None, exc)
 
 
 def _progress(campaign: ReviewCampaign) -> dict:
@@ -136,7 +129,7 @@ def campaign_create(request):
                 level=data.get("level") or "",
             )
         except ValidationError as exc:
-            _show_errors(form, exc)
+            apply_service_errors(form, exc)
         else:
             count = campaign.items.count()
             messages.success(
@@ -229,10 +222,7 @@ def item_decide(request, pk, item_pk):
                     override_id=data.get("override_id"),
                 )
             except (ValidationError, EscalationRefused) as exc:
-                if isinstance(exc, ValidationError):
-                    _show_errors(form, exc)
-                else:
-                    form.add_error(None, str(exc))
+                apply_service_errors(form, exc)
             else:
                 messages.success(request, f"Decision recorded for {item.label}.")
                 following = (

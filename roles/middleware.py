@@ -9,8 +9,9 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.utils.functional import SimpleLazyObject
 
+from portal.access import requirement_of
+
 from . import catalog, permissions
-from .access import requirement_of
 
 logger = logging.getLogger(__name__)
 

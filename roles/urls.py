@@ -1,7 +1,8 @@
 from django.urls import path
 
+from portal.navigation import Screen, register
+
 from . import catalog, views
-from .navigation import Screen, register
 
 app_name = "roles"
 

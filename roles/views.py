@@ -21,8 +21,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from portal.access import requires, signed_in
+from portal.forms import apply_service_errors
+from portal.generic import PortalFormView, PortalListView
+
 from . import catalog, permissions, reports, services
-from .access import requires, signed_in
 from .forms import (
     CELL_PREFIX,
     CloneForm,
@@ -39,7 +42,6 @@ from .forms import (
 from .guards import EscalationRefused, get_owned_or_404
 from .impact import Proposal
 from .models import Grant, PermissionOverride, Role, RoleGroup
-from .portal import PortalFormView, PortalListView
 from .postgres import without_jit
 from .resolver import OverrideRule
 
@@ -450,14 +452,8 @@ def role_edit(request, pk=None):
                 )
                 messages.success(request, f"Role {data['name']} saved.")
                 return redirect("roles:role_list")
-        except EscalationRefused as exc:
-            form.add_error(None, str(exc))
-        except ValidationError as exc:
-            if hasattr(exc, "error_dict"):
-                for field, errs in exc.error_dict.items():
-                    form.add_error(field if field in form.fields else None, errs)
-            else:
-                form.add_error(None, exc)
+        except (EscalationRefused, ValidationError) as exc:
+            apply_service_errors(form, exc)
     if request.method == "POST" and form.errors:
         status = 400
     return render(
@@ -802,15 +798,8 @@ def override_add(request, pk):
             reason=data["reason"],
             expires_at=data["expires_at"],
         )
-    except EscalationRefused as exc:
-        form.add_error(None, str(exc))
-        return _user_page(request, user, form=form, status=400)
-    except ValidationError as exc:
-        if hasattr(exc, "error_dict"):
-            for field, errs in exc.error_dict.items():
-                form.add_error(field if field in form.fields else None, errs)
-        else:
-            form.add_error(None, exc)
+    except (EscalationRefused, ValidationError) as exc:
+        apply_service_errors(form, exc)
         return _user_page(request, user, form=form, status=400)
     messages.success(request, f"Override of {catalog.get(data['area']).label} saved.")
     return redirect("roles:user_permissions", pk=user.pk)
@@ -833,10 +822,8 @@ def override_remove(request, pk):
             services.remove_override(
                 override, actor=request.user, reason=form.cleaned_data["reason"]
             )
-        except EscalationRefused as exc:
-            form.add_error(None, str(exc))
-        except ValidationError as exc:
-            form.add_error(None, exc)
+        except (EscalationRefused, ValidationError) as exc:
+            apply_service_errors(form, exc)
         else:
             messages.success(request, "Override removed.")
             return redirect("roles:user_permissions", pk=user.pk)

@@ -10,8 +10,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
+from portal.access import requires
+from portal.forms import apply_service_errors
 from roles import catalog
-from roles.access import requires
 from roles.guards import get_owned_or_404
 
 from . import tokens
@@ -40,8 +41,7 @@ def token_list(request):
                     provider=data["provider"],
                 )
             except ValidationError as exc:
-                for field, errors in exc.error_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
+                apply_service_errors(form, exc)
             else:
                 response = render(
                     request,

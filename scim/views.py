@@ -24,7 +24,7 @@ from scim2_models import (
     User,
 )
 
-from roles.access import public
+from portal.access import public
 
 from . import filters, resources, services, tokens
 from .models import ScimGroup

@@ -9,9 +9,9 @@ from django import forms
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
+from portal.generic import PortalConfirmView, PortalDetailView, PortalFormView, PortalListView
 from roles import catalog
 from roles.guards import get_owned_or_404
-from roles.portal import PortalConfirmView, PortalDetailView, PortalFormView, PortalListView
 
 from . import saml_config, saml_services
 from .saml_forms import GroupMappingForm, IdentityProviderForm

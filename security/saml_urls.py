@@ -2,8 +2,8 @@
 
 from django.urls import path
 
+from portal.navigation import Screen, register
 from roles import catalog
-from roles.navigation import Screen, register
 
 from . import saml_screens, saml_views
 

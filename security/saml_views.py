@@ -26,7 +26,7 @@ from saml2 import saml as saml_ns
 from saml2.metadata import entity_descriptor
 
 from accounts import services as account_services
-from roles.access import public, signed_in
+from portal.access import public, signed_in
 
 from . import saml_config, saml_responses, saml_services
 from .saml_metadata import BINDING_REDIRECT, parse_idp_metadata

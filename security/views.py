@@ -12,8 +12,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
+from portal.access import requires, signed_in
+from portal.forms import apply_service_errors
 from roles import catalog
-from roles.access import requires, signed_in
 from roles.guards import EscalationRefused, get_owned_or_404
 
 from . import guidance, lockout, services, stepup
@@ -32,14 +33,6 @@ def _safe_next(request, fallback: str) -> str:
     from accounts.auth_views import safe_next
 
     return safe_next(request, fallback)
-
-
-def _apply_errors(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc)
 
 
 # -- Password policy -----------------------------------------------------------------------------
@@ -117,7 +110,7 @@ def policy_edit(request):
                     expected_row_version=form.cleaned_data["row_version"],
                 )
             except ValidationError as exc:
-                _apply_errors(form, exc)
+                apply_service_errors(form, exc)
             else:
                 messages.success(request, "The password policy was saved.")
                 return redirect("security:policy")
@@ -329,10 +322,8 @@ def user_restriction(request, pk: int):
                     data=data,
                     expected_row_version=form.cleaned_data["row_version"],
                 )
-            except EscalationRefused as exc:
-                form.add_error(None, str(exc))
-            except ValidationError as exc:
-                _apply_errors(form, exc)
+            except (EscalationRefused, ValidationError) as exc:
+                apply_service_errors(form, exc)
             else:
                 messages.success(request, f"Sign-in restrictions of {target} saved.")
                 return redirect("security:user_restriction", pk=target.pk)

@@ -12,7 +12,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from roles import navigation
+from portal import navigation
 from tests.builders import make_user
 
 pytestmark = pytest.mark.django_db

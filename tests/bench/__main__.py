@@ -67,8 +67,8 @@ from django.test import RequestFactory, override_settings  # noqa: E402
 from django.urls import NoReverseMatch, reverse  # noqa: E402
 from django.utils.crypto import get_random_string  # noqa: E402
 
+from portal.access import requires  # noqa: E402
 from roles import catalog, permissions  # noqa: E402
-from roles.access import requires  # noqa: E402
 from roles.middleware import PermissionMiddleware  # noqa: E402
 from tests.bench import seed  # noqa: E402
 from tests.bench.api import api_targets  # noqa: E402

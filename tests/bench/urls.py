@@ -6,7 +6,7 @@ from django.urls import path
 from accounts.models import User
 from billing_access.urls import *  # noqa: F403
 from billing_access.urls import urlpatterns as product_urlpatterns
-from roles.access import public, signed_in
+from portal.access import public, signed_in
 from tests.bench.floor_urls import floor
 
 

@@ -5,7 +5,7 @@ from django.http import HttpResponse
 from django.test import RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from roles.access import requirement_of
+from portal.access import requirement_of
 from roles.middleware import PermissionMiddleware
 
 # Views that belong to libraries and are guarded in their own way (listed, with why).

@@ -13,7 +13,8 @@ from django.urls import reverse
 
 from accounts.models import User
 from audit.models import AuditEvent
-from roles import navigation, services
+from portal import navigation
+from roles import services
 from roles.models import Role, RoleGroup
 from tests.builders import make_user
 

@@ -3,8 +3,8 @@
 from django.core.management.base import BaseCommand
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from portal.access import requirement_of
 from roles import catalog
-from roles.access import requirement_of
 
 BEGIN = "<!-- access-table:begin -->"
 END = "<!-- access-table:end -->"

@@ -14,8 +14,10 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.views.generic import DetailView, FormView, ListView
 
+from roles.guards import EscalationRefused, get_owned_or_404
+
 from .access import PermissionRequiredMixin
-from .guards import EscalationRefused, get_owned_or_404
+from .forms import apply_service_errors
 
 
 class PortalMixin(PermissionRequiredMixin):
@@ -56,15 +58,8 @@ class PortalFormView(PortalMixin, FormView):
     def form_valid(self, form):
         try:
             self.result = self.perform(form)
-        except EscalationRefused as exc:
-            form.add_error(None, str(exc))
-            return self.form_invalid(form)
-        except ValidationError as exc:
-            if hasattr(exc, "error_dict"):
-                for field, errors in exc.error_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
-            else:
-                form.add_error(None, exc)
+        except (EscalationRefused, ValidationError) as exc:
+            apply_service_errors(form, exc)
             return self.form_invalid(form)
         if self.success_message:
             messages.success(self.request, self.success_message)

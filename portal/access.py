@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import catalog
+from roles import catalog
 
 
 @dataclass(frozen=True)

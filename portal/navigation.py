@@ -19,7 +19,7 @@ from django.templatetags.static import static
 from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 from django.utils.html import escape
 
-from . import catalog
+from roles import catalog
 
 # Menu links per (script prefix, URLconf): {URL name: path or None}. A link without arguments
 # never changes while the process runs, and every page draws the whole menu.

@@ -1,0 +1,21 @@
+"""What screens share about forms: a service's refusal shown on the form that asked for it."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied, ValidationError
+
+
+def apply_service_errors(form, exc: ValidationError | PermissionDenied) -> None:
+    """Show a service's refusal on `form`.
+
+    A ValidationError's field errors go on the form's field of that name (above the form when
+    the form has no such field), its other messages above the form; a refused escalation
+    (`roles.guards.EscalationRefused`, or any PermissionDenied) is shown above the form.
+    """
+    if not isinstance(exc, ValidationError):
+        form.add_error(None, str(exc))
+    elif hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)
