@@ -1,4 +1,4 @@
-"""Sign-in and sign-out."""
+"""Sign-in and sign-out, and the sign-in page shown to a locked-out account."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib import auth
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
@@ -14,25 +14,16 @@ from django.views.decorators.http import require_http_methods, require_POST
 import audit
 from audit.choices import AuditAction
 from portal.access import public, signed_in
+from portal.redirects import safe_next
 from security import stepup
 from security.middleware import ENDED_MESSAGES, ENDED_NOTICE
 from security.services import password_expired
 
 from . import services, twofactor
-from .backends import SignInFailure
+from .choices import SignInFailure
 from .forms import SignInForm
 
 GENERIC_FAILURE = "Those sign-in details did not work. Check them and try again."
-
-
-def safe_next(request, fallback: str = settings.LOGIN_REDIRECT_URL) -> str:
-    """Return the `next` target when it stays on this site, else the fallback URL name."""
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return fallback
 
 
 @public
@@ -53,7 +44,9 @@ def sign_in(request):
                 request, username=login, password=form.cleaned_data["password"]
             )
             if user is not None:
-                if held := twofactor.start_second_step(request, user):
+                if held := twofactor.start_second_step(
+                    request, user, next_url=safe_next(request, "")
+                ):
                     return held
                 services.record_sign_in(request, user, method="password")
                 stepup.mark_proof(request)
@@ -88,3 +81,15 @@ def sign_in(request):
 def sign_out(request):
     services.sign_out(request)
     return redirect(settings.LOGOUT_REDIRECT_URL)
+
+
+def locked_out(request, original_response=None, credentials=None):
+    """AXES_LOCKOUT_CALLABLE: the sign-in page with the same generic message as any failure."""
+    if original_response is not None:
+        return original_response
+    return render(
+        request,
+        "accounts/sign_in.html",
+        {"form": SignInForm(), "error": GENERIC_FAILURE, "next": ""},
+        status=400,
+    )

@@ -4,56 +4,12 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
-from django.db.models import Q
 from django.utils import timezone
 
 from security import lockout
 from security.models import SignInRestriction
 
-from .choices import AuthSource, UserKind
-
-
-class SignInFailure:
-    """The exact reasons a password sign-in fails; only the audit log ever sees them."""
-
-    UNKNOWN_USER = "unknown_user"
-    WRONG_PASSWORD = "wrong_password"
-    LOGIN_DISABLED = "login_disabled"
-    API_USER = "api_user"
-    SSO_MANAGED = "sso_managed"
-    NO_PASSWORD = "no_password"
-    LOCKED_OUT = "locked_out"
-    MISSING_FIELDS = "missing_fields"
-    ADDRESS_NOT_ALLOWED = "address_not_allowed"
-    OUTSIDE_ALLOWED_HOURS = "outside_allowed_hours"
-
-    LABELS = {
-        UNKNOWN_USER: "No user with this login",
-        WRONG_PASSWORD: "Wrong password",
-        LOGIN_DISABLED: "User has no Login flag",
-        API_USER: "API users cannot sign in to the application",
-        SSO_MANAGED: "User signs in through the identity provider",
-        NO_PASSWORD: "User has no password set",
-        LOCKED_OUT: "Locked out",
-        MISSING_FIELDS: "Login or password missing",
-        ADDRESS_NOT_ALLOWED: "Signed in from an address outside the user's allowed networks",
-        OUTSIDE_ALLOWED_HOURS: "Signed in outside the user's allowed hours",
-    }
-    # Refusals of a right password that do not count towards a lockout.
-    NOT_COUNTED = frozenset({ADDRESS_NOT_ALLOWED, OUTSIDE_ALLOWED_HOURS})
-
-
-def find_by_login(login: str):
-    """Return the user whose username or email matches `login` (case-insensitive), or None."""
-    login = (login or "").strip()
-    if not login:
-        return None
-    User = get_user_model()
-    return (
-        User.objects.select_related("owner", "owner__password_policy")
-        .filter(Q(username__ci=login) | Q(email__ci=login))
-        .first()
-    )
+from .choices import AuthSource, SignInFailure, UserKind
 
 
 class PortalBackend(ModelBackend):
@@ -64,7 +20,7 @@ class PortalBackend(ModelBackend):
         if not username or not password:
             _fail(request, SignInFailure.MISSING_FIELDS, None)
             return None
-        user = find_by_login(username)
+        user = User.objects.find_by_login(username)
         if user is None:
             User().set_password(password)  # spend the hashing time an existing user would cost
             _fail(request, SignInFailure.UNKNOWN_USER, None)

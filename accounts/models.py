@@ -123,6 +123,17 @@ class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
     def get_by_natural_key(self, username):
         return self.get(username__ci=username)
 
+    def find_by_login(self, login: str):
+        """Return the user whose username or email matches `login` (case-insensitive), or None."""
+        login = (login or "").strip()
+        if not login:
+            return None
+        return (
+            self.select_related("owner", "owner__password_policy")
+            .filter(models.Q(username__ci=login) | models.Q(email__ci=login))
+            .first()
+        )
+
     def create_user(self, username, email, password=None, *, owner=None, **fields):
         """Create a user of `owner` (the platform owner when none is given)."""
         if not username:

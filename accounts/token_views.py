@@ -12,10 +12,10 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 
 from portal.access import requires, signed_in
 from portal.forms import apply_service_errors
+from portal.redirects import safe_next
 from roles import catalog
 from roles.guards import EscalationRefused, get_owned_or_404
 
@@ -154,9 +154,7 @@ def token_revoke(request, pk: int):
         if token.user_id == request.user.pk
         else reverse("tokens:user_tokens", args=[token.user_id])
     )
-    next_url = request.POST.get("next") or request.GET.get("next") or fallback
-    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
-        next_url = fallback
+    next_url = safe_next(request, fallback)
     error = ""
     if request.method == "POST":
         try:

@@ -1,10 +1,10 @@
 """Two-factor sign-in: enrol a TOTP device, verify the second step, backup codes, removal and reset.
 
 Sign-in with a confirmed device happens in two steps. The password page calls
-`start_second_step(request, user)` once the password is accepted: the session (with a new key)
-then holds only the pending user id and the time, for `PENDING_SECONDS`, and the person is sent to
-the verification page, which calls `complete_sign_in` after a good TOTP or backup code. Nothing
-else is reachable in between: the pending state is not a session of the user.
+`start_second_step(request, user, next_url=…)` once the password is accepted: the session (with a
+new key) then holds only the pending user id and the time, for `PENDING_SECONDS`, and the person
+is sent to the verification page, which calls `complete_sign_in` after a good TOTP or backup
+code. Nothing else is reachable in between: the pending state is not a session of the user.
 """
 
 from __future__ import annotations
@@ -261,22 +261,20 @@ def verify_second_factor(user, code: str, *, stage: str = "sign_in") -> SecondFa
     return SecondFactorResult(locked=lockout.register_failure(None, user, f"{kind}_wrong"))
 
 
-def start_second_step(request, user):
+def start_second_step(request, user, *, next_url: str = ""):
     """After a good password: hold the sign-in for the second factor, or return None.
 
     Returns a redirect to the verification page when `user` has a confirmed device; the session
-    key changes and the session then carries only the pending user id and time.
+    key changes and the session then carries only the pending user id and time, and `next_url`
+    (already checked to stay on this site), where the person goes once verified.
     """
     if not has_confirmed_device(user):
         return None
-    from accounts.auth_views import safe_next
-
-    target = safe_next(request, "")
     request.session.cycle_key()
     request.session[PENDING_KEY] = {
         "user_id": user.pk,
         "at": timezone.now().timestamp(),
-        "next": target,
+        "next": next_url,
     }
     return redirect("twofactor:verify")
 

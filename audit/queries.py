@@ -22,6 +22,12 @@ from .models import AuditEvent
 
 PAGE_SIZE = 50
 
+# The catalog areas (roles.catalog) that open the activity screens, and that show the personal
+# events of everyone of the owner: named by code, since audit imports no other app. `@requires`
+# and `permissions.has` refuse a code the catalog does not know.
+USER_ACTIVITY = "user_activity"
+DP_USER_ACTIVITY = "dp_user_activity"
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -69,6 +75,22 @@ class Scope:
             or event.category == EventCategory.CHANGE
             or event.subject_user_id == self.viewer_id
         )
+
+
+def scope_for(request, *, unattributed: bool | None = None) -> Scope:
+    """Return what the signed-in person of `request` may read of the audit log.
+
+    Platform administrators may also read the events of no owner (`?owner=none`): attempts to
+    sign in with a login that nobody has cannot be attributed to a tenant.
+    """
+    personal_data = request.permissions.has(DP_USER_ACTIVITY, "read")
+    if unattributed is None:
+        unattributed = request.GET.get("owner") == "none"
+    if unattributed and request.user.is_superuser and personal_data:
+        return Scope(owner_id=None, viewer_id=request.user.pk, personal_data=True)
+    return Scope(
+        owner_id=request.user.owner_id, viewer_id=request.user.pk, personal_data=personal_data
+    )
 
 
 @dataclass

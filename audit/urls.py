@@ -1,9 +1,9 @@
 from django.urls import path
 
 from portal.navigation import Screen, register
-from roles import catalog
 
 from . import views
+from .queries import USER_ACTIVITY
 
 app_name = "audit"
 
@@ -19,8 +19,8 @@ register(
         "audit:activity",
         "Activity",
         "Activity",
-        catalog.USER_ACTIVITY,
-        catalog.READ,
+        USER_ACTIVITY,
+        "read",
         description="Sign-ins, failed attempts, record changes, security events; export.",
     ),
 )

@@ -21,13 +21,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from portal.access import requires
-from roles import catalog
 
 from . import charts, display, queries, services
 from . import export as csv_export
 from .choices import EventCategory
 from .forms import ActivityFilterForm
 from .models import AuditEvent
+from .queries import USER_ACTIVITY, scope_for
 
 
 @dataclass(frozen=True)
@@ -49,22 +49,6 @@ TABS = [
 ]
 TABS_BY_SLUG = {tab.slug: tab for tab in TABS}
 DEFAULT_TAB = "sign-ins"
-
-
-def scope_for(request, *, unattributed: bool | None = None) -> queries.Scope:
-    """Return what the signed-in person may read of the audit log.
-
-    Platform administrators may also read the events of no owner (`?owner=none`): attempts to
-    sign in with a login that nobody has cannot be attributed to a tenant.
-    """
-    personal_data = request.permissions.has(catalog.DP_USER_ACTIVITY, catalog.READ)
-    if unattributed is None:
-        unattributed = request.GET.get("owner") == "none"
-    if unattributed and request.user.is_superuser and personal_data:
-        return queries.Scope(owner_id=None, viewer_id=request.user.pk, personal_data=True)
-    return queries.Scope(
-        owner_id=request.user.owner_id, viewer_id=request.user.pk, personal_data=personal_data
-    )
 
 
 def tab_or_404(slug: str) -> Tab:
@@ -113,7 +97,7 @@ def _query_without(request, *names: str) -> str:
 
 
 @require_GET
-@requires(catalog.USER_ACTIVITY, catalog.READ)
+@requires(USER_ACTIVITY, "read")
 def activity(request, tab: str = DEFAULT_TAB):
     """Show one tab of the activity log, filtered, one keyset page at a time."""
     current = tab_or_404(tab)
@@ -162,7 +146,7 @@ def _tab_url(slug: str) -> str:
 
 
 @require_GET
-@requires(catalog.USER_ACTIVITY, catalog.READ)
+@requires(USER_ACTIVITY, "read")
 def event_detail(request, pk: int):
     """Show one event with everything it holds, its chain position and hashes included."""
     event = AuditEvent.objects.filter(pk=pk).first()
@@ -183,7 +167,7 @@ def event_detail(request, pk: int):
 
 
 @require_GET
-@requires(catalog.USER_ACTIVITY, catalog.READ)
+@requires(USER_ACTIVITY, "read")
 def export(request, tab: str):
     """Stream the filtered events of a tab as CSV; the export itself is recorded first."""
     current = tab_or_404(tab)

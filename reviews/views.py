@@ -21,7 +21,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from audit import charts, queries
-from audit.views import scope_for
 from portal.access import requires
 from portal.forms import apply_service_errors
 from roles import catalog
@@ -67,7 +66,7 @@ def dashboard(request):
             decided=Count("items", filter=~Q(items__decision=Decision.PENDING)),
         )[:10]
     )
-    chart = charts.sign_in_chart(queries.daily_sign_ins(scope_for(request)))
+    chart = charts.sign_in_chart(queries.daily_sign_ins(queries.scope_for(request)))
     return render(
         request,
         "reviews/dashboard.html",

@@ -28,12 +28,13 @@ import logging
 from axes.handlers.database import AxesDatabaseHandler
 from axes.helpers import get_client_username
 from axes.models import AccessAttempt
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
-from django.shortcuts import render
 from django.utils import timezone
 
 import audit
+from accounts.choices import SignInFailure
 from audit.choices import AuditAction
 from billing_access.middleware import client_ip as _client_ip
 
@@ -63,9 +64,7 @@ def account(request, credentials=None):
     """Return the user an attempt names (by username or email), or None; cached on the request."""
     if request is not None and hasattr(request, "_lockout_account"):
         return request._lockout_account
-    from accounts.backends import find_by_login
-
-    user = find_by_login(_login_of(request, credentials)[:254])
+    user = get_user_model().objects.find_by_login(_login_of(request, credentials)[:254])
     if request is not None:
         request._lockout_account = user
     return user
@@ -110,19 +109,7 @@ def client_ip(request) -> str | None:
     return _client_ip(request)
 
 
-def lockout_response(request, original_response=None, credentials=None):
-    """AXES_LOCKOUT_CALLABLE: the sign-in page with the same generic message as any failure."""
-    if original_response is not None:
-        return original_response
-    from accounts.auth_views import GENERIC_FAILURE
-    from accounts.forms import SignInForm
-
-    return render(
-        request,
-        "accounts/sign_in.html",
-        {"form": SignInForm(), "error": GENERIC_FAILURE, "next": ""},
-        status=400,
-    )
+# AXES_LOCKOUT_CALLABLE is the sign-in page's own: accounts.auth_views.locked_out.
 
 
 # -- The per-account count ---------------------------------------------------------------------
@@ -311,8 +298,6 @@ class PolicyLockoutHandler(AxesDatabaseHandler):
         """Count the failure; a refusal because of a lockout is recorded as such, not counted."""
         if request is None:
             return
-        from accounts.backends import SignInFailure
-
         user = account(request, credentials)
         if getattr(request, "axes_locked_out", False):
             request.sign_in_failure = (SignInFailure.LOCKED_OUT, user)

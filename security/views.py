@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.models import User
 from portal.access import requires, signed_in
 from portal.forms import apply_service_errors
+from portal.redirects import safe_next
 from roles import catalog
 from roles.guards import EscalationRefused, get_owned_or_404
 
@@ -27,13 +28,6 @@ from .forms import (
 )
 from .middleware import SIGNED_IN_AT
 from .models import UserSession
-
-
-def _safe_next(request, fallback: str) -> str:
-    from accounts.auth_views import safe_next
-
-    return safe_next(request, fallback)
-
 
 # -- Password policy -----------------------------------------------------------------------------
 
@@ -158,7 +152,7 @@ def password_change(request):
                 update_session_auth_hash(request, user)
                 stepup.mark_proof(request)
                 messages.success(request, "Your password was changed.")
-                return redirect(_safe_next(request, "home"))
+                return redirect(safe_next(request, "home"))
         elif "current_password" in form.errors and lockout.register_failure(
             request, user, "wrong_current_password"
         ):
@@ -167,7 +161,7 @@ def password_change(request):
     return render(
         request,
         "security/password_change.html",
-        {"form": form, "forced": forced, "next": _safe_next(request, "")},
+        {"form": form, "forced": forced, "next": safe_next(request, "")},
         status=status,
     )
 
@@ -198,7 +192,7 @@ def reauthenticate(request):
             if proof.locked:
                 return _sign_out_locked(request)
             if proof.accepted:
-                return redirect(_safe_next(request, "home"))
+                return redirect(safe_next(request, "home"))
             if proof.throttled:
                 form.add_error("code", "Too many wrong codes. Wait a moment and try again.")
             else:
@@ -206,7 +200,7 @@ def reauthenticate(request):
     return render(
         request,
         "security/reauthenticate.html",
-        {"form": form, "next": _safe_next(request, "")},
+        {"form": form, "next": safe_next(request, "")},
         status=status,
     )
 
@@ -297,7 +291,7 @@ def lockout_clear(request, pk: int):
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     services.clear_lockout(target, actor=request.user, reason=reason)
     messages.success(request, f"{target} can sign in again.")
-    return redirect(_safe_next(request, reverse("security:lockouts")))
+    return redirect(safe_next(request, reverse("security:lockouts")))
 
 
 # -- Sign-in restrictions ------------------------------------------------------------------------

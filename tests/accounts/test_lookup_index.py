@@ -3,7 +3,6 @@
 import pytest
 from django.db import connection
 
-from accounts.backends import find_by_login
 from accounts.models import User
 from tests.builders import make_user
 
@@ -11,9 +10,9 @@ from tests.builders import make_user
 @pytest.mark.django_db
 def test_login_lookup_matches_any_case(owner):
     fran = make_user(owner, username="Fran.Finance", email="Fran@Example.test")
-    assert find_by_login("fran.finance") == fran
-    assert find_by_login("FRAN@EXAMPLE.TEST") == fran
-    assert find_by_login("fran") is None
+    assert User.objects.find_by_login("fran.finance") == fran
+    assert User.objects.find_by_login("FRAN@EXAMPLE.TEST") == fran
+    assert User.objects.find_by_login("fran") is None
 
 
 @pytest.mark.django_db

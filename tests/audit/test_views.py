@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from audit import queries
 from audit.choices import AuditAction
 from audit.models import AuditEvent
 from audit.services import record_view
@@ -36,6 +37,12 @@ def csv_rows(response):
     assert isinstance(response, StreamingHttpResponse)
     text = b"".join(response.streaming_content).decode()
     return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_the_areas_audit_names_by_code_are_the_catalog_areas():
+    """audit imports no other app, so it names its areas by code; the catalog must know them."""
+    assert catalog.get(queries.USER_ACTIVITY).code == catalog.USER_ACTIVITY
+    assert catalog.get(queries.DP_USER_ACTIVITY).code == catalog.DP_USER_ACTIVITY
 
 
 @pytest.fixture
