@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
 from django.http import Http404
@@ -206,7 +207,7 @@ def get_role(request, role_id: Id):
 
 def find_user(request, ref: int | str):
     """Return the organisation's user by id or username, else 404."""
-    from accounts.models import User
+    User = get_user_model()
 
     users = User.objects.select_related("owner", "role").filter(owner_id=owner_id(request))
     user = (

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils import timezone
 
@@ -148,7 +149,7 @@ def preview(owner, proposal: Proposal, *, now: datetime.datetime | None = None) 
 
 
 def _preview(owner, proposal: Proposal, now: datetime.datetime) -> Impact:
-    from accounts.models import User
+    User = get_user_model()
 
     role_through = Role.role_groups.through
     extra_through = User.extra_role_groups.through

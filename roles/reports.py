@@ -12,6 +12,7 @@ import datetime
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -32,7 +33,7 @@ def who_has_access(
     owner, code: str, level: str, *, now: datetime.datetime | None = None
 ) -> QuerySet:
     """Return the users of `owner` whose effective level on `code` reaches `level`, by name."""
-    from accounts.models import User
+    User = get_user_model()
 
     area = catalog.validate(code, level)
     if level == catalog.NONE:
@@ -75,7 +76,7 @@ class AccessRow:
 
 def explain_access(owner, code: str, users: list, *, now=None) -> list[AccessRow]:
     """Return, for a page of users from `who_has_access`, their level and what gives it."""
-    from accounts.models import User
+    User = get_user_model()
 
     area = catalog.get(code)
     now = now or timezone.now()

@@ -11,6 +11,7 @@ import json
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, OuterRef, Prefetch, Subquery, Value
@@ -101,7 +102,7 @@ class RoleGroupListView(PortalListView):
     template_name = "roles/rolegroup_list.html"
 
     def get_queryset(self):
-        from accounts.models import User
+        User = get_user_model()
 
         queryset = super().get_queryset().order_by("name")
         query = self.request.GET.get("q", "").strip()
@@ -373,7 +374,7 @@ class RoleListView(PortalListView):
         )
 
     def get_context_data(self, **kwargs):
-        from accounts.models import User
+        User = get_user_model()
 
         context = super().get_context_data(**kwargs)
         roles = list(context["object_list"])
@@ -702,7 +703,7 @@ def who_has_access(request):
 
 
 def _user_of(request, pk):
-    from accounts.models import User
+    User = get_user_model()
 
     return get_owned_or_404(
         request.user,
@@ -809,7 +810,7 @@ def override_add(request, pk):
 @require_http_methods(["GET", "POST"])
 def override_remove(request, pk):
     """Confirm, with its impact, and remove one override."""
-    from accounts.models import User
+    User = get_user_model()
 
     override = PermissionOverride.objects.select_related("user").filter(pk=pk).first()
     if override is None:
