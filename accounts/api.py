@@ -6,6 +6,7 @@ import base64
 import datetime
 from typing import Annotated, Literal
 
+from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import Http404, HttpResponse
@@ -14,7 +15,9 @@ from ninja import Field, Query, Router, Schema, Status
 from roles import catalog, permissions
 from roles.api import DecisionOut, Id, decision_out, require
 
+from .choices import AccessSource
 from .models import User
+from .users import check_identity_free
 
 router = Router(tags=["Users"])
 
@@ -214,8 +217,8 @@ def user_permissions(request, user_id: Id):
     }
 
 
-# Writes: the same forms validate the input and the same services change the rows as on the
-# screens (one rule, two doors); the token's user is the actor.
+# Writes: each field is checked by its model field and the same writers change the rows as on
+# the screens (one rule, every door); the token's user is the actor.
 
 Name = Annotated[str, Field(max_length=150, pattern=r"^[^\x00]*$")]
 LongText = Annotated[str, Field(max_length=2000, pattern=r"^[^\x00]*$")]
@@ -266,41 +269,79 @@ class LoginFlagIn(Schema):
     details: LongText = ""
 
 
-def _form_values(form) -> dict:
-    """Return a user form's current values as submitted data (ids for related rows)."""
-    values = {}
-    for name, field in form.fields.items():
-        value = form.initial.get(name, field.initial)
-        if hasattr(value, "all"):
-            value = [obj.pk for obj in value.all()]
-        elif isinstance(value, list | tuple):
-            value = [getattr(obj, "pk", obj) for obj in value]
-        elif hasattr(value, "pk"):
-            value = value.pk
-        values[name] = value
-    return {k: v for k, v in values.items() if v is not None}
+def _reason(owner, text: str) -> str:
+    """Return the Update Reason named by `text`: an entry of the owner's list when it has one
+    (any letter case), else the text itself; 422 when none is given or it is not on the list."""
+    from .models import UpdateReason
+
+    text = text.strip()
+    reasons = UpdateReason.objects.for_owner(owner).active()
+    if reasons.exists():
+        match = reasons.filter(name__iexact=text).first()
+        if match is None:
+            names = ", ".join(reasons.order_by("name").values_list("name", flat=True)[:20])
+            raise ValidationError({"reason": f"Choose one of your Update Reasons: {names}."})
+        return match.name
+    if not text:
+        raise ValidationError({"reason": "Say why: your organisation has no Update Reason list."})
+    return text
 
 
-def _checked(form) -> dict:
-    """Validate a bound form; 422 with its errors per field."""
-    if not form.is_valid():
-        raise ValidationError(
-            {
-                ("reason" if name == "update_reason" else name): errors
-                for name, errors in form.errors.as_data().items()
-            }
-        )
-    return form.cleaned_data
+def _values(owner, fields: dict, *, user: User | None = None) -> dict:
+    """Turn the payload's fields into the values the account writers take.
 
+    Related ids become the owner's rows (a retired department only when the user already has
+    it); every other value is checked by its model field (choices, lengths, validators). All
+    problems are reported at once, per field (422).
+    """
+    from roles.models import Role, RoleGroup
 
-def _reason_value(form, reason: str):
-    """Map a reason given by name onto the form's Update Reason field (a list or free text)."""
+    from .models import Department
 
-    field = form.fields["update_reason"]
-    if hasattr(field, "queryset"):
-        match = field.queryset.filter(name__iexact=reason.strip()).first()
-        return match.pk if match else reason
-    return reason
+    errors: dict[str, list[str]] = {}
+    values: dict = {}
+    not_ours = "Choose from your organisation's list."
+    for name, value in fields.items():
+        if name == "role":
+            values[name] = None
+            if value is not None:
+                values[name] = Role.objects.for_owner(owner).filter(pk=value).first()
+                if values[name] is None:
+                    errors[name] = [not_ours]
+        elif name in ("extra_role_groups", "departments"):
+            if name == "extra_role_groups":
+                offered = RoleGroup.objects.for_owner(owner)
+            else:
+                held = user.departments.values_list("pk", flat=True) if user else []
+                offered = Department.objects.for_owner(owner).filter(
+                    Q(retired=False) | Q(pk__in=list(held))
+                )
+            wanted = set(value or ())
+            rows = list(offered.filter(pk__in=wanted))
+            if len(rows) != len(wanted):
+                errors[name] = [not_ours]
+            values[name] = rows
+        else:
+            field = User._meta.get_field(name)
+            if isinstance(value, str):
+                value = value.strip()
+            try:
+                values[name] = field.clean(value, user)
+            except ValidationError as exc:
+                errors[name] = exc.messages
+    if "username" in values and not errors.get("username"):
+        try:
+            UnicodeUsernameValidator()(values["username"])
+        except ValidationError as exc:
+            errors["username"] = exc.messages
+    identity = {k: values[k] for k in ("username", "email") if k in values and k not in errors}
+    try:
+        check_identity_free(identity, exclude_pk=user.pk if user else None)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    return values
 
 
 def _require_write(request) -> None:
@@ -323,8 +364,7 @@ def _expected_version(request, given: int | None) -> int:
 def create_user(request, payload: UserCreateIn):
     """Create a user of the organisation (needs API Users write); no password is set: the person
     gets one through the access email, an API user uses tokens."""
-    from . import services
-    from .forms import UserCreateForm
+    from . import users
 
     _require_write(request)
     actor = request.api_user
@@ -332,9 +372,12 @@ def create_user(request, payload: UserCreateIn):
     data |= {"kind": "interactive", "auth_source": "local", "privilege_level": 1}
     data |= {"expert_level": 0, "allow_login": True}
     data |= payload.model_dump(exclude_unset=True, exclude_none=True)
-    form = UserCreateForm(data=data, owner=actor.owner)
-    _checked(form)
-    user = services.create_user(actor=actor, data=form.service_data())
+    user = users.create_user(
+        actor=actor,
+        data=_values(actor.owner, data),
+        reason="",
+        source=AccessSource.API,
+    )
     return Status(201, user_out(get_user_or_404(request, user.pk)))
 
 
@@ -342,8 +385,7 @@ def create_user(request, payload: UserCreateIn):
 def update_user(request, response: HttpResponse, user_id: Id, payload: UserUpdateIn):
     """Change the given fields (needs API Users write). Send the row_version you read (or
     If-Match): 409 when the record changed since. The Login flag has its own actions."""
-    from . import services
-    from .forms import UserEditForm, reason_text
+    from . import users
 
     _require_write(request)
     user = get_user_or_404(request, user_id)
@@ -352,21 +394,14 @@ def update_user(request, response: HttpResponse, user_id: Id, payload: UserUpdat
         raise ValidationError({"allow_login": "Use the deactivate and reactivate operations."})
     expected = _expected_version(request, payload.row_version)
     owner = request.api_user.owner
-    current = User.objects.get(pk=user.pk)
-    blank = UserEditForm(owner=owner, instance=current)
-    data = {**_form_values(blank), **changes, "row_version": expected}
-    form = UserEditForm(data=data, owner=owner, instance=current)
-    data["update_reason"] = _reason_value(form, payload.reason)
-    data["update_details"] = payload.details
-    form = UserEditForm(data=data, owner=owner, instance=current)
-    cleaned = _checked(form)
-    services.update_user(
+    users.update_user(
         user,
         actor=request.api_user,
-        data=form.service_data(),
+        source=AccessSource.API,
+        data=_values(owner, changes, user=user),
         expected_row_version=expected,
-        reason=reason_text(cleaned["update_reason"]),
-        details=cleaned["update_details"],
+        reason=_reason(owner, payload.reason),
+        details=payload.details.strip(),
     )
     user = get_user_or_404(request, user_id)
     response["ETag"] = f'"{user.row_version}"'
@@ -374,26 +409,17 @@ def update_user(request, response: HttpResponse, user_id: Id, payload: UserUpdat
 
 
 def _login_flag(request, user_id: int, payload: LoginFlagIn, *, allow: bool) -> dict:
-    from . import services
-    from .forms import LoginFlagForm, reason_text
+    from . import users
 
     _require_write(request)
     user = get_user_or_404(request, user_id)
-    form = LoginFlagForm(data={}, owner=request.api_user.owner)
-    form = LoginFlagForm(
-        data={
-            "update_reason": _reason_value(form, payload.reason),
-            "update_details": payload.details,
-        },
-        owner=request.api_user.owner,
-    )
-    cleaned = _checked(form)
-    action = services.reactivate_user if allow else services.deactivate_user
+    action = users.reactivate_user if allow else users.deactivate_user
     action(
         user,
         actor=request.api_user,
-        reason=reason_text(cleaned["update_reason"]),
-        details=cleaned["update_details"],
+        source=AccessSource.API,
+        reason=_reason(request.api_user.owner, payload.reason),
+        details=payload.details.strip(),
     )
     return user_out(get_user_or_404(request, user_id))
 

@@ -65,3 +65,19 @@ EXPERT_LEVELS = [
     (2, "2 - Expert"),
     (3, "3 - Expert (bulk)"),
 ]
+
+
+class AccessSource(models.TextChoices):
+    """The door through which a user's record or access was written (stored on the event)."""
+
+    SCREEN = "screen", "Screen"
+    API = "api", "JSON API"
+    REVIEW = "review", "Access review"
+    SAML = "saml", "Single sign-on"
+    SCIM = "scim", "SCIM provisioning"
+    IMPORT = "import", "Import"
+    SYSTEM = "system", "System"
+
+
+# Doors through which an identity provider writes the fields it owns.
+IDP_SOURCES = frozenset({AccessSource.SAML, AccessSource.SCIM})

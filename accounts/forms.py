@@ -10,7 +10,7 @@ from django.db.models import Q
 
 from roles.models import Role, RoleGroup
 
-from . import services
+from . import users
 from .choices import AuthSource, UserKind
 from .models import CommissionProfile, Department, UpdateReason, User
 
@@ -71,17 +71,17 @@ class UserForm(forms.ModelForm):
     """
 
     SECTIONS = (
-        ("details", "Details", services.DETAIL_FIELDS),
-        ("access", "Access", (*services.ACCESS_FIELDS, "extra_role_groups")),
+        ("details", "Details", users.DETAIL_FIELDS),
+        ("access", "Access", (*users.ACCESS_FIELDS, "extra_role_groups")),
         ("departments", "Departments", ("departments",)),
-        ("commission", "Commission", services.COMMISSION_FIELDS),
+        ("commission", "Commission", users.COMMISSION_FIELDS),
     )
 
     time_zone = forms.ChoiceField(choices=_time_zone_choices, initial="UTC")
 
     class Meta:
         model = User
-        fields = list(services.EDITABLE_FIELDS)
+        fields = list(users.EDITABLE_FIELDS)
         widgets = {
             "commission_reference_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
             "extra_role_groups": forms.CheckboxSelectMultiple,
@@ -177,14 +177,14 @@ class UserEditForm(UserForm):
     )
 
     class Meta(UserForm.Meta):
-        fields = [f for f in services.EDITABLE_FIELDS if f != "allow_login"]
+        fields = [f for f in users.EDITABLE_FIELDS if f != "allow_login"]
 
     def __init__(self, *args, owner, **kwargs):
         super().__init__(*args, owner=owner, **kwargs)
         self.fields["update_reason"] = reason_field(owner, required=True)
         if not self.is_bound:
             self.initial["row_version"] = self.instance.row_version
-        for name in services.idp_managed_fields(self.instance) & set(self.fields):
+        for name in users.idp_managed_fields(self.instance) & set(self.fields):
             field = self.fields[name]
             field.disabled = True
             field.help_text = "Set by the identity provider at every sign-in (read-only here)."

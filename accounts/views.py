@@ -25,7 +25,8 @@ from portal.navigation import link, links_for, menu_for
 from roles import catalog, permissions
 from roles.guards import EscalationRefused, check_can_manage_user, get_owned_or_404
 
-from . import listing, record, services
+from . import listing, record, services, users
+from .choices import AccessSource
 from .forms import (
     BulkDeactivateForm,
     LoginFlagForm,
@@ -75,7 +76,7 @@ def _sort_links(params: dict, sort: str, descending: bool) -> dict:
 def can_bulk_deactivate(request) -> bool:
     user = request.user
     return request.permissions.has(USERS, FULL) and (
-        user.is_superuser or user.expert_level >= services.EXPERT_LEVEL_FOR_BULK
+        user.is_superuser or user.expert_level >= users.EXPERT_LEVEL_FOR_BULK
     )
 
 
@@ -152,9 +153,10 @@ def user_bulk_deactivate(request):
         messages.error(request, "Nothing was deactivated: " + " ".join(errors))
         return redirect(back)
     try:
-        done = services.bulk_deactivate(
+        done = users.bulk_deactivate(
             form.cleaned_data["users"],
             actor=request.user,
+            source=AccessSource.SCREEN,
             reason=reason_text(form.cleaned_data["update_reason"]),
         )
     except (PermissionDenied, ValidationError) as exc:
@@ -187,7 +189,12 @@ class UserCreateView(OwnerFormMixin, PortalFormView):
     template_name = "accounts/user_form.html"
 
     def perform(self, form):
-        return services.create_user(actor=self.request.user, data=form.service_data())
+        return users.create_user(
+            actor=self.request.user,
+            data=form.service_data(),
+            reason="",
+            source=AccessSource.SCREEN,
+        )
 
     def get_success_url(self):
         return reverse("accounts:user_detail", args=[self.result.pk])
@@ -238,15 +245,16 @@ class UserEditView(OwnerFormMixin, UserRecordMixin, PortalFormView):
         # PortalFormView turns every ValidationError into form errors; a lost update also needs
         # the current row_version in the form and the list of what changed meanwhile.
         try:
-            self.result = services.update_user(
+            self.result = users.update_user(
                 self.subject,
                 actor=self.request.user,
+                source=AccessSource.SCREEN,
                 data=form.service_data(),
                 expected_row_version=form.cleaned_data["row_version"],
                 reason=reason_text(form.cleaned_data["update_reason"]),
                 details=form.cleaned_data["update_details"],
             )
-        except services.RecordChanged as exc:
+        except users.RecordChanged as exc:
             form.data = form.data.copy()
             form.data["row_version"] = str(exc.current_row_version)
             form.add_error(None, exc.messages[0])
@@ -334,7 +342,7 @@ class UserDetailView(UserTabView):
         subject = self.subject
         context["departments"] = list(subject.departments.all())
         context["extra_groups"] = list(subject.extra_role_groups.all())
-        context["can_delete"] = context["can_change"] and not services.has_history(subject)
+        context["can_delete"] = context["can_change"] and not users.has_history(subject)
         return context
 
 
@@ -508,9 +516,10 @@ class UserDeactivateView(UserActionView):
         ]
 
     def perform(self, form):
-        services.deactivate_user(
+        users.deactivate_user(
             self.subject,
             actor=self.request.user,
+            source=AccessSource.SCREEN,
             reason=reason_text(form.cleaned_data["update_reason"]),
             details=form.cleaned_data["update_details"],
         )
@@ -532,9 +541,10 @@ class UserReactivateView(UserActionView):
         return ["They can sign in again with their password, with the access they had."]
 
     def perform(self, form):
-        services.reactivate_user(
+        users.reactivate_user(
             self.subject,
             actor=self.request.user,
+            source=AccessSource.SCREEN,
             reason=reason_text(form.cleaned_data["update_reason"]),
             details=form.cleaned_data["update_details"],
         )
@@ -565,7 +575,12 @@ class UserDeleteView(UserActionView):
 
     def perform(self, form):
         label = self.subject.label
-        services.delete_user(self.subject, actor=self.request.user)
+        users.delete_user(
+            self.subject,
+            actor=self.request.user,
+            reason="Created by mistake; no history.",
+            source=AccessSource.SCREEN,
+        )
         messages.success(self.request, f"{label} was deleted.")
 
     def get_success_url(self):

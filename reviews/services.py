@@ -289,7 +289,8 @@ class ApplyResult:
 
 def _carry_out(item: ReviewItem, *, actor, reason: str) -> str:
     """Make the change a decision asks for through the domain services; return what changed."""
-    from accounts import services as accounts_services
+    from accounts import users
+    from accounts.choices import AccessSource
     from accounts.models import User
     from roles import services as roles_services
 
@@ -304,8 +305,14 @@ def _carry_out(item: ReviewItem, *, actor, reason: str) -> str:
         before = user.role.name if user.role_id else "no role"
         if user.role_id == item.new_role_id:
             return f"No change: the role was already {item.new_role.name}."
-        roles_services.assign_role(
-            user, item.new_role, actor=actor, reason=reason, details=item.comment
+        users.set_user_access(
+            user,
+            role=item.new_role,
+            actor=actor,
+            reason=reason,
+            details=item.comment,
+            source=AccessSource.REVIEW,
+            context={"campaign": item.campaign_id},
         )
         return f"Role {before} → {item.new_role.name}."
     if item.decision == Decision.REMOVE_OVERRIDE:
@@ -318,7 +325,9 @@ def _carry_out(item: ReviewItem, *, actor, reason: str) -> str:
     if item.decision == Decision.DEACTIVATE:
         if not user.allow_login:
             return "No change: the user was already deactivated."
-        accounts_services.deactivate_user(user, actor=actor, reason=reason, details=item.comment)
+        users.deactivate_user(
+            user, actor=actor, reason=reason, details=item.comment, source=AccessSource.REVIEW
+        )
         return "Deactivated: Login flag removed."
     raise ValidationError("This item has no decision to apply.")
 

@@ -264,6 +264,7 @@ class RoleGroupIn(Schema):
     kind: Literal["application", "api"] = "application"
     description: LongText = ""
     grants: Levels = Field(default_factory=dict, description="{area code: level}")
+    reason: Name = Field("", description="Why; kept with the change in the audit log.")
 
 
 class RoleGroupUpdateIn(Schema):
@@ -280,6 +281,7 @@ class RoleIn(Schema):
     name: Name
     description: LongText = ""
     role_groups: list[RefId] = Field(default_factory=list, max_length=200)
+    reason: Name = Field("", description="Why; kept with the change in the audit log.")
 
 
 class RoleUpdateIn(Schema):
@@ -337,6 +339,7 @@ def create_role_group(request, payload: RoleGroupIn):
         kind=payload.kind,
         description=payload.description,
         grants=payload.grants,
+        reason=payload.reason,
     )
     return Status(201, group_out(_groups(request).get(pk=group.pk)))
 
@@ -362,6 +365,7 @@ def update_role_group(request, group_id: Id, payload: RoleGroupUpdateIn):
                 description=(
                     payload.description if payload.description is not None else group.description
                 ),
+                reason=payload.reason,
             )
             version = group.row_version
         if payload.grants:
@@ -376,14 +380,17 @@ def update_role_group(request, group_id: Id, payload: RoleGroupUpdateIn):
 
 
 @router.delete("/role-groups/{group_id}", response={204: None}, summary="Delete a role group")
-def delete_role_group(request, group_id: Id):
-    """Delete a role group that no role or user uses (needs API Roles write); 409 when in use."""
+def delete_role_group(request, group_id: Id, reason: Name):
+    """Delete a role group that no role or user uses (needs API Roles write); 409 when in use.
+    `reason` says why; it is kept with the deletion in the audit log."""
     from . import services
 
     require(request, catalog.API_ROLES, catalog.WRITE)
     group = _group_or_404(request, group_id)
     version = expected_version(request, None) if "If-Match" in request.headers else None
-    services.delete_role_group(group, actor=request.api_user, expected_row_version=version)
+    services.delete_role_group(
+        group, actor=request.api_user, expected_row_version=version, reason=reason
+    )
     return Status(204, None)
 
 
@@ -398,6 +405,7 @@ def create_role(request, payload: RoleIn):
         name=payload.name,
         description=payload.description,
         groups=_owned_groups(request, payload.role_groups),
+        reason=payload.reason,
     )
     return Status(201, role_out(_roles(request).get(pk=role.pk)))
 
@@ -426,12 +434,13 @@ def update_role(request, role_id: Id, payload: RoleUpdateIn):
 
 
 @router.delete("/roles/{role_id}", response={204: None}, summary="Delete a role")
-def delete_role(request, role_id: Id):
-    """Delete a role that no user holds (needs API Roles write); 409 when in use."""
+def delete_role(request, role_id: Id, reason: Name):
+    """Delete a role that no user holds (needs API Roles write); 409 when in use. `reason` says
+    why; it is kept with the deletion in the audit log."""
     from . import services
 
     require(request, catalog.API_ROLES, catalog.WRITE)
     role = _role_or_404(request, role_id)
     version = expected_version(request, None) if "If-Match" in request.headers else None
-    services.delete_role(role, actor=request.api_user, expected_row_version=version)
+    services.delete_role(role, actor=request.api_user, expected_row_version=version, reason=reason)
     return Status(204, None)

@@ -70,6 +70,41 @@ def parse_cells(data, channel: str) -> tuple[dict[str, str], list[str]]:
     return cells, problems
 
 
+class MatrixForm(forms.Form):
+    """A posted matrix: its cells (`cell-<area>`), the version it was read at, the search that
+    narrowed it, what to do (preview, save, or `set:<category>` with `category-<category>`
+    naming the level) and the reason kept with the change."""
+
+    row_version = forms.IntegerField(
+        min_value=1, error_messages={"required": "The form is incomplete; reload the page."}
+    )
+    action = forms.CharField(required=False, max_length=80)
+    q = forms.CharField(required=False, max_length=200)
+    reason = forms.CharField(required=False, max_length=300)
+
+    def __init__(self, data, *, channel: str):
+        super().__init__(data)
+        self.channel = channel
+
+    def clean(self):
+        data = super().clean()
+        cells, problems = parse_cells(self.data, self.channel)
+        for problem in problems:
+            self.add_error(None, problem)
+        action = data.get("action") or "preview"
+        data["cells"] = cells
+        data["action"] = "preview"
+        data["set_category"] = None
+        if action in ("preview", "save"):
+            data["action"] = action
+        elif action.startswith("set:"):
+            data["action"] = "set"  # redraw the matrix with the column filled, nothing saved
+            category = action[4:]
+            level = self.data.get(f"category-{category}", "")
+            data["set_category"] = (category, level)
+        return data
+
+
 def area_choices(channel: str | None = None, *, exclude_data_protection: bool = False):
     """Return choices grouped by category (optgroups) for an area `<select>`."""
     groups = []

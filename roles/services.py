@@ -1,5 +1,7 @@
-"""Every write of the permission engine: role groups and their matrix, roles, assignments,
-overrides, clones and the role model's export and import.
+"""Every write of the permission engine: role groups and their matrix, roles, overrides, clones.
+
+A user's role and extra groups are written by `accounts.users.set_user_access`; the role
+model's export and import are in `roles.transfer`.
 
 Each function checks the rules (owner, escalation through `roles.guards`, `row_version` for
 concurrent edits), changes the rows, bumps the permission versions that the change can move and
@@ -9,10 +11,9 @@ records its audit event, all in one transaction.
 from __future__ import annotations
 
 import datetime
-import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, ProtectedError, Q
@@ -38,8 +39,6 @@ from .impact import Impact, Proposal
 from .models import Grant, PermissionOverride, Role, RoleGroup
 from .resolver import OverrideRule
 from .versions import bump_owner, bump_user
-
-EXPORT_FORMAT = "billing-access-role-model"
 
 
 class StaleVersion(ValidationError):
@@ -92,7 +91,7 @@ def _clean_name(model, owner, name: str, *, exclude_pk=None) -> str:
     return name
 
 
-def _check_cells(kind: str, levels: Mapping[str, str]) -> None:
+def check_cells(kind: str, levels: Mapping[str, str]) -> None:
     """Refuse unknown areas, unknown levels and areas of the other channel, naming each."""
     channel = catalog.Channel.API if kind == RoleGroupKind.API else catalog.Channel.APPLICATION
     problems = []
@@ -108,6 +107,14 @@ def _check_cells(kind: str, levels: Mapping[str, str]) -> None:
         raise ValidationError(problems)
 
 
+def _required_reason(reason: str, what: str) -> str:
+    """Return the reason, stripped; refuse a deletion that does not say why."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": f"Say why this {what} is deleted."})
+    return reason
+
+
 def _group_names(groups: Iterable) -> list[str]:
     return sorted(g.name for g in groups)
 
@@ -118,10 +125,10 @@ def _lower_than(area: catalog.Area, old: str, new: str) -> bool:
 
 def _users_reaching(group) -> list:
     """Return a user (at most one) who reaches `group` through a role or as an extra group."""
-    from accounts.models import User
-
     reach = Q(role__role_groups=group) | Q(extra_role_groups=group)
-    return list(User.objects.filter(reach, owner_id=group.owner_id, is_superuser=False)[:1])
+    return list(
+        get_user_model().objects.filter(reach, owner_id=group.owner_id, is_superuser=False)[:1]
+    )
 
 
 # Role groups and the matrix ------------------------------------------------------------------
@@ -130,6 +137,7 @@ def _users_reaching(group) -> list:
 def create_role_group(
     *,
     actor,
+    reason: str,
     name: str,
     kind: str = RoleGroupKind.APPLICATION,
     description: str = "",
@@ -141,7 +149,7 @@ def create_role_group(
     if kind not in RoleGroupKind.values:
         raise ValidationError({"kind": "Choose application or API."})
     cells = {a: lvl for a, lvl in (grants or {}).items() if lvl != catalog.NONE}
-    _check_cells(kind, cells)
+    check_cells(kind, cells)
     check_can_grant(actor, cells)
     with transaction.atomic():
         name = _clean_name(RoleGroup, owner, name)
@@ -161,13 +169,20 @@ def create_role_group(
                 "kind": [None, kind],
                 **{a: [catalog.NONE, lvl] for a, lvl in sorted(cells.items())},
             },
+            reason=reason,
             context=context or {},
         )
     return group
 
 
 def update_role_group(
-    group: RoleGroup, *, actor, expected_row_version: int | None, name: str, description: str = ""
+    group: RoleGroup,
+    *,
+    actor,
+    reason: str,
+    expected_row_version: int | None,
+    name: str,
+    description: str = "",
 ) -> RoleGroup:
     """Rename a role group or change its description."""
     _check_owner(actor, group)
@@ -184,7 +199,13 @@ def update_role_group(
         group.updated_at = timezone.now()
         group.save(update_fields=["name", "description", "row_version", "updated_at"])
         bump_owner(group.owner)  # explanations name the group
-        audit.record(AuditAction.ROLE_GROUP_CHANGED, actor=actor, target=group, changes=changes)
+        audit.record(
+            AuditAction.ROLE_GROUP_CHANGED,
+            actor=actor,
+            target=group,
+            changes=changes,
+            reason=reason,
+        )
     return group
 
 
@@ -193,8 +214,8 @@ def set_grants(
     levels: Mapping[str, str],
     *,
     actor,
+    reason: str,
     expected_row_version: int | None,
-    reason: str = "",
     details: str = "",
 ) -> dict[str, list[str]]:
     """Set cells of a role group's matrix ({area: level}; "none" removes; others unchanged).
@@ -203,7 +224,7 @@ def set_grants(
     Only raised cells are checked against the actor's own levels (lowering is never escalation).
     """
     _check_owner(actor, group)
-    _check_cells(group.kind, levels)
+    check_cells(group.kind, levels)
     with transaction.atomic():
         group = RoleGroup.objects.select_for_update().select_related("owner").get(pk=group.pk)
         _check_version(group, expected_row_version, "role group")
@@ -247,6 +268,27 @@ def set_grants(
     return changed
 
 
+def area_matches(area: catalog.Area, query: str) -> bool:
+    """Say whether an area is among those a matrix search for `query` shows."""
+    query = query.lower().strip()
+    return not query or query in area.label.lower() or query in area.code
+
+
+def fill_category(
+    cells: Mapping[str, str], *, channel: str, category: str, level: str, query: str = ""
+) -> dict[str, str]:
+    """Return `cells` with every area of `category` shown by `query` set to `level`.
+
+    Areas that have no such level (an area without "run", say) keep their cell: a whole
+    column is set only where the level means something.
+    """
+    filled = dict(cells)
+    for area in catalog.areas_for(channel):
+        if area.category == category and area.is_level(level) and area_matches(area, query):
+            filled[area.code] = level
+    return filled
+
+
 def group_usage(group: RoleGroup, *, limit: int = 50) -> tuple[list[Role], list, int]:
     """Return (roles using the group, up to `limit` users holding it as extra, their count)."""
     roles = list(group.roles.order_by("name"))
@@ -254,9 +296,12 @@ def group_usage(group: RoleGroup, *, limit: int = 50) -> tuple[list[Role], list,
     return roles, list(users_qs[:limit]), users_qs.count()
 
 
-def delete_role_group(group: RoleGroup, *, actor, expected_row_version: int | None = None) -> None:
-    """Delete a role group that no role uses and no user holds as an extra group."""
+def delete_role_group(
+    group: RoleGroup, *, actor, reason: str, expected_row_version: int | None = None
+) -> None:
+    """Delete a role group that no role uses and no user holds as an extra group; say why."""
     _check_owner(actor, group)
+    reason = _required_reason(reason, "role group")
     with transaction.atomic():
         group = RoleGroup.objects.select_for_update().select_related("owner").get(pk=group.pk)
         _check_version(group, expected_row_version, "role group")
@@ -279,12 +324,13 @@ def delete_role_group(group: RoleGroup, *, actor, expected_row_version: int | No
             actor=actor,
             target=group,
             changes={"name": [group.name, None], **{a: [lvl, None] for a, lvl in cells.items()}},
+            reason=reason,
         )
         group.delete()
         bump_owner(group.owner)
 
 
-def clone_role_group(group: RoleGroup, *, actor, name: str) -> RoleGroup:
+def clone_role_group(group: RoleGroup, *, actor, reason: str, name: str) -> RoleGroup:
     """Create a copy of a role group, with the same kind and grants, under a new name."""
     _check_owner(actor, group)
     return create_role_group(
@@ -293,6 +339,7 @@ def clone_role_group(group: RoleGroup, *, actor, name: str) -> RoleGroup:
         kind=group.kind,
         description=group.description,
         grants=group.levels(),
+        reason=reason,
         context={"cloned_from": group.name},
     )
 
@@ -307,7 +354,13 @@ def _owned_groups(actor, groups: Iterable) -> list[RoleGroup]:
 
 
 def create_role(
-    *, actor, name: str, description: str = "", groups: Iterable = (), context: dict | None = None
+    *,
+    actor,
+    reason: str,
+    name: str,
+    description: str = "",
+    groups: Iterable = (),
+    context: dict | None = None,
 ) -> Role:
     """Create a role of the actor's owner combining role groups the actor may hand out."""
     owner = actor.owner
@@ -323,6 +376,7 @@ def create_role(
             target=role,
             owner=owner,
             changes={"name": [None, name], "role_groups": [[], _group_names(groups)]},
+            reason=reason,
             context=context or {},
         )
     return role
@@ -332,11 +386,11 @@ def update_role(
     role: Role,
     *,
     actor,
+    reason: str,
     expected_row_version: int | None,
     name: str,
     description: str = "",
     groups: Iterable | None = None,
-    reason: str = "",
 ) -> Role:
     """Rename a role, change its description and, when `groups` is given, its role groups."""
     _check_owner(actor, role)
@@ -383,7 +437,7 @@ def _apply_role_groups(role: Role, current: list, groups: list, *, actor) -> Non
 
 
 def set_role_groups(
-    role: Role, groups: Iterable, *, actor, expected_row_version: int | None, reason: str = ""
+    role: Role, groups: Iterable, *, actor, reason: str, expected_row_version: int | None
 ) -> Role:
     """Replace the role groups of a role (only groups the actor may hand out can be added)."""
     return update_role(
@@ -403,9 +457,10 @@ def role_usage(role: Role, *, limit: int = 50) -> tuple[list, int]:
     return list(users[:limit]), users.count()
 
 
-def delete_role(role: Role, *, actor, expected_row_version: int | None = None) -> None:
-    """Delete a role that no user holds."""
+def delete_role(role: Role, *, actor, reason: str, expected_row_version: int | None = None) -> None:
+    """Delete a role that no user holds; say why."""
     _check_owner(actor, role)
+    reason = _required_reason(reason, "role")
     with transaction.atomic():
         role = Role.objects.select_for_update().select_related("owner").get(pk=role.pk)
         _check_version(role, expected_row_version, "role")
@@ -422,6 +477,7 @@ def delete_role(role: Role, *, actor, expected_row_version: int | None = None) -
                 "name": [role.name, None],
                 "role_groups": [_group_names(role.role_groups.all()), None],
             },
+            reason=reason,
         )
         try:
             role.delete()
@@ -433,7 +489,7 @@ def delete_role(role: Role, *, actor, expected_row_version: int | None = None) -
         bump_owner(role.owner)
 
 
-def clone_role(role: Role, *, actor, name: str) -> Role:
+def clone_role(role: Role, *, actor, reason: str, name: str) -> Role:
     """Create a copy of a role, with the same role groups, under a new name."""
     _check_owner(actor, role)
     return create_role(
@@ -441,88 +497,27 @@ def clone_role(role: Role, *, actor, name: str) -> Role:
         name=name,
         description=role.description,
         groups=role.role_groups.all(),
+        reason=reason,
         context={"cloned_from": role.name},
     )
 
 
-# Users: role, extra groups, overrides --------------------------------------------------------
+# Overrides (a user's role and extra groups are set by accounts.users.set_user_access) ------
 
 
 def _lock_user(user):
-    from accounts.models import User
-
-    return User.objects.select_for_update().select_related("owner").get(pk=user.pk)
+    return get_user_model().objects.select_for_update().select_related("owner").get(pk=user.pk)
 
 
 def _touch_user(user, **fields) -> None:
     """Write `fields` on the user row, count the save, and keep the in-memory object in step."""
-    from accounts.models import User
-
     now = timezone.now()
-    User.objects.filter(pk=user.pk).update(
+    get_user_model().objects.filter(pk=user.pk).update(
         row_version=F("row_version") + 1, updated_at=now, **fields
     )
     for name, value in fields.items():
         setattr(user, name, value)
     user.refresh_from_db(fields=["row_version", "updated_at"])
-
-
-def assign_role(user, role: Role | None, *, actor, reason: str = "", details: str = "") -> None:
-    """Give a user a role (None removes it); the actor must be able to hand out all its groups."""
-    _check_owner(actor, user, role)
-    if role is not None and user.owner_id != role.owner_id:
-        raise Http404("Not found.")
-    check_can_manage_user(actor, user)
-    with transaction.atomic():
-        locked = _lock_user(user)
-        if locked.role_id == (role.pk if role else None):
-            return
-        if role is not None:
-            check_can_grant_groups(actor, role.role_groups.all())
-        was_admin = administers_users(locked)
-        old_name = locked.role.name if locked.role_id else None
-        _touch_user(user, role=role)
-        bump_user(user)
-        if was_admin:
-            check_keeps_an_administrator(locked.owner, would_lose=[_lock_user(user)])
-        audit.record(
-            AuditAction.USER_CHANGED,
-            actor=actor,
-            target=user,
-            changes={"role": [old_name, role.name if role else None]},
-            reason=reason,
-            details=details,
-        )
-
-
-def set_extra_groups(user, groups: Iterable, *, actor, reason: str = "", details: str = "") -> None:
-    """Replace a user's extra role groups; added groups must not exceed the actor's levels."""
-    groups = _owned_groups(actor, groups)
-    _check_owner(actor, user)
-    if any(g.owner_id != user.owner_id for g in groups):
-        raise Http404("Not found.")
-    check_can_manage_user(actor, user)
-    with transaction.atomic():
-        locked = _lock_user(user)
-        current = list(locked.extra_role_groups.all())
-        current_ids = {g.pk for g in current}
-        if current_ids == {g.pk for g in groups}:
-            return
-        check_can_grant_groups(actor, [g for g in groups if g.pk not in current_ids])
-        was_admin = administers_users(locked)
-        locked.extra_role_groups.set(groups)
-        _touch_user(user)
-        bump_user(user)
-        if was_admin:
-            check_keeps_an_administrator(locked.owner, would_lose=[_lock_user(user)])
-        audit.record(
-            AuditAction.USER_CHANGED,
-            actor=actor,
-            target=user,
-            changes={"extra_role_groups": [_group_names(current), _group_names(groups)]},
-            reason=reason,
-            details=details,
-        )
 
 
 def _check_data_protection(actor, area: catalog.Area) -> None:
@@ -646,303 +641,3 @@ def impact_preview(owner, proposal: Proposal | None = None, *, now=None, **chang
 def override_rule(area: str, level: str, reason: str = "", expires_at=None) -> OverrideRule:
     """Return the in-memory form of an override, for an impact preview."""
     return OverrideRule(area, level, reason, expires_at)
-
-
-# Export and import of the role model ----------------------------------------------------------
-
-
-def export_role_model(owner) -> dict:
-    """Return the owner's role groups and roles as a JSON-ready document."""
-    groups = RoleGroup.objects.filter(owner=owner).prefetch_related("grants").order_by("name")
-    roles = Role.objects.filter(owner=owner).prefetch_related("role_groups").order_by("name")
-    return {
-        "format": EXPORT_FORMAT,
-        "catalog_version": catalog.CATALOG_VERSION,
-        "exported_at": timezone.now().isoformat(),
-        "owner": owner.name,
-        "role_groups": [
-            {
-                "name": g.name,
-                "kind": g.kind,
-                "description": g.description,
-                "grants": {x.area: x.level for x in sorted(g.grants.all(), key=lambda x: x.area)},
-            }
-            for g in groups
-        ],
-        "roles": [
-            {
-                "name": r.name,
-                "description": r.description,
-                "role_groups": sorted(g.name for g in r.role_groups.all()),
-            }
-            for r in roles
-        ],
-    }
-
-
-@dataclass
-class ImportPlan:
-    """What importing a role model would do, and its impact on users (nothing written yet)."""
-
-    model: dict
-    new_groups: list[str] = field(default_factory=list)
-    changed_groups: dict[str, dict[str, list[str]]] = field(default_factory=dict)
-    new_roles: list[str] = field(default_factory=list)
-    changed_roles: dict[str, list[list[str]]] = field(default_factory=dict)
-    impact: Impact | None = None
-    epoch: int = 0
-
-    @property
-    def is_empty(self) -> bool:
-        return not (self.new_groups or self.changed_groups or self.new_roles or self.changed_roles)
-
-
-def parse_role_model(text: str) -> dict:
-    """Return a validated role model document from JSON text (ValidationError naming each fault)."""
-    try:
-        data = json.loads(text)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError("This is not a JSON document: " + str(exc)) from exc
-    if not isinstance(data, dict) or data.get("format") != EXPORT_FORMAT:
-        raise ValidationError("This file is not a role model exported by Billing Access.")
-    if data.get("catalog_version") != catalog.CATALOG_VERSION:
-        raise ValidationError(
-            f"This file was made with catalog version {data.get('catalog_version')!r}; this "
-            f"portal uses version {catalog.CATALOG_VERSION}. Export it again from a portal of "
-            "the same version."
-        )
-    groups, roles = data.get("role_groups"), data.get("roles")
-    if not isinstance(groups, list) or not isinstance(roles, list):
-        raise ValidationError("The file needs the lists “role_groups” and “roles”.")
-    problems: list[str] = []
-    names: set[str] = set()
-    clean_groups = []
-    for n, g in enumerate(groups, 1):
-        if not isinstance(g, dict) or not isinstance(g.get("name"), str) or not g["name"].strip():
-            problems.append(f"Role group {n} has no name.")
-            continue
-        name = g["name"].strip()[:120]
-        kind = g.get("kind", RoleGroupKind.APPLICATION)
-        grants = g.get("grants", {})
-        if kind not in RoleGroupKind.values:
-            problems.append(f"Role group {name}: unknown kind {kind!r}.")
-            continue
-        if not isinstance(grants, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in grants.items()
-        ):
-            problems.append(f"Role group {name}: grants must map area codes to levels.")
-            continue
-        try:
-            _check_cells(kind, grants)
-        except ValidationError as exc:
-            problems.extend(f"Role group {name}: {m}" for m in exc.messages)
-            continue
-        if name.lower() in names:
-            problems.append(f"Role group {name} appears twice.")
-            continue
-        names.add(name.lower())
-        clean_groups.append(
-            {
-                "name": name,
-                "kind": kind,
-                "description": str(g.get("description", ""))[:2000],
-                "grants": {a: lvl for a, lvl in grants.items() if lvl != catalog.NONE},
-            }
-        )
-    role_names: set[str] = set()
-    clean_roles = []
-    for n, r in enumerate(roles, 1):
-        if not isinstance(r, dict) or not isinstance(r.get("name"), str) or not r["name"].strip():
-            problems.append(f"Role {n} has no name.")
-            continue
-        name = r["name"].strip()[:120]
-        members = r.get("role_groups", [])
-        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
-            problems.append(f"Role {name}: role_groups must be a list of group names.")
-            continue
-        if name.lower() in role_names:
-            problems.append(f"Role {name} appears twice.")
-            continue
-        role_names.add(name.lower())
-        clean_roles.append(
-            {
-                "name": name,
-                "description": str(r.get("description", ""))[:2000],
-                "role_groups": members,
-            }
-        )
-    if problems:
-        raise ValidationError(problems)
-    return {
-        "format": EXPORT_FORMAT,
-        "catalog_version": catalog.CATALOG_VERSION,
-        "role_groups": clean_groups,
-        "roles": clean_roles,
-    }
-
-
-def plan_import(owner, model: dict, *, now=None) -> ImportPlan:
-    """Return what importing `model` would create and change, with its impact preview.
-
-    Groups and roles are matched by name (case-insensitive): a matched group's grants and a
-    matched role's groups are replaced; others are created; nothing absent from the file is
-    deleted. Role names must name groups of the file or of the owner.
-    """
-    plan = ImportPlan(model=model)
-    plan.epoch = type(owner).objects.filter(pk=owner.pk).values_list("authz_epoch", flat=True)[0]
-    existing_groups = {
-        g.name.lower(): g for g in RoleGroup.objects.filter(owner=owner).prefetch_related("grants")
-    }
-    existing_roles = {
-        r.name.lower(): r for r in Role.objects.filter(owner=owner).prefetch_related("role_groups")
-    }
-    proposal = Proposal()
-    ids: dict[str, int] = {}
-    temp = -1
-    for g in model["role_groups"]:
-        current = existing_groups.get(g["name"].lower())
-        if current is None:
-            plan.new_groups.append(g["name"])
-            ids[g["name"].lower()] = temp
-            proposal.new_groups[temp] = (g["name"], g["kind"])
-            proposal.grants[temp] = dict(g["grants"])
-            proposal.replace_grants.add(temp)
-            temp -= 1
-            continue
-        if current.kind != g["kind"]:
-            raise ValidationError(
-                f"Role group {current.name} is of kind {current.kind} here and {g['kind']} in "
-                "the file; rename one of them."
-            )
-        ids[g["name"].lower()] = current.pk
-        before = {x.area: x.level for x in current.grants.all()}
-        cells = {
-            a: [before.get(a, catalog.NONE), g["grants"].get(a, catalog.NONE)]
-            for a in sorted(set(before) | set(g["grants"]))
-            if before.get(a, catalog.NONE) != g["grants"].get(a, catalog.NONE)
-        }
-        if cells:
-            plan.changed_groups[current.name] = cells
-            proposal.grants[current.pk] = dict(g["grants"])
-            proposal.replace_grants.add(current.pk)
-    for name, g in existing_groups.items():
-        ids.setdefault(name, g.pk)
-    missing = sorted({m for r in model["roles"] for m in r["role_groups"] if m.lower() not in ids})
-    if missing:
-        raise ValidationError(
-            "Roles of the file name role groups that exist neither in the file nor here: "
-            + ", ".join(missing)
-            + "."
-        )
-    for r in model["roles"]:
-        wanted = {ids[m.lower()] for m in r["role_groups"]}
-        current = existing_roles.get(r["name"].lower())
-        if current is None:
-            plan.new_roles.append(r["name"])
-            continue
-        before_ids = {g.pk for g in current.role_groups.all()}
-        if before_ids != wanted:
-            names_by_id = {v: k for k, v in ids.items()}
-            plan.changed_roles[current.name] = [
-                sorted(g.name for g in current.role_groups.all()),
-                sorted(
-                    next(
-                        (x["name"] for x in model["role_groups"] if x["name"].lower() == nm),
-                        existing_groups[nm].name if nm in existing_groups else nm,
-                    )
-                    for nm in (names_by_id[i] for i in wanted)
-                ),
-            ]
-            proposal.role_groups[current.pk] = wanted
-    plan.impact = impact.preview(owner, proposal, now=now)
-    return plan
-
-
-def import_role_model(model: dict, *, actor, expected_epoch: int | None = None) -> ImportPlan:
-    """Create and update role groups and roles from a parsed role model, in one transaction.
-
-    `expected_epoch` is the owner's `authz_epoch` when the preview was shown: if access changed
-    since, the import is refused so that nobody imports against a preview that no longer holds.
-    """
-    owner = actor.owner
-    with transaction.atomic():
-        locked_owner = type(owner).objects.select_for_update().get(pk=owner.pk)
-        if expected_epoch is not None and int(expected_epoch) != locked_owner.authz_epoch:
-            raise ValidationError(
-                "Roles or role groups changed since the preview was shown. Upload the file "
-                "again to see the current impact."
-            )
-        plan = plan_import(owner, model)
-        by_name = {g.name.lower(): g for g in RoleGroup.objects.filter(owner=owner)}
-        raised: dict[str, str] = {}
-        for g in model["role_groups"]:
-            current = by_name.get(g["name"].lower())
-            before = current.levels() if current else {}
-            for code, level in g["grants"].items():
-                area = catalog.get(code)
-                above_before = area.rank(level) > area.rank(before.get(code, catalog.NONE))
-                if above_before and area.rank(level) > area.rank(raised.get(code, catalog.NONE)):
-                    raised[code] = level
-        check_can_grant(actor, raised)
-        for g in model["role_groups"]:
-            current = by_name.get(g["name"].lower())
-            if current is None:
-                current = RoleGroup.objects.create(
-                    owner=owner, name=g["name"], kind=g["kind"], description=g["description"]
-                )
-                by_name[g["name"].lower()] = current
-            elif current.name in plan.changed_groups:
-                current.grants.all().delete()
-                current.row_version += 1
-                current.updated_at = timezone.now()
-                current.save(update_fields=["row_version", "updated_at"])
-            else:
-                continue
-            Grant.objects.bulk_create(
-                [Grant(role_group=current, area=a, level=lvl) for a, lvl in g["grants"].items()]
-            )
-        roles = {r.name.lower(): r for r in Role.objects.filter(owner=owner)}
-        for r in model["roles"]:
-            groups = [by_name[m.lower()] for m in r["role_groups"]]
-            role = roles.get(r["name"].lower())
-            if role is None:
-                role = Role.objects.create(
-                    owner=owner, name=r["name"], description=r["description"]
-                )
-            elif role.name not in plan.changed_roles:
-                continue
-            else:
-                role.row_version += 1
-                role.updated_at = timezone.now()
-                role.save(update_fields=["row_version", "updated_at"])
-            role.role_groups.set(groups)
-        bump_owner(owner)
-        if plan.impact and any(
-            c.area.code == catalog.USERS and not c.is_raise
-            for u in plan.impact.users
-            for c in u.changes
-        ):
-            check_keeps_an_administrator(
-                owner,
-                would_lose=[
-                    u.user
-                    for u in plan.impact.users
-                    if any(c.area.code == catalog.USERS for c in u.changes)
-                ],
-            )
-        audit.record(
-            AuditAction.ROLE_MODEL_IMPORTED,
-            actor=actor,
-            target=owner,
-            owner=owner,
-            changes={
-                **{f"group {name}": cells for name, cells in plan.changed_groups.items()},
-                **{f"role {name}": groups for name, groups in plan.changed_roles.items()},
-            },
-            context={
-                "created_groups": plan.new_groups,
-                "created_roles": plan.new_roles,
-                "users_affected": plan.impact.count if plan.impact else 0,
-            },
-        )
-    return plan

@@ -26,11 +26,12 @@ from portal.access import requires, signed_in
 from portal.forms import apply_service_errors
 from portal.generic import PortalFormView, PortalListView
 
-from . import catalog, permissions, reports, services
+from . import catalog, permissions, reports, services, transfer
 from .forms import (
     CELL_PREFIX,
     CloneForm,
     CompareForm,
+    MatrixForm,
     OverrideForm,
     ReasonForm,
     RoleForm,
@@ -38,7 +39,6 @@ from .forms import (
     RoleGroupEditForm,
     RoleModelImportForm,
     WhoHasAccessForm,
-    parse_cells,
 )
 from .guards import EscalationRefused, get_owned_or_404
 from .impact import Proposal
@@ -130,7 +130,7 @@ class RoleGroupCreateView(PortalFormView):
     template_name = "roles/rolegroup_form.html"
 
     def perform(self, form):
-        return services.create_role_group(actor=self.request.user, **form.cleaned_data)
+        return services.create_role_group(actor=self.request.user, reason="", **form.cleaned_data)
 
     def get_success_url(self):
         messages.success(self.request, f"Role group {self.result.name} created. Set its grants.")
@@ -165,6 +165,7 @@ class RoleGroupEditView(_OwnedObjectMixin, PortalFormView):
             expected_row_version=form.cleaned_data["row_version"],
             name=form.cleaned_data["name"],
             description=form.cleaned_data["description"],
+            reason="",
         )
 
     def get_success_url(self):
@@ -181,7 +182,7 @@ class RoleGroupCloneView(_OwnedObjectMixin, PortalFormView):
 
     def perform(self, form):
         return services.clone_role_group(
-            self.object, actor=self.request.user, name=form.cleaned_data["name"]
+            self.object, actor=self.request.user, name=form.cleaned_data["name"], reason=""
         )
 
     def get_success_url(self):
@@ -195,14 +196,21 @@ def rolegroup_delete(request, pk):
     """Confirm and delete a role group; refuse, with the list, while roles or users use it."""
     group = get_owned_or_404(request.user, RoleGroup.objects.all(), pk)
     status = 200
+    form = ReasonForm(request.POST or None)
     if request.method == "POST":
-        try:
-            services.delete_role_group(group, actor=request.user)
-        except services.InUse:
-            status = 400
-        else:
-            messages.success(request, f"Role group {group.name} deleted.")
-            return redirect("roles:rolegroup_list")
+        status = 400
+        if form.is_valid():
+            try:
+                services.delete_role_group(
+                    group, actor=request.user, reason=form.cleaned_data["reason"]
+                )
+            except services.InUse:
+                pass
+            except ValidationError as exc:
+                apply_service_errors(form, exc)
+            else:
+                messages.success(request, f"Role group {group.name} deleted.")
+                return redirect("roles:rolegroup_list")
     roles, users, user_count = services.group_usage(group)
     return render(
         request,
@@ -210,6 +218,7 @@ def rolegroup_delete(request, pk):
         {
             "title": f"Delete role group {group.name}",
             "object": group,
+            "form": form,
             "in_use": bool(roles or user_count),
             "roles": roles,
             "users": users,
@@ -220,17 +229,12 @@ def rolegroup_delete(request, pk):
     )
 
 
-def _matches(area: catalog.Area, query: str) -> bool:
-    query = query.lower().strip()
-    return not query or query in area.label.lower() or query in area.code
-
-
 def _matrix_rows(group, saved: dict[str, str], proposed: dict[str, str], query: str):
     sections = []
     for category, label, areas in catalog.by_category(group.channel):
         rows = []
         for area in areas:
-            if not _matches(area, query):
+            if not services.area_matches(area, query):
                 continue
             old = saved.get(area.code, catalog.NONE)
             new = proposed.get(area.code, old)
@@ -270,18 +274,18 @@ def rolegroup_matrix(request, pk):
     status = 200
     row_version = group.row_version
     if request.method == "POST":
-        action = request.POST.get("action", "preview")
-        proposed, errors = parse_cells(request.POST, group.channel)
-        try:
-            row_version = int(request.POST.get("row_version", ""))
-        except ValueError:
-            errors.append("The form is incomplete; reload the page.")
-        if action.startswith("set:") and not errors:
-            category = action[4:]
-            level = request.POST.get(f"category-{category}", "")
-            for area in catalog.areas_for(group.channel):
-                if area.category == category and area.is_level(level) and _matches(area, query):
-                    proposed[area.code] = level
+        form = MatrixForm(request.POST, channel=group.channel)
+        valid = form.is_valid()
+        errors = [e for field_errors in form.errors.values() for e in field_errors]
+        data = form.cleaned_data
+        action = data.get("action", "preview")
+        proposed = data.get("cells", {})
+        row_version = data.get("row_version") or row_version
+        if valid and data["set_category"]:
+            category, level = data["set_category"]
+            proposed = services.fill_category(
+                proposed, channel=group.channel, category=category, level=level, query=query
+            )
         changes = {
             code: [saved.get(code, catalog.NONE), level]
             for code, level in sorted(proposed.items())
@@ -318,7 +322,7 @@ def rolegroup_matrix(request, pk):
                     proposed,
                     actor=request.user,
                     expected_row_version=row_version,
-                    reason=request.POST.get("reason", "")[:300],
+                    reason=data.get("reason", ""),
                 )
             except (EscalationRefused, ValidationError) as exc:
                 errors = [str(exc)] if isinstance(exc, EscalationRefused) else _errors_of(exc)
@@ -428,6 +432,7 @@ def role_edit(request, pk=None):
                     name=data["name"],
                     description=data["description"],
                     groups=groups,
+                    reason="",
                 )
                 messages.success(request, f"Role {role.name} created.")
                 return redirect("roles:role_list")
@@ -450,6 +455,7 @@ def role_edit(request, pk=None):
                     name=data["name"],
                     description=data["description"],
                     groups=groups,
+                    reason="",
                 )
                 messages.success(request, f"Role {data['name']} saved.")
                 return redirect("roles:role_list")
@@ -491,7 +497,7 @@ class RoleCloneView(_OwnedObjectMixin, PortalFormView):
 
     def perform(self, form):
         return services.clone_role(
-            self.object, actor=self.request.user, name=form.cleaned_data["name"]
+            self.object, actor=self.request.user, name=form.cleaned_data["name"], reason=""
         )
 
     def get_success_url(self):
@@ -505,14 +511,19 @@ def role_delete(request, pk):
     """Confirm and delete a role; refuse, with the list, while users hold it."""
     role = get_owned_or_404(request.user, Role.objects.all(), pk)
     status = 200
+    form = ReasonForm(request.POST or None)
     if request.method == "POST":
-        try:
-            services.delete_role(role, actor=request.user)
-        except services.InUse:
-            status = 400
-        else:
-            messages.success(request, f"Role {role.name} deleted.")
-            return redirect("roles:role_list")
+        status = 400
+        if form.is_valid():
+            try:
+                services.delete_role(role, actor=request.user, reason=form.cleaned_data["reason"])
+            except services.InUse:
+                pass
+            except ValidationError as exc:
+                apply_service_errors(form, exc)
+            else:
+                messages.success(request, f"Role {role.name} deleted.")
+                return redirect("roles:role_list")
     users, user_count = services.role_usage(role)
     return render(
         request,
@@ -520,6 +531,7 @@ def role_delete(request, pk):
         {
             "title": f"Delete role {role.name}",
             "object": role,
+            "form": form,
             "in_use": bool(user_count),
             "roles": [],
             "users": users,
@@ -594,7 +606,7 @@ def role_model(request):
 def role_model_export(request):
     """Download the owner's role groups and roles as JSON."""
     owner = request.user.owner
-    document = services.export_role_model(owner)
+    document = transfer.export_role_model(owner)
     response = HttpResponse(
         json.dumps(document, indent=2, ensure_ascii=False), content_type="application/json"
     )
@@ -610,10 +622,13 @@ def role_model_import(request):
     owner = request.user.owner
     if request.POST.get("confirm"):
         try:
-            model = services.parse_role_model(request.POST.get("document", ""))
+            model = transfer.parse_role_model(request.POST.get("document", ""))
             epoch = request.POST.get("epoch", "")
-            plan = services.import_role_model(
-                model, actor=request.user, expected_epoch=int(epoch) if epoch.isdigit() else 0
+            plan = transfer.import_role_model(
+                model,
+                actor=request.user,
+                reason=request.POST.get("reason", "").strip()[:300],
+                expected_epoch=int(epoch) if epoch.isdigit() else 0,
             )
         except EscalationRefused as exc:
             return _import_error(request, [str(exc)])
@@ -635,8 +650,8 @@ def role_model_import(request):
             status=400,
         )
     try:
-        model = services.parse_role_model(form.cleaned_data["document"])
-        plan = services.plan_import(owner, model)
+        model = transfer.parse_role_model(form.cleaned_data["document"])
+        plan = transfer.plan_import(owner, model)
     except ValidationError as exc:
         return _import_error(request, _errors_of(exc), form=form)
     return render(

@@ -1,9 +1,10 @@
 """Provisioning over SCIM: create, change, deactivate and remove users and groups.
 
 The identity provider acts through its token: every change is audited with the token's name as
-the actor ("SCIM: Okta"), method "scim". Deactivation and deletion go through the same account
-services as the screens. Group membership feeds the SAML group mappings of the token's identity
-provider (keyed by the group's display name), exactly as an assertion's groups would.
+the actor ("SCIM: Okta"), method "scim". People are created, changed, deactivated and deleted
+through the same writers as the screens (`accounts.users`, source SCIM). Group membership feeds
+the SAML group mappings of the token's identity provider (keyed by the group's display name),
+exactly as an assertion's groups would.
 """
 
 from __future__ import annotations
@@ -14,15 +15,13 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 import audit
-from accounts import services as accounts
-from accounts.choices import AuthSource, UserKind
+from accounts import users as accounts
+from accounts.choices import AccessSource, AuthSource, UserKind
 from audit.choices import AuditAction
 from audit.services import diff
-from roles import versions
 from security.saml_models import SsoIdentity
 from security.saml_services import mapped_access_for_groups
 
@@ -125,57 +124,55 @@ def _link(token: ScimToken, user, values: UserValues) -> None:
             SsoIdentity.objects.filter(pk=identity.pk).update(name_id=values.username)
 
 
-def _save_guarded(save) -> None:
-    try:
-        with transaction.atomic():
-            save()
-    except IntegrityError as exc:
-        raise ScimError(
-            409, "userName, email or externalId is already taken.", "uniqueness"
-        ) from exc
+def _scim_error(exc: ValidationError) -> ScimError:
+    """Say a refusal of the account writers in SCIM's terms (a taken name is a 409)."""
+    codes = {
+        error.code
+        for errors in getattr(exc, "error_dict", {"": exc.error_list}).values()
+        for error in errors
+    }
+    if "taken" in codes:
+        return ScimError(409, "userName, email or externalId is already taken.", "uniqueness")
+    return ScimError(400, " ".join(exc.messages), "invalidValue")
 
 
-def create_user(token: ScimToken, values: UserValues, *, now=None):
+def _writes(token: ScimToken) -> dict:
+    """Return who acts and through which door, as the account writers take it."""
+    return {
+        "actor": None,
+        "actor_label": token.actor_label,
+        "source": AccessSource.SCIM,
+        "method": METHOD,
+        "reason": "",
+    }
+
+
+def create_user(token: ScimToken, values: UserValues):
     """Create a person the identity provider manages (auth source SAML, no usable password).
 
     Refuse a userName, email or externalId already taken (409 uniqueness); link the person to
     the token's identity provider for single sign-on and give the mapped role.
     """
-    User = get_user_model()
-    now = now or timezone.now()
     with transaction.atomic():
         _check_unique(token.owner, values)
-        user = User(
-            owner=token.owner,
+        data = {
             **values.profile(),
-            kind=UserKind.INTERACTIVE,
-            auth_source=AuthSource.SAML,
-            allow_login=values.active is not False,
-            created_at=now,
-            updated_at=now,
-        )
-        user.email = User.objects.normalize_email(user.email)
-        user.set_unusable_password()
-        _save_guarded(user.save)
+            "kind": UserKind.INTERACTIVE,
+            "auth_source": AuthSource.SAML,
+            "allow_login": values.active is not False,
+        }
+        try:
+            with transaction.atomic():
+                user = accounts.create_user(
+                    data=data,
+                    owner=token.owner,
+                    details=f"Provisioned by {token.name} over SCIM.",
+                    context={"external_id": values.external_id},
+                    **_writes(token),
+                )
+        except ValidationError as exc:
+            raise _scim_error(exc) from exc
         _link(token, user, values)
-        audit.record(
-            AuditAction.USER_CREATED,
-            actor=None,
-            actor_label=token.actor_label,
-            target=user,
-            owner=token.owner,
-            method=METHOD,
-            changes=diff(
-                {},
-                {
-                    **{k: v for k, v in values.profile().items() if v},
-                    "allow_login": user.allow_login,
-                    "auth_source": AuthSource.SAML,
-                },
-            ),
-            details=f"Provisioned by {token.name} over SCIM.",
-            context={"external_id": values.external_id, "row_version": user.row_version},
-        )
         _apply_mapping(token, [user])
     user.refresh_from_db()
     return user
@@ -193,30 +190,17 @@ def replace_user(token: ScimToken, user, values: UserValues, *, expected_version
         current = User.objects.select_for_update().get(pk=user.pk)
         _check_version(current.row_version, expected_version)
         _check_unique(token.owner, values, exclude_pk=current.pk)
-        values.email = User.objects.normalize_email(values.email)
-        before = {name: getattr(current, name) for name in PROFILE_FIELDS}
-        changes = diff(before, values.profile())
-        if changes:
-            update = {name: after for name, (_, after) in changes.items()}
-
-            def save():
-                User.objects.filter(pk=current.pk).update(
-                    **update, row_version=F("row_version") + 1, updated_at=timezone.now()
+        try:
+            with transaction.atomic():
+                accounts.update_user(
+                    current,
+                    data=values.profile(),
+                    details=f"Changed by {token.name} over SCIM.",
+                    **_writes(token),
                 )
-
-            _save_guarded(save)
-            current.refresh_from_db()
-            audit.record(
-                AuditAction.USER_CHANGED,
-                actor=None,
-                actor_label=token.actor_label,
-                target=current,
-                owner=token.owner,
-                method=METHOD,
-                changes=changes,
-                details=f"Changed by {token.name} over SCIM.",
-                context={"row_version": current.row_version},
-            )
+        except ValidationError as exc:
+            raise _scim_error(exc) from exc
+        current.refresh_from_db()
         _link(token, current, values)
         _set_active(token, current, values.active)
     user.refresh_from_db()
@@ -230,10 +214,8 @@ def _set_active(token: ScimToken, user, active: bool | None) -> None:
     try:
         service(
             user,
-            actor=None,
-            actor_label=token.actor_label,
-            method=METHOD,
             details=f"{'Reactivated' if active else 'Deactivated'} by {token.name} over SCIM.",
+            **_writes(token),
         )
     except ValidationError as exc:
         raise ScimError(400, " ".join(exc.messages), "invalidValue") from exc
@@ -248,9 +230,7 @@ def delete_user(token: ScimToken, user, *, expected_version=None) -> None:
         _check_version(current.row_version, expected_version)
         if not accounts.has_history(current):
             try:
-                accounts.delete_user(
-                    current, actor=None, actor_label=token.actor_label, method=METHOD
-                )
+                accounts.delete_user(current, **{**_writes(token), "reason": "Deleted over SCIM."})
             except ValidationError:
                 pass
             else:
@@ -393,31 +373,11 @@ def _apply_mapping(token: ScimToken, users: Iterable) -> None:
             )
         )
         role, groups = mapped_access_for_groups(provider, present)
-        before = {
-            "role": user.role.name if user.role_id else None,
-            "extra_role_groups": sorted(user.extra_role_groups.values_list("name", flat=True)),
-        }
-        after = {
-            "role": role.name if role else None,
-            "extra_role_groups": sorted(g.name for g in groups),
-        }
-        changes = diff(before, after)
-        if not changes:
-            continue
-        User.objects.filter(pk=user.pk).update(
-            role=role, row_version=F("row_version") + 1, updated_at=timezone.now()
-        )
-        user.extra_role_groups.set(groups)
-        user.refresh_from_db()
-        versions.bump_user(user)
-        audit.record(
-            AuditAction.USER_CHANGED,
-            actor=None,
-            actor_label=token.actor_label,
-            target=user,
-            owner=token.owner,
-            method=METHOD,
-            changes=changes,
+        accounts.set_user_access(
+            user,
+            role=role,
+            extra_groups=groups,
             details=f"Role mapping re-applied from the SCIM groups of {token.name}.",
-            context={"groups": sorted(present), "row_version": user.row_version},
+            context={"groups": sorted(present)},
+            **_writes(token),
         )

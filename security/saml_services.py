@@ -14,11 +14,12 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 import audit
-from accounts.choices import AuthSource, UserKind
+from accounts import users
+from accounts.choices import AccessSource, AuthSource, UserKind
 from accounts.services import record_sign_in
 from audit.choices import AuditAction
 from audit.services import diff
-from roles import guards, versions
+from roles import guards
 
 from . import saml_config
 from .saml_metadata import parse_idp_metadata
@@ -188,6 +189,19 @@ def mapped_access_for_groups(provider, present):
     return role, groups
 
 
+def _writes(provider, assertion: Assertion, details: str) -> dict:
+    """Return who acts and through which door, as the account writers take them."""
+    return {
+        "actor": None,
+        "actor_label": f"SSO: {provider.name}",
+        "source": AccessSource.SAML,
+        "method": "saml",
+        "reason": "",
+        "details": details,
+        "context": {"provider": provider.pk, "name_id": assertion.name_id},
+    }
+
+
 def _create_user(provider, assertion, profile, role, groups, *, now):
     User = get_user_model()
     if not profile["username"]:
@@ -204,91 +218,39 @@ def _create_user(provider, assertion, profile, role, groups, *, now):
         raise _about(Refusal.USERNAME_TAKEN, provider, assertion, None)
     if User.objects.filter(email__ci=profile["email"]).exists():
         raise _about(Refusal.EMAIL_TAKEN, provider, assertion, None)
-    user = User(
-        owner=provider.owner,
-        username=profile["username"],
-        email=profile["email"],
-        first_name=profile["first_name"],
-        last_name=profile["last_name"],
-        kind=UserKind.INTERACTIVE,
-        auth_source=AuthSource.SAML,
-        allow_login=True,
-        role=role,
-        created_at=now,
-        updated_at=now,
-    )
-    user.set_unusable_password()
-    user.save()
-    user.extra_role_groups.set(groups)
-    audit.record(
-        AuditAction.USER_CREATED,
-        actor=None,
-        actor_label=f"SSO: {provider.name}",
-        target=user,
-        owner=provider.owner,
-        method="saml",
-        changes=diff(
-            {},
-            {
-                **{k: v for k, v in profile.items() if v},
-                "role": role.name if role else None,
-                "extra_role_groups": sorted(g.name for g in groups),
-                "auth_source": AuthSource.SAML,
-            },
-        ),
-        details=f"Created at first sign-in through {provider.name}.",
-        context={"provider": provider.pk, "name_id": assertion.name_id},
-    )
-    return user
+    data = {
+        **profile,
+        "kind": UserKind.INTERACTIVE,
+        "auth_source": AuthSource.SAML,
+        "allow_login": True,
+        "role": role,
+        "extra_role_groups": list(groups),
+    }
+    try:
+        return users.create_user(
+            data=data,
+            owner=provider.owner,
+            **_writes(provider, assertion, f"Created at first sign-in through {provider.name}."),
+        )
+    except ValidationError as exc:
+        # Another first sign-in took the login or email between the check and the save.
+        raise _about(Refusal.USERNAME_TAKEN, provider, assertion, None) from exc
 
 
 def _update_user(provider, assertion, user, profile, role, groups, *, now) -> None:
     User = get_user_model()
-    before = _snapshot(user)
-    for name in ("first_name", "last_name"):
-        if profile[name]:
-            setattr(user, name, profile[name])
+    data = {name: profile[name] for name in ("first_name", "last_name") if profile[name]}
     email = profile["email"]
     if email and email.lower() != user.email.lower():
         taken = User.objects.filter(email__ci=email).exclude(pk=user.pk).exists()
         if not taken:
-            user.email = email
-    user.role = role
-    after = {**_snapshot(user), "extra_role_groups": sorted(g.name for g in groups)}
-    changes = diff(before, after)
-    if not changes:
-        return
-    user.row_version += 1
-    user.updated_at = now
-    user.save(
-        update_fields=["first_name", "last_name", "email", "role", "row_version", "updated_at"]
+            data["email"] = email
+    data |= {"role": role, "extra_role_groups": list(groups)}
+    users.update_user(
+        user,
+        data=data,
+        **_writes(provider, assertion, f"Updated from the assertion of {provider.name}."),
     )
-    user.extra_role_groups.set(groups)
-    if "role" in changes or "extra_role_groups" in changes:
-        versions.bump_user(user)
-    audit.record(
-        AuditAction.USER_CHANGED,
-        actor=None,
-        actor_label=f"SSO: {provider.name}",
-        target=user,
-        owner=provider.owner,
-        method="saml",
-        changes=changes,
-        details=f"Updated from the assertion of {provider.name}.",
-        context={"provider": provider.pk, "name_id": assertion.name_id},
-    )
-
-
-def _snapshot(user) -> dict:
-    return {
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "email": user.email,
-        "role": user.role.name if user.role_id else None,
-        "extra_role_groups": sorted(user.extra_role_groups.values_list("name", flat=True))
-        if user.pk
-        else [],
-    }
 
 
 def record_refusal(refusal: SsoRefused) -> None:

@@ -1,6 +1,7 @@
 """User administration services: every rule refused first, then the change and its audit event."""
 
 import datetime
+from functools import partial
 from unittest import mock
 
 import pytest
@@ -10,7 +11,8 @@ from django.db.models import F
 from django.http import Http404
 from django.utils import timezone
 
-from accounts import services
+from accounts import services, users
+from accounts.choices import AccessSource
 from accounts.models import Department, PasswordSetToken, UpdateReason, User
 from audit.models import AuditEvent
 from roles.guards import EscalationRefused
@@ -21,6 +23,14 @@ from tests.builders import (
     make_role_group,
     make_user,
 )
+
+# The screens' door; tests that name a reason or a source pass their own.
+create_user = partial(users.create_user, reason="", source=AccessSource.SCREEN)
+update_user = partial(users.update_user, reason="", source=AccessSource.SCREEN)
+deactivate_user = partial(users.deactivate_user, reason="", source=AccessSource.SCREEN)
+reactivate_user = partial(users.reactivate_user, reason="", source=AccessSource.SCREEN)
+bulk_deactivate = partial(users.bulk_deactivate, source=AccessSource.SCREEN)
+delete_user = partial(users.delete_user, reason="", source=AccessSource.SCREEN)
 
 pytestmark = pytest.mark.django_db
 
@@ -52,45 +62,43 @@ def manager(owner):
 class TestCreateUser:
     def test_refuses_a_privilege_level_above_the_actors(self, manager):
         with pytest.raises(EscalationRefused, match="above your own"):
-            services.create_user(actor=manager, data=new_user_data(privilege_level=6))
+            create_user(actor=manager, data=new_user_data(privilege_level=6))
         assert not User.objects.filter(username="nora").exists()
 
     def test_refuses_an_expert_level_above_the_actors(self, manager):
         with pytest.raises(EscalationRefused, match="expert level"):
-            services.create_user(actor=manager, data=new_user_data(expert_level=2))
+            create_user(actor=manager, data=new_user_data(expert_level=2))
 
     def test_refuses_a_role_that_grants_more_than_the_actor_holds(self, owner, manager):
         role = make_role(owner, groups=[make_role_group(owner, grants={"invoices": "full"})])
         with pytest.raises(EscalationRefused, match="Invoices"):
-            services.create_user(actor=manager, data=new_user_data(role=role))
+            create_user(actor=manager, data=new_user_data(role=role))
 
     def test_refuses_extra_groups_that_grant_more_than_the_actor_holds(self, owner, manager):
         group = make_role_group(owner, grants={"payments": "read"})
         with pytest.raises(EscalationRefused):
-            services.create_user(actor=manager, data=new_user_data(extra_role_groups=[group]))
+            create_user(actor=manager, data=new_user_data(extra_role_groups=[group]))
 
     def test_refuses_rows_of_another_owner(self, manager):
         stranger_department = make_department(make_owner(), "Elsewhere")
         with pytest.raises(ValidationError) as exc:
-            services.create_user(
-                actor=manager, data=new_user_data(departments=[stranger_department])
-            )
+            create_user(actor=manager, data=new_user_data(departments=[stranger_department]))
         assert "departments" in exc.value.error_dict
 
     def test_refuses_a_username_or_email_taken_in_another_case(self, owner, manager):
         make_user(make_owner(), username="NORA", email="someone@example.test")
         with pytest.raises(ValidationError) as exc:
-            services.create_user(actor=manager, data=new_user_data())
+            create_user(actor=manager, data=new_user_data())
         assert "username" in exc.value.error_dict
         make_user(owner, username="other", email="NORA@example.test")
         with pytest.raises(ValidationError) as exc:
-            services.create_user(actor=manager, data=new_user_data(username="nora2"))
+            create_user(actor=manager, data=new_user_data(username="nora2"))
         assert "email" in exc.value.error_dict
 
     def test_creates_without_a_password_and_records_every_field(self, owner, manager):
         finance = make_department(owner, "Finance")
         group = make_role_group(owner, "Readers", grants={"users": "read"})
-        user = services.create_user(
+        user = create_user(
             actor=manager,
             data=new_user_data(departments=[finance], extra_role_groups=[group]),
         )
@@ -106,7 +114,7 @@ class TestCreateUser:
         assert event.changes["extra_role_groups"] == [None, ["Readers"]]
 
     def test_an_api_user_gets_no_login_flag(self, manager):
-        user = services.create_user(
+        user = create_user(
             actor=manager, data=new_user_data(kind="api", allow_login=True, allow_api_read=True)
         )
         assert user.allow_login is False
@@ -116,17 +124,15 @@ class TestCreateUser:
 class TestUpdateUser:
     def test_refuses_a_stale_row_version_and_says_what_changed(self, owner, manager):
         user = make_user(owner, username="fran", first_name="Fran")
-        services.update_user(
+        update_user(
             user,
             actor=manager,
             data={"first_name": "Frances"},
             expected_row_version=1,
             reason="Correction",
         )
-        with pytest.raises(services.RecordChanged) as exc:
-            services.update_user(
-                user, actor=manager, data={"last_name": "Late"}, expected_row_version=1
-            )
+        with pytest.raises(users.RecordChanged) as exc:
+            update_user(user, actor=manager, data={"last_name": "Late"}, expected_row_version=1)
         assert exc.value.current_row_version == 2
         assert exc.value.events[0].changes == {"first_name": ["Fran", "Frances"]}
         assert "manager" in exc.value.messages[0] or manager.label in exc.value.messages[0]
@@ -136,19 +142,17 @@ class TestUpdateUser:
     def test_the_conditional_update_refuses_a_save_that_lands_in_between(self, owner, manager):
         """A concurrent save that commits after our read but before our UPDATE wins alone."""
         user = make_user(owner, username="fran", first_name="Fran")
-        real_check = services.guards.check_can_manage_user
+        real_check = users.guards.check_can_manage_user
 
         def concurrent_save_then_check(*args, **kwargs):
             User.objects.filter(pk=user.pk).update(row_version=F("row_version") + 1)
             return real_check(*args, **kwargs)
 
         with (
-            mock.patch.object(services.guards, "check_can_manage_user", concurrent_save_then_check),
-            pytest.raises(services.RecordChanged),
+            mock.patch.object(users.guards, "check_can_manage_user", concurrent_save_then_check),
+            pytest.raises(users.RecordChanged),
         ):
-            services.update_user(
-                user, actor=manager, data={"first_name": "Lost"}, expected_row_version=1
-            )
+            update_user(user, actor=manager, data={"first_name": "Lost"}, expected_row_version=1)
         user.refresh_from_db()
         assert user.first_name == "Fran"
         assert not events("user_changed")
@@ -157,7 +161,7 @@ class TestUpdateUser:
         finance, sales = make_department(owner, "Finance"), make_department(owner, "Sales")
         user = make_user(owner, username="fran", first_name="Fran")
         user.departments.set([finance])
-        changes = services.update_user(
+        changes = update_user(
             user,
             actor=manager,
             data={"first_name": "Frances", "departments": [finance, sales]},
@@ -179,9 +183,7 @@ class TestUpdateUser:
     def test_nothing_changed_writes_nothing(self, owner, manager):
         user = make_user(owner, username="fran", first_name="Fran")
         assert (
-            services.update_user(
-                user, actor=manager, data={"first_name": "Fran"}, expected_row_version=1
-            )
+            update_user(user, actor=manager, data={"first_name": "Fran"}, expected_row_version=1)
             == {}
         )
         assert not events("user_changed")
@@ -189,45 +191,35 @@ class TestUpdateUser:
     def test_refuses_editing_a_user_of_higher_privilege(self, owner, manager):
         boss = make_user(owner, username="boss", privilege_level=9)
         with pytest.raises(EscalationRefused, match="privilege level 9"):
-            services.update_user(
-                boss, actor=manager, data={"first_name": "X"}, expected_row_version=1
-            )
+            update_user(boss, actor=manager, data={"first_name": "X"}, expected_row_version=1)
 
     def test_refuses_raising_privilege_above_the_actors(self, owner, manager):
         user = make_user(owner, username="fran", privilege_level=2)
         with pytest.raises(EscalationRefused):
-            services.update_user(
-                user, actor=manager, data={"privilege_level": 6}, expected_row_version=1
-            )
+            update_user(user, actor=manager, data={"privilege_level": 6}, expected_row_version=1)
 
     def test_leaves_an_unchanged_higher_expert_level_alone(self, owner, manager):
         user = make_user(owner, username="fran", privilege_level=2, expert_level=3)
-        services.update_user(user, actor=manager, data={"first_name": "F"}, expected_row_version=1)
+        update_user(user, actor=manager, data={"first_name": "F"}, expected_row_version=1)
         with pytest.raises(EscalationRefused):
-            services.update_user(
-                user, actor=manager, data={"expert_level": 2}, expected_row_version=2
-            )
+            update_user(user, actor=manager, data={"expert_level": 2}, expected_row_version=2)
 
     def test_refuses_removing_the_last_administrator(self, owner, manager):
         with pytest.raises(EscalationRefused, match="nobody able to administer"):
-            services.update_user(
-                manager, actor=manager, data={"role": None}, expected_row_version=1
-            )
+            update_user(manager, actor=manager, data={"role": None}, expected_row_version=1)
         manager.refresh_from_db()
         assert manager.role_id is not None
 
     def test_a_role_change_bumps_the_permission_version(self, owner, manager):
         user = make_user(owner, username="fran")
         role = make_role(owner, groups=[make_role_group(owner, grants={"users": "read"})])
-        services.update_user(user, actor=manager, data={"role": role}, expected_row_version=1)
+        update_user(user, actor=manager, data={"role": role}, expected_row_version=1)
         user.refresh_from_db()
         assert user.permissions_version == 2
 
     def test_turning_into_an_api_user_removes_the_login_flag(self, owner, manager):
         user = make_user(owner, username="robot")
-        changes = services.update_user(
-            user, actor=manager, data={"kind": "api"}, expected_row_version=1
-        )
+        changes = update_user(user, actor=manager, data={"kind": "api"}, expected_row_version=1)
         assert changes["allow_login"] == [True, False]
         user.refresh_from_db()
         assert not user.allow_login
@@ -235,9 +227,7 @@ class TestUpdateUser:
     def test_moving_to_sso_drops_the_local_password_and_links(self, owner, manager):
         user = make_user(owner, username="fran")
         services.send_access_email(user, actor=manager)
-        services.update_user(
-            user, actor=manager, data={"auth_source": "saml"}, expected_row_version=1
-        )
+        update_user(user, actor=manager, data={"auth_source": "saml"}, expected_row_version=1)
         user.refresh_from_db()
         assert not user.has_usable_password()
         assert not PasswordSetToken.objects.usable().filter(user=user).exists()
@@ -246,20 +236,20 @@ class TestUpdateUser:
 class TestLoginFlag:
     def test_refuses_deactivating_yourself(self, manager):
         with pytest.raises(ValidationError, match="yourself"):
-            services.deactivate_user(manager, actor=manager)
+            deactivate_user(manager, actor=manager)
 
     def test_refuses_a_user_of_higher_privilege(self, owner, manager):
         boss = make_user(owner, username="boss", privilege_level=9)
         with pytest.raises(EscalationRefused):
-            services.deactivate_user(boss, actor=manager)
+            deactivate_user(boss, actor=manager)
 
     def test_refuses_another_owners_user(self, manager):
         with pytest.raises(Http404):
-            services.deactivate_user(make_user(make_owner()), actor=manager)
+            deactivate_user(make_user(make_owner()), actor=manager)
 
     def test_deactivate_and_reactivate(self, owner, manager):
         user = make_user(owner, username="fran")
-        services.deactivate_user(user, actor=manager, reason="Leaver", details="Last day Friday")
+        deactivate_user(user, actor=manager, reason="Leaver", details="Last day Friday")
         user.refresh_from_db()
         assert (user.allow_login, user.is_active, user.row_version) == (False, False, 2)
         assert user.permissions_version == 2
@@ -267,8 +257,8 @@ class TestLoginFlag:
         assert event.changes == {"allow_login": [True, False]}
         assert (event.reason, event.details) == ("Leaver", "Last day Friday")
         with pytest.raises(ValidationError, match="already deactivated"):
-            services.deactivate_user(user, actor=manager)
-        services.reactivate_user(user, actor=manager, reason="Returner")
+            deactivate_user(user, actor=manager)
+        reactivate_user(user, actor=manager, reason="Returner")
         user.refresh_from_db()
         assert user.allow_login
         assert events("user_reactivated")[0].changes == {"allow_login": [False, True]}
@@ -276,21 +266,21 @@ class TestLoginFlag:
     def test_an_api_user_cannot_be_reactivated_for_sign_in(self, owner, manager):
         robot = make_user(owner, username="robot", kind="api", allow_login=False)
         with pytest.raises(ValidationError, match="API user"):
-            services.reactivate_user(robot, actor=manager)
+            reactivate_user(robot, actor=manager)
 
 
 class TestBulkDeactivate:
     def test_needs_expert_level_two(self, owner, manager):
         user = make_user(owner, username="fran")
         with pytest.raises(PermissionDenied, match="expert level 2"):
-            services.bulk_deactivate([user], actor=manager, reason="Leaver")
+            bulk_deactivate([user], actor=manager, reason="Leaver")
 
     def test_all_or_nothing(self, owner, manager):
         manager.expert_level = 2
         fran = make_user(owner, username="fran")
         boss = make_user(owner, username="boss", privilege_level=9)
         with pytest.raises(EscalationRefused):
-            services.bulk_deactivate([fran, boss], actor=manager, reason="Leaver")
+            bulk_deactivate([fran, boss], actor=manager, reason="Leaver")
         fran.refresh_from_db()
         assert fran.allow_login
         assert not events("user_deactivated")
@@ -298,7 +288,7 @@ class TestBulkDeactivate:
     def test_deactivates_each_with_its_event(self, owner, manager):
         manager.expert_level = 2
         users = [make_user(owner, username=f"u{n}") for n in range(3)]
-        done = services.bulk_deactivate(users, actor=manager, reason="Restructure")
+        done = bulk_deactivate(users, actor=manager, reason="Restructure")
         assert len(done) == 3
         assert User.objects.filter(pk__in=[u.pk for u in users], allow_login=True).count() == 0
         recorded = events("user_deactivated")
@@ -308,15 +298,15 @@ class TestBulkDeactivate:
 
 class TestDeleteUser:
     def test_refuses_a_user_with_history(self, owner, manager):
-        user = services.create_user(actor=manager, data=new_user_data())
-        services.deactivate_user(user, actor=manager)
+        user = create_user(actor=manager, data=new_user_data())
+        deactivate_user(user, actor=manager)
         with pytest.raises(ValidationError, match="history"):
-            services.delete_user(user, actor=manager)
+            delete_user(user, actor=manager)
         assert User.objects.filter(pk=user.pk).exists()
 
     def test_deletes_a_user_created_by_mistake(self, owner, manager):
-        user = services.create_user(actor=manager, data=new_user_data())
-        services.delete_user(user, actor=manager)
+        user = create_user(actor=manager, data=new_user_data())
+        delete_user(user, actor=manager)
         assert not User.objects.filter(username="nora").exists()
         (event,) = events("user_deleted")
         assert event.changes["username"] == ["nora", None]
@@ -442,7 +432,7 @@ class TestSetPasswordWithLink:
 
     def test_refuses_a_user_deactivated_since(self, sent, manager):
         user, token = sent
-        services.deactivate_user(user, actor=manager)
+        deactivate_user(user, actor=manager)
         with pytest.raises(services.LinkNotUsable):
             services.set_password_with_link(token, "a long enough new passphrase")
 
@@ -470,7 +460,7 @@ def test_two_saves_on_two_connections_cannot_both_win(owner):
     user = make_user(owner, username="fran", first_name="Fran", last_name="Finance")
     a_has_read, b_committed = threading.Event(), threading.Event()
     outcome = {}
-    real_check = services.guards.check_can_manage_user
+    real_check = users.guards.check_can_manage_user
 
     def pause_save_a(*args, **kwargs):
         if threading.current_thread().name == "save-a":
@@ -480,28 +470,26 @@ def test_two_saves_on_two_connections_cannot_both_win(owner):
 
     def save_a():
         try:
-            services.update_user(
+            update_user(
                 User.objects.get(pk=user.pk),
                 actor=actor,
                 data={"first_name": "Frances"},
                 expected_row_version=1,
             )
             outcome["a"] = "saved"
-        except services.RecordChanged as exc:
+        except users.RecordChanged as exc:
             outcome["a"] = exc
         finally:
             connection.close()
 
-    with mock.patch.object(services.guards, "check_can_manage_user", pause_save_a):
+    with mock.patch.object(users.guards, "check_can_manage_user", pause_save_a):
         thread = threading.Thread(target=save_a, name="save-a")
         thread.start()
         assert a_has_read.wait(30)
-        services.update_user(
-            user, actor=actor, data={"last_name": "Fernsby"}, expected_row_version=1
-        )
+        update_user(user, actor=actor, data={"last_name": "Fernsby"}, expected_row_version=1)
         b_committed.set()
         thread.join(30)
-    assert isinstance(outcome["a"], services.RecordChanged)
+    assert isinstance(outcome["a"], users.RecordChanged)
     assert outcome["a"].events[0].changes == {"last_name": ["Finance", "Fernsby"]}
     user.refresh_from_db()
     assert (user.first_name, user.last_name, user.row_version) == ("Fran", "Fernsby", 2)

@@ -9,7 +9,8 @@ from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts import services
+from accounts import services, users
+from accounts.choices import AccessSource
 from accounts.models import CommissionProfile, Department, PasswordSetToken, UpdateReason, User
 from audit.models import AuditEvent
 from tests.builders import (
@@ -305,7 +306,7 @@ class TestLoginFlagScreens:
     ):
         client.force_login(subject, backend="accounts.backends.PortalBackend")
         assert client.get("/").status_code == 200
-        services.deactivate_user(subject, actor=admin_user)
+        users.deactivate_user(subject, actor=admin_user, reason="", source=AccessSource.SCREEN)
         response = client.get("/")
         assert response.status_code == 302 and response["Location"].startswith("/sign-in/")
 
@@ -354,7 +355,7 @@ class TestDelete:
         assert not User.objects.filter(username="mistake").exists()
         assert AuditEvent.objects.filter(action="user_deleted").exists()
         used = make_user(owner, username="used")
-        services.deactivate_user(used, actor=admin_user)
+        users.deactivate_user(used, actor=admin_user, reason="", source=AccessSource.SCREEN)
         assert ">Delete<" not in client.get(f"/users/{used.pk}/").content.decode()
         response = client.post(f"/users/{used.pk}/delete/")
         assert response.status_code == 400

@@ -296,10 +296,10 @@ def writes(world):
         ("POST", f"/users/{person.pk}/reactivate", {"reason": "x"}, "api_users"),
         ("POST", "/role-groups", {"name": "New"}, "api_roles"),
         ("PATCH", f"/role-groups/{group.pk}", {"row_version": 1}, "api_roles"),
-        ("DELETE", f"/role-groups/{group.pk}", None, "api_roles"),
+        ("DELETE", f"/role-groups/{group.pk}?reason=Unused", None, "api_roles"),
         ("POST", "/roles", {"name": "New"}, "api_roles"),
         ("PATCH", f"/roles/{role.pk}", {"row_version": 1}, "api_roles"),
-        ("DELETE", f"/roles/{role.pk}", None, "api_roles"),
+        ("DELETE", f"/roles/{role.pk}?reason=Unused", None, "api_roles"),
     ]
 
 

@@ -60,13 +60,17 @@ def test_role_writes_and_delete(owner, writer):
     renamed = writer.patch(f"/roles/{role_id}", {"name": "Integrations", "row_version": 1})
     assert renamed.json()["name"] == "Integrations"
     make_user(owner, role=Role.objects.get(pk=role_id))
-    in_use = writer.call("DELETE", f"/roles/{role_id}")
+    in_use = writer.call("DELETE", f"/roles/{role_id}?reason=Unused")
     assert in_use.status_code == 409
     assert in_use.json()["error"]["code"] == "in_use"
     spare = make_role(owner, "Spare")
-    assert writer.call("DELETE", f"/roles/{spare.pk}").status_code == 204
+    assert writer.call("DELETE", f"/roles/{spare.pk}").status_code == 422  # say why
+    blank = writer.call("DELETE", f"/roles/{spare.pk}?reason=%20")
+    assert blank.status_code == 422
+    assert "reason" in blank.json()["error"]["fields"]
+    assert writer.call("DELETE", f"/roles/{spare.pk}?reason=Unused").status_code == 204
     assert not Role.objects.filter(pk=spare.pk).exists()
-    assert AuditEvent.objects.filter(action="role_deleted").count() == 1
+    assert AuditEvent.objects.get(action="role_deleted").reason == "Unused"
 
 
 def test_roles_cannot_hand_out_groups_above_the_actor_or_of_another_owner(owner, writer):
@@ -76,5 +80,5 @@ def test_roles_cannot_hand_out_groups_above_the_actor_or_of_another_owner(owner,
     foreign = make_role_group(make_owner(), "Theirs")
     response = writer.post("/roles", {"name": "Sneaky", "role_groups": [foreign.pk]})
     assert response.status_code == 422
-    assert writer.call("DELETE", f"/role-groups/{foreign.pk}").status_code == 404
+    assert writer.call("DELETE", f"/role-groups/{foreign.pk}?reason=Unused").status_code == 404
     assert not Role.objects.filter(name="Sneaky").exists()

@@ -9,13 +9,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.choices import AccessSource
+from accounts.users import set_user_access
 from audit.choices import AuditAction
 from audit.models import AuditEvent
 from reviews import services
 from reviews.choices import CampaignStatus, Decision, ScopeKind
 from reviews.models import ReviewItem
 from roles import catalog
-from roles import services as roles_services
 from roles.models import Grant, PermissionOverride
 from tests.builders import (
     make_department,
@@ -120,7 +121,8 @@ def test_snapshots_do_not_change_when_permissions_change_later(
 
     Grant.objects.filter(role_group__name="Billing clerks", area="invoices").update(level="read")
     make_override(clerk, catalog.PARAMETERS, "full")
-    roles_services.assign_role(clerk, make_role(owner, "Other"), actor=admin_user, reason="x")
+    other = make_role(owner, "Other")
+    set_user_access(clerk, role=other, actor=admin_user, reason="x", source=AccessSource.SCREEN)
 
     assert item_of(campaign, clerk).snapshot == before
     assert before["application"]["invoices"] == "full"

@@ -11,10 +11,11 @@ from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
+from accounts.choices import AccessSource
 from accounts.models import User
+from accounts.users import set_user_access
 from audit.models import AuditEvent
 from portal import navigation
-from roles import services
 from roles.models import Role, RoleGroup
 from tests.builders import make_user
 
@@ -50,7 +51,9 @@ def test_finance_clerk_end_to_end(client, admin_user, owner):
 
     # Assigning the role is the user screens' job; they call this service.
     fran = make_user(owner, username="fran", privilege_level=3)
-    services.assign_role(fran, role, actor=admin_user, reason="New starter")
+    set_user_access(
+        fran, role=role, actor=admin_user, reason="New starter", source=AccessSource.SCREEN
+    )
 
     clerk = Client()
     clerk.force_login(User.objects.get(pk=fran.pk), backend="accounts.backends.PortalBackend")

@@ -6,7 +6,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from accounts.choices import AccessSource
 from accounts.models import User
+from accounts.users import set_user_access
 from roles import catalog, permissions, services
 from roles.impact import Proposal
 from roles.resolver import OverrideRule
@@ -76,7 +78,7 @@ def test_matrix_preview_matches_what_saving_does(owner, admin_user, world):
     cells = {"invoices": "full", "payments": "none", "dp_user_activity": "read", "tariffs": "read"}
     before = snapshot(owner)
     impact = services.impact_preview(owner, grants={groups[0].pk: cells})
-    services.set_grants(groups[0], cells, actor=admin_user, expected_row_version=1)
+    services.set_grants(groups[0], cells, actor=admin_user, expected_row_version=1, reason="")
     assert predicted(impact) == actual_changes(before, snapshot(owner))
     assert impact.count > 0
 
@@ -87,7 +89,7 @@ def test_role_preview_matches_what_saving_does(owner, admin_user, world):
     before = snapshot(owner)
     impact = services.impact_preview(owner, role_groups={roles[0].pk: new})
     services.set_role_groups(
-        roles[0], [groups[3], groups[4]], actor=admin_user, expected_row_version=1
+        roles[0], [groups[3], groups[4]], actor=admin_user, expected_row_version=1, reason=""
     )
     assert predicted(impact) == actual_changes(before, snapshot(owner))
 
@@ -102,8 +104,14 @@ def test_user_preview_matches_assignments_and_overrides(owner, admin_user, world
         user_groups={target.pk: {groups[1].pk}},
         overrides={target.pk: {"reports": OverrideRule("reports", "run", "cover")}},
     )
-    services.assign_role(target, roles[2], actor=admin_user)
-    services.set_extra_groups(target, [groups[1]], actor=admin_user)
+    set_user_access(
+        target,
+        role=roles[2],
+        extra_groups=[groups[1]],
+        actor=admin_user,
+        reason="",
+        source=AccessSource.SCREEN,
+    )
     services.set_override(target, "reports", "run", actor=admin_user, reason="cover")
     assert predicted(impact) == actual_changes(before, snapshot(owner))
 

@@ -8,9 +8,11 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.utils import timezone
 
+from accounts.choices import AccessSource
 from accounts.models import User
+from accounts.users import set_user_access
 from audit.models import AuditEvent
-from roles import catalog, permissions, services
+from roles import catalog, permissions, services, transfer
 from roles.guards import EscalationRefused
 from roles.models import PermissionOverride, Role, RoleGroup
 from tests.builders import make_override, make_owner, make_role, make_role_group, make_user
@@ -52,10 +54,12 @@ def manager(owner):
 
 def test_create_role_group_refuses_levels_above_the_actor(manager):
     with pytest.raises(EscalationRefused, match="Payments"):
-        services.create_role_group(actor=manager, name="Finance", grants={"payments": "full"})
+        services.create_role_group(
+            actor=manager, name="Finance", grants={"payments": "full"}, reason=""
+        )
     assert not RoleGroup.objects.filter(name="Finance").exists()
     group = services.create_role_group(
-        actor=manager, name="Finance", grants={"invoices": "full", "payments": "read"}
+        actor=manager, name="Finance", grants={"invoices": "full", "payments": "read"}, reason=""
     )
     assert group.levels() == {"invoices": "full", "payments": "read"}
     event = AuditEvent.objects.get(action="role_group_created")
@@ -65,17 +69,17 @@ def test_create_role_group_refuses_levels_above_the_actor(manager):
 def test_group_names_are_unique_per_owner_case_insensitively(manager, owner):
     make_role_group(owner, "Finance")
     with pytest.raises(ValidationError) as exc:
-        services.create_role_group(actor=manager, name="finance")
+        services.create_role_group(actor=manager, name="finance", reason="")
     assert "name" in exc.value.error_dict
     other = make_user(make_owner(), grants={"settings_user_groups": "full"})
-    assert services.create_role_group(actor=other, name="Finance").owner_id != owner.id
+    assert services.create_role_group(actor=other, name="Finance", reason="").owner_id != owner.id
 
 
 def test_cells_of_unknown_areas_levels_or_the_other_channel_are_refused(manager, owner):
     group = make_role_group(owner)
     for cells in ({"nope": "read"}, {"invoices": "write"}, {"api_invoices": "read"}):
         with pytest.raises(ValidationError):
-            services.set_grants(group, cells, actor=manager, expected_row_version=1)
+            services.set_grants(group, cells, actor=manager, expected_row_version=1, reason="")
 
 
 def test_set_grants_changes_only_named_cells_and_audits_only_changed_ones(manager, owner):
@@ -103,44 +107,56 @@ def test_set_grants_changes_only_named_cells_and_audits_only_changed_ones(manage
 def test_set_grants_refuses_raising_a_cell_above_the_actor(manager, owner):
     group = make_role_group(owner, "Finance", {"payments": "read"})
     with pytest.raises(EscalationRefused):
-        services.set_grants(group, {"payments": "full"}, actor=manager, expected_row_version=1)
+        services.set_grants(
+            group, {"payments": "full"}, actor=manager, expected_row_version=1, reason=""
+        )
     assert group.levels() == {"payments": "read"}
     assert not AuditEvent.objects.filter(action="matrix_changed").exists()
 
 
 def test_lowering_a_cell_above_the_actor_is_not_escalation(manager, owner):
     group = make_role_group(owner, "Ops", {"tariffs": "full"})
-    services.set_grants(group, {"tariffs": "read"}, actor=manager, expected_row_version=1)
+    services.set_grants(
+        group, {"tariffs": "read"}, actor=manager, expected_row_version=1, reason=""
+    )
     assert group.levels() == {"tariffs": "read"}
 
 
 def test_set_grants_refuses_a_stale_version(manager, owner):
     group = make_role_group(owner, "Finance", {"invoices": "read"})
-    services.set_grants(group, {"invoices": "full"}, actor=manager, expected_row_version=1)
+    services.set_grants(
+        group, {"invoices": "full"}, actor=manager, expected_row_version=1, reason=""
+    )
     with pytest.raises(ValidationError, match="Someone else changed"):
-        services.set_grants(group, {"invoices": "none"}, actor=manager, expected_row_version=1)
+        services.set_grants(
+            group, {"invoices": "none"}, actor=manager, expected_row_version=1, reason=""
+        )
     assert group.levels() == {"invoices": "full"}
 
 
 def test_another_owners_group_answers_404(manager):
     foreign = make_role_group(make_owner(), "Theirs", {"invoices": "read"})
     with pytest.raises(Http404):
-        services.set_grants(foreign, {"invoices": "none"}, actor=manager, expected_row_version=1)
+        services.set_grants(
+            foreign, {"invoices": "none"}, actor=manager, expected_row_version=1, reason=""
+        )
     with pytest.raises(Http404):
-        services.delete_role_group(foreign, actor=manager)
+        services.delete_role_group(foreign, actor=manager, reason="No longer used")
     with pytest.raises(Http404):
-        services.create_role(actor=manager, name="Mixed", groups=[foreign])
+        services.create_role(actor=manager, name="Mixed", groups=[foreign], reason="")
 
 
 def test_the_last_user_administrator_cannot_remove_user_administration(owner):
     admins = make_role_group(owner, "Admins", {"users": "full", "settings_user_groups": "full"})
     admin = make_user(owner, role=make_role(owner, groups=[admins]), privilege_level=10)
     with pytest.raises(EscalationRefused, match="nobody able to administer users"):
-        services.set_grants(admins, {"users": "read"}, actor=admin, expected_row_version=1)
+        services.set_grants(
+            admins, {"users": "read"}, actor=admin, expected_row_version=1, reason=""
+        )
     assert admins.levels()["users"] == "full"
     # With a second administrator through another group, it is allowed.
     make_user(owner, grants={"users": "full"})
-    services.set_grants(admins, {"users": "read"}, actor=admin, expected_row_version=1)
+    services.set_grants(admins, {"users": "read"}, actor=admin, expected_row_version=1, reason="")
 
 
 def test_delete_role_group_is_refused_while_used(manager, owner):
@@ -149,12 +165,12 @@ def test_delete_role_group_is_refused_while_used(manager, owner):
     holder = make_user(owner, username="extra")
     holder.extra_role_groups.add(group)
     with pytest.raises(services.InUse) as exc:
-        services.delete_role_group(group, actor=manager)
+        services.delete_role_group(group, actor=manager, reason="No longer used")
     assert [r.name for r in exc.value.roles] == ["Finance clerk"]
     assert [u.username for u in exc.value.users] == ["extra"]
     role.role_groups.clear()
     holder.extra_role_groups.clear()
-    services.delete_role_group(group, actor=manager)
+    services.delete_role_group(group, actor=manager, reason="No longer used")
     assert not RoleGroup.objects.filter(pk=group.pk).exists()
     assert AuditEvent.objects.filter(action="role_group_deleted").exists()
 
@@ -162,9 +178,9 @@ def test_delete_role_group_is_refused_while_used(manager, owner):
 def test_clone_role_group_copies_grants_and_refuses_escalation(manager, owner):
     big = make_role_group(owner, "Big", {"tariffs": "full"})
     with pytest.raises(EscalationRefused):
-        services.clone_role_group(big, actor=manager, name="Big copy")
+        services.clone_role_group(big, actor=manager, name="Big copy", reason="")
     finance = make_role_group(owner, "Finance", {"invoices": "full"})
-    copy = services.clone_role_group(finance, actor=manager, name="Finance 2")
+    copy = services.clone_role_group(finance, actor=manager, name="Finance 2", reason="")
     assert copy.levels() == {"invoices": "full"}
     assert AuditEvent.objects.filter(action="role_group_created").order_by("id").last().context == {
         "cloned_from": "Finance"
@@ -178,10 +194,12 @@ def test_roles_combine_only_groups_the_actor_may_hand_out(manager, owner):
     big = make_role_group(owner, "Big", {"tariffs": "full"})
     small = make_role_group(owner, "Small", {"invoices": "read"})
     with pytest.raises(EscalationRefused):
-        services.create_role(actor=manager, name="R", groups=[big])
-    role = services.create_role(actor=manager, name="R", groups=[small])
+        services.create_role(actor=manager, name="R", groups=[big], reason="")
+    role = services.create_role(actor=manager, name="R", groups=[small], reason="")
     with pytest.raises(EscalationRefused):
-        services.set_role_groups(role, [small, big], actor=manager, expected_row_version=1)
+        services.set_role_groups(
+            role, [small, big], actor=manager, expected_row_version=1, reason=""
+        )
     assert list(role.role_groups.all()) == [small]
 
 
@@ -191,10 +209,10 @@ def test_set_role_groups_moves_holders_at_once_and_checks_version(manager, owner
     role = make_role(owner, "Clerk", groups=[a])
     user = make_user(owner, role=role)
     assert level(user, "payments") == "none"
-    services.set_role_groups(role, [a, b], actor=manager, expected_row_version=1)
+    services.set_role_groups(role, [a, b], actor=manager, expected_row_version=1, reason="")
     assert level(user, "payments") == "read"
     with pytest.raises(ValidationError, match="Someone else"):
-        services.set_role_groups(role, [a], actor=manager, expected_row_version=1)
+        services.set_role_groups(role, [a], actor=manager, expected_row_version=1, reason="")
     event = AuditEvent.objects.get(action="role_changed")
     assert event.changes == {"role_groups": [["A"], ["A", "B"]]}
 
@@ -203,51 +221,14 @@ def test_delete_role_is_refused_while_users_hold_it(manager, owner):
     role = make_role(owner, "Clerk")
     user = make_user(owner, role=role, username="holder")
     with pytest.raises(services.InUse) as exc:
-        services.delete_role(role, actor=manager)
+        services.delete_role(role, actor=manager, reason="No longer used")
     assert [u.username for u in exc.value.users] == ["holder"]
-    services.assign_role(user, None, actor=manager)
-    services.delete_role(role, actor=manager)
+    set_user_access(user, role=None, actor=manager, reason="Left", source=AccessSource.SCREEN)
+    services.delete_role(role, actor=manager, reason="No longer used")
     assert not Role.objects.filter(pk=role.pk).exists()
 
 
-# Assignments and overrides -------------------------------------------------------------------
-
-
-def test_assign_role_checks_escalation_privilege_and_owner(manager, owner):
-    big = make_role(
-        owner, "Tariff master", groups=[make_role_group(owner, grants={"tariffs": "full"})]
-    )
-    small = make_role(owner, "Clerk", groups=[make_role_group(owner, grants={"invoices": "read"})])
-    target = make_user(owner, privilege_level=3)
-    with pytest.raises(EscalationRefused):
-        services.assign_role(target, big, actor=manager)
-    senior = make_user(owner, privilege_level=9)
-    with pytest.raises(EscalationRefused, match="privilege level"):
-        services.assign_role(senior, small, actor=manager)
-    with pytest.raises(Http404):
-        services.assign_role(make_user(make_owner()), small, actor=manager)
-    version = fresh(target).permissions_version
-    services.assign_role(target, small, actor=manager, reason="New starter", details="Ticket 12")
-    target = fresh(target)
-    assert target.role == small
-    assert target.permissions_version == version + 1
-    event = AuditEvent.objects.get(action="user_changed")
-    assert event.changes == {"role": [None, "Clerk"]}
-    assert (event.reason, event.details) == ("New starter", "Ticket 12")
-    assert level(target, "invoices") == "read"
-
-
-def test_set_extra_groups_checks_only_added_groups(manager, owner):
-    big = make_role_group(owner, "Big", {"tariffs": "full"})
-    small = make_role_group(owner, "Small", {"invoices": "read"})
-    target = make_user(owner, privilege_level=3)
-    target.extra_role_groups.add(big)  # given earlier by someone who could
-    services.set_extra_groups(target, [big, small], actor=manager)
-    assert level(target, "invoices") == "read"
-    services.set_extra_groups(target, [small], actor=manager)
-    with pytest.raises(EscalationRefused):
-        services.set_extra_groups(target, [small, big], actor=manager)
-    assert AuditEvent.objects.filter(action="user_changed").count() == 2
+# Overrides -------------------------------------------------------------------
 
 
 def test_override_raises_restricts_and_expires(manager, owner):
@@ -308,7 +289,9 @@ def test_overrides_of_a_higher_privilege_user_are_refused(manager, owner):
 
 def test_superuser_is_exempt(owner):
     root = make_user(owner, is_superuser=True, privilege_level=10)
-    group = services.create_role_group(actor=root, name="All", grants={"tariffs": "full"})
+    group = services.create_role_group(
+        actor=root, name="All", grants={"tariffs": "full"}, reason=""
+    )
     assert group.levels() == {"tariffs": "full"}
 
 
@@ -319,16 +302,16 @@ def test_export_then_import_into_another_owner():
     owner = make_owner()
     finance = make_role_group(owner, "Finance", {"invoices": "full", "payments": "read"})
     make_role(owner, "Finance clerk", groups=[finance])
-    document = services.export_role_model(owner)
+    document = transfer.export_role_model(owner)
     assert document["catalog_version"] == catalog.CATALOG_VERSION
 
     other = make_owner()
     admin = make_user(other, grants={"invoices": "full", "payments": "read"}, privilege_level=9)
-    model = services.parse_role_model(__import__("json").dumps(document))
-    plan = services.plan_import(other, model)
+    model = transfer.parse_role_model(__import__("json").dumps(document))
+    plan = transfer.plan_import(other, model)
     assert plan.new_groups == ["Finance"]
     assert plan.new_roles == ["Finance clerk"]
-    services.import_role_model(model, actor=admin, expected_epoch=plan.epoch)
+    transfer.import_role_model(model, actor=admin, expected_epoch=plan.epoch, reason="")
     group = RoleGroup.objects.get(owner=other, name="Finance")
     assert group.levels() == {"invoices": "full", "payments": "read"}
     assert [
@@ -336,7 +319,7 @@ def test_export_then_import_into_another_owner():
     ] == ["Finance"]
     assert AuditEvent.objects.filter(action="role_model_imported", owner_id=other.pk).exists()
     # Importing again changes nothing.
-    assert services.plan_import(other, model).is_empty
+    assert transfer.plan_import(other, model).is_empty
 
 
 def test_import_refuses_bad_files_with_clear_messages():
@@ -355,13 +338,13 @@ def test_import_refuses_bad_files_with_clear_messages():
         ),
     ]:
         with pytest.raises(ValidationError, match=message):
-            services.parse_role_model(text)
+            transfer.parse_role_model(text)
 
 
 def test_import_shows_impact_and_refuses_escalation_and_stale_previews(manager, owner):
     finance = make_role_group(owner, "Finance", {"invoices": "read"})
     user = make_user(owner, role=make_role(owner, "Clerk", groups=[finance]), username="clerk")
-    model = services.parse_role_model(
+    model = transfer.parse_role_model(
         __import__("json").dumps(
             {
                 "format": "billing-access-role-model",
@@ -373,16 +356,18 @@ def test_import_shows_impact_and_refuses_escalation_and_stale_previews(manager, 
             }
         )
     )
-    plan = services.plan_import(owner, model)
+    plan = transfer.plan_import(owner, model)
     assert plan.changed_groups == {"Finance": {"invoices": ["read", "full"]}}
     assert plan.impact.as_dict() == {"clerk": [("invoices", "read", "full")]}
     bad = dict(model, role_groups=[dict(model["role_groups"][0], grants={"tariffs": "full"})])
     with pytest.raises(EscalationRefused):
-        services.import_role_model(bad, actor=manager)
-    services.set_grants(finance, {"payments": "read"}, actor=manager, expected_row_version=1)
+        transfer.import_role_model(bad, actor=manager, reason="")
+    services.set_grants(
+        finance, {"payments": "read"}, actor=manager, expected_row_version=1, reason=""
+    )
     with pytest.raises(ValidationError, match="changed since the preview"):
-        services.import_role_model(model, actor=manager, expected_epoch=plan.epoch)
-    services.import_role_model(model, actor=manager)
+        transfer.import_role_model(model, actor=manager, expected_epoch=plan.epoch, reason="")
+    transfer.import_role_model(model, actor=manager, reason="")
     assert level(user, "invoices") == "full"
     assert level(user, "payments") == "none"  # the file's grants replace the group's
 
@@ -394,7 +379,25 @@ def test_an_administrator_without_the_login_flag_does_not_count(owner):
     denied = make_user(owner, grants={"users": "full"})
     make_override(denied, "users", "read")
     with pytest.raises(EscalationRefused, match="nobody able to administer users"):
-        services.set_grants(admins, {"users": "read"}, actor=admin, expected_row_version=1)
+        services.set_grants(
+            admins, {"users": "read"}, actor=admin, expected_row_version=1, reason=""
+        )
     with pytest.raises(EscalationRefused, match="nobody able to administer users"):
         services.set_override(admin, "users", "read", actor=admin, reason="Stepping down")
     assert level(admin, "users") == "full"
+
+
+def test_fill_category_sets_only_areas_that_have_the_level():
+    app = catalog.Channel.APPLICATION
+    standard = [a for a in catalog.areas_for(app) if a.category == catalog.Category.STANDARD]
+    with_run = {a.code for a in standard if a.is_level(catalog.RUN)}
+    assert with_run and len(with_run) < len(standard)
+    filled = services.fill_category(
+        {"tariffs": "full"}, channel=app, category=catalog.Category.STANDARD, level=catalog.RUN
+    )
+    assert {code for code, level in filled.items() if level == catalog.RUN} == with_run
+    assert filled["tariffs"] == "full"  # another category keeps its cell
+    narrowed = services.fill_category(
+        {}, channel=app, category=catalog.Category.STANDARD, level=catalog.READ, query="report"
+    )
+    assert narrowed and all("report" in catalog.get(c).label.lower() for c in narrowed)

@@ -224,13 +224,17 @@ def test_role_create_and_delete_refusal(client, signed_in, admin_user, finance, 
     )
     assert response.status_code == 302
     assert Role.objects.filter(name="Auditor").exists()
-    refused = client.post(reverse("roles:role_delete", args=[clerk_role.pk]))
+    refused = client.post(reverse("roles:role_delete", args=[clerk_role.pk]), {"reason": "x"})
     assert refused.status_code == 400
     assert b"clerk" in refused.content
     assert Role.objects.filter(pk=clerk_role.pk).exists()
     auditor = Role.objects.get(name="Auditor")
-    assert client.post(reverse("roles:role_delete", args=[auditor.pk])).status_code == 302
-    assert AuditEvent.objects.filter(action="role_deleted").exists()
+    unsaid = client.post(reverse("roles:role_delete", args=[auditor.pk]), {"reason": " "})
+    assert unsaid.status_code == 400
+    assert unsaid.context["form"].errors["reason"]  # shown next to the field
+    deleted = client.post(reverse("roles:role_delete", args=[auditor.pk]), {"reason": "Merged"})
+    assert deleted.status_code == 302
+    assert AuditEvent.objects.get(action="role_deleted").reason == "Merged"
 
 
 def test_group_create_clone_rename_and_delete_refusal(
@@ -256,10 +260,13 @@ def test_group_create_clone_rename_and_delete_refusal(
         {"name": "Support desk", "description": "", "row_version": 1},
     )
     assert renamed.status_code == 302
-    refused = client.post(reverse("roles:rolegroup_delete", args=[finance.pk]))
+    refused = client.post(reverse("roles:rolegroup_delete", args=[finance.pk]), {"reason": "x"})
     assert refused.status_code == 400
     assert b"Finance clerk" in refused.content
-    assert client.post(reverse("roles:rolegroup_delete", args=[support.pk])).status_code == 302
+    assert client.post(reverse("roles:rolegroup_delete", args=[support.pk])).status_code == 400
+    done = client.post(reverse("roles:rolegroup_delete", args=[support.pk]), {"reason": "Unused"})
+    assert done.status_code == 302
+    assert AuditEvent.objects.get(action="role_group_deleted").reason == "Unused"
 
 
 def test_compare_highlights_differences(client, signed_in, admin_user, owner, finance):

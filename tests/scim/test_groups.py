@@ -50,9 +50,11 @@ def test_membership_gives_and_takes_the_mapped_role(mapped):
     user = User.objects.get(pk=person["id"])
     assert user.role == role
     assert user.permissions_version > version
-    assert AuditEvent.objects.filter(
+    mapped_event = AuditEvent.objects.get(
         action=AuditAction.USER_CHANGED, details__contains="Role mapping"
-    ).exists()
+    )
+    assert mapped_event.context["source"] == "scim"  # the same writer as every other door
+    assert mapped_event.changes == {"role": [None, "Finance"]}
     listed = scim.get('Groups?filter=displayName eq "finance"').json()
     assert [g["id"] for g in listed["Resources"]] == [group["id"]]
     assert listed["Resources"][0]["members"][0]["value"] == person["id"]

@@ -214,14 +214,19 @@ def test_garbage_bodies_answer_400(scim, raw):
 def test_provisioned_fields_are_read_only_on_the_screens(scim, admin_user, signed_in):
     body = create(scim)
     user = User.objects.get(pk=body["id"])
-    from accounts import services
+    from django.core.exceptions import ValidationError
 
-    assert {"username", "email", "first_name", "last_name"} <= services.idp_managed_fields(user)
-    with pytest.raises(services.ValidationError):
-        services.update_user(
+    from accounts import users
+    from accounts.choices import AccessSource
+
+    assert {"username", "email", "first_name", "last_name"} <= users.idp_managed_fields(user)
+    with pytest.raises(ValidationError):
+        users.update_user(
             user,
             actor=admin_user,
             data={"first_name": "Changed"},
             expected_row_version=user.row_version,
+            reason="",
+            source=AccessSource.SCREEN,
         )
     assert User.objects.get(pk=user.pk).first_name == "Ada"

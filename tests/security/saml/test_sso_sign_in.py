@@ -116,6 +116,9 @@ class TestSignIn:
         assert changed.changes["extra_role_groups"] == [["Audit readers"], []]
         assert changed.changes["last_name"] == ["Finance", "Audit"]
         assert changed.actor_label == f"SSO: {provider.name}"
+        assert changed.context["source"] == "saml"  # the same writer as every other door
+        created = AuditEvent.objects.get(action="user_created", target_id=str(user.pk))
+        assert (created.context["source"], created.method) == ("saml", "saml")
 
     def test_leaving_every_mapped_group_falls_back_to_the_default_role(
         self, client, owner, idp, provider, clerk_setup

@@ -5,7 +5,8 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 
-from accounts import services as account_services
+from accounts import users
+from accounts.choices import AccessSource
 from accounts.models import User
 from roles.services import InUse, delete_role
 from tests.builders import make_role, make_update_reason
@@ -32,8 +33,9 @@ def test_edit_form_shows_idp_fields_read_only(signed_in, admin_user, sso_fran, o
 @pytest.mark.django_db
 def test_service_refuses_changing_an_idp_field(admin_user, sso_fran):
     with pytest.raises(ValidationError) as refused:
-        account_services.update_user(
+        users.update_user(
             sso_fran,
+            source=AccessSource.SCREEN,
             actor=admin_user,
             data={"email": "someone.else@acme.test"},
             expected_row_version=sso_fran.row_version,
@@ -49,7 +51,7 @@ def test_deleting_a_providers_default_role_is_refused_cleanly(admin_user, owner,
     role = make_role(owner, name="SSO default")
     make_provider(owner, idp, default_role=role, slug="second", name="Second IdP")
     with pytest.raises(InUse) as refused:
-        delete_role(role, actor=admin_user)
+        delete_role(role, actor=admin_user, reason="No longer used")
     assert (
         "Second IdP" in str(refused.value.messages[0]) or "still used" in refused.value.messages[0]
     )
