@@ -57,7 +57,7 @@ e2e: venv ## Only the browser tests
 
 typecheck: venv ## mypy on the typed modules
 	@$(PY) -m mypy roles/resolver.py roles/permissions.py portal/navigation.py roles/middleware.py \
-	  audit/services.py security/middleware.py security/stepup.py accounts/middleware.py accounts/users.py
+	  audit/services.py security/middleware.py security/stepup.py security/csrf.py accounts/middleware.py
 
 bench: venv ## Benchmarks against a dedicated PostgreSQL database; figures under var/bench/
 	@TEST_DB_NAME=billing_access_bench bin/with-postgres $(PY) -m tests.bench
