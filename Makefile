@@ -41,6 +41,7 @@ lint: venv ## Ruff lint and format check, mypy on the typed modules, missing mig
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check .
 	@$(VENV)/bin/lint-imports --no-cache --no-logo
+	@$(VENV)/bin/lint-imports --no-cache --no-logo
 	@$(MAKE) --no-print-directory typecheck
 	@$(DEV_ENV) $(PY) manage.py makemigrations --check --dry-run -v1 >/dev/null || { echo "A model change has no migration (or the check failed): run makemigrations."; exit 1; }
 	@$(DEV_ENV) $(PY) manage.py check --fail-level WARNING
@@ -57,7 +58,7 @@ e2e: venv ## Only the browser tests
 
 typecheck: venv ## mypy on the typed modules
 	@$(PY) -m mypy roles/resolver.py roles/permissions.py portal/navigation.py roles/middleware.py \
-	  audit/services.py security/middleware.py security/stepup.py security/csrf.py accounts/middleware.py
+	  audit/services.py security/middleware.py security/stepup.py accounts/middleware.py accounts/users.py
 
 bench: venv ## Benchmarks against a dedicated PostgreSQL database; figures under var/bench/
 	@TEST_DB_NAME=billing_access_bench bin/with-postgres $(PY) -m tests.bench

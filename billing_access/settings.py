@@ -100,15 +100,12 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
-            # Django's {% extends %}, with the root template's blocks found once (see the module).
-            "builtins": ["billing_access.template_builtins"],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.navigation",
-                "security.csrf.csrf",
             ],
         },
     },
@@ -187,8 +184,8 @@ SECURE_COOKIES = env.get_bool("SECURE_COOKIES", not DEBUG)
 SESSION_COOKIE_SECURE = SECURE_COOKIES
 CSRF_COOKIE_SECURE = SECURE_COOKIES
 CSRF_COOKIE_HTTPONLY = True
-# The CSRF cookie lasts as long as the browser session: with no expiry to renew, a page's token
-# does not re-send it (security.csrf), and an idle session ends long before a year-old form.
+# The CSRF cookie lasts as long as the browser session: an idle session ends long before a
+# year-old form could be posted.
 CSRF_COOKIE_AGE = None
 SESSION_COOKIE_NAME = "__Host-session" if SECURE_COOKIES else "session"
 CSRF_COOKIE_NAME = "__Host-csrf" if SECURE_COOKIES else "csrftoken"

@@ -217,4 +217,8 @@ class OverrideForm(forms.Form):
 
 
 class ReasonForm(forms.Form):
-    reason = forms.CharField(max_length=500, help_text="Recorded in the audit log.")
+    reason = forms.CharField(
+        max_length=500,
+        help_text="Recorded in the audit log.",
+        error_messages={"required": "Say why; the reason is kept in the audit log."},
+    )
