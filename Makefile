@@ -41,7 +41,6 @@ lint: venv ## Ruff lint and format check, mypy on the typed modules, missing mig
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check .
 	@$(VENV)/bin/lint-imports --no-cache --no-logo
-	@$(VENV)/bin/lint-imports --no-cache --no-logo
 	@$(MAKE) --no-print-directory typecheck
 	@$(DEV_ENV) $(PY) manage.py makemigrations --check --dry-run -v1 >/dev/null || { echo "A model change has no migration (or the check failed): run makemigrations."; exit 1; }
 	@$(DEV_ENV) $(PY) manage.py check --fail-level WARNING
