@@ -20,6 +20,7 @@ from django.views.generic import TemplateView
 
 from audit.models import AuditEvent
 from portal.access import public, requires, signed_in
+from portal.forms import apply_service_errors
 from portal.generic import PortalConfirmView, PortalFormView, PortalMixin
 from portal.navigation import link, links_for, menu_for
 from roles import catalog, permissions
@@ -242,8 +243,8 @@ class UserEditView(OwnerFormMixin, UserRecordMixin, PortalFormView):
         return kwargs
 
     def form_valid(self, form):
-        # PortalFormView turns every ValidationError into form errors; a lost update also needs
-        # the current row_version in the form and the list of what changed meanwhile.
+        # As PortalFormView, with one more case: a lost update also needs the current
+        # row_version in the form and the list of what changed meanwhile.
         try:
             self.result = users.update_user(
                 self.subject,
@@ -260,15 +261,8 @@ class UserEditView(OwnerFormMixin, UserRecordMixin, PortalFormView):
             form.add_error(None, exc.messages[0])
             self.conflict_events = exc.events
             return self.form_invalid(form)
-        except EscalationRefused as exc:
-            form.add_error(None, str(exc))
-            return self.form_invalid(form)
-        except ValidationError as exc:
-            if hasattr(exc, "error_dict"):
-                for field, errors in exc.error_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
-            else:
-                form.add_error(None, exc)
+        except (EscalationRefused, ValidationError) as exc:
+            apply_service_errors(form, exc)
             return self.form_invalid(form)
         return redirect(self.get_success_url())
 
