@@ -46,6 +46,11 @@ class Owner(models.Model):
     audit_retention_days = models.PositiveIntegerField(
         default=2555, validators=[MinValueValidator(90)], help_text="At least 90 days."
     )
+    max_elevation_hours = models.PositiveSmallIntegerField(
+        default=8,
+        validators=[MinValueValidator(1), MaxValueValidator(72)],
+        help_text="The longest a just-in-time elevation may last, in hours (1 to 72).",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -205,6 +210,12 @@ class User(AbstractBaseUser):
     # User Status flags.
     is_account_manager = models.BooleanField("account manager", default=False)
     is_commission_holder = models.BooleanField("commission holder", default=False)
+    is_emergency_account = models.BooleanField(
+        "emergency account",
+        default=False,
+        help_text="May activate eligible access without approval, with a reason; every approver "
+        "is told at once.",
+    )
 
     departments = models.ManyToManyField(Department, blank=True, related_name="users")
     role = models.ForeignKey(

@@ -69,6 +69,17 @@ class AuditAction(models.TextChoices):
     AUDIT_PURGED = "audit_purged", "Audit log purged"
     # Reviews.
     REVIEW_CHANGED = "review_changed", "Access review changed"
+    # Just-in-time access: eligibility, requests and elevations.
+    ELIGIBILITY_CHANGED = "eligibility_changed", "Eligibility changed"
+    ACCESS_REQUESTED = "access_requested", "Access requested"
+    ACCESS_APPROVED = "access_approved", "Access request approved"
+    ACCESS_DENIED = "access_denied", "Access request denied"
+    ACCESS_WITHDRAWN = "access_withdrawn", "Access request withdrawn"
+    ELEVATION_ACTIVATED = "elevation_activated", "Elevation activated"
+    ELEVATION_ENDED = "elevation_ended", "Elevation ended"
+    ELEVATION_REVOKED = "elevation_revoked", "Elevation revoked"
+    ELEVATION_EXPIRED = "elevation_expired", "Elevation expired"
+    BREAK_GLASS = "break_glass", "Emergency access activated"
 
 
 _SIGN_IN = {
@@ -80,7 +91,21 @@ _SIGN_IN = {
 # for a page they may not open) is a security event, not a failed attempt to get in.
 _FAILED_SUFFIXES = ("_failed", "_refused")
 _VIEW = {AuditAction.SENSITIVE_VIEWED, AuditAction.AUDIT_EXPORTED}
-_CHANGE_PREFIXES = ("user_", "settings_item_", "owner_", "role_", "matrix_", "override_", "review_")
+_CHANGE_PREFIXES = (
+    "user_",
+    "settings_item_",
+    "owner_",
+    "role_",
+    "matrix_",
+    "override_",
+    "review_",
+    "eligibility_",
+    "access_requested",
+    "access_approved",
+    "access_denied",
+    "access_withdrawn",
+    "elevation_",
+)
 
 
 def category_of(action: str) -> str:

@@ -21,11 +21,13 @@ RUN = "run"
 EXECUTE = "execute"
 FULL = "full"
 WRITE = "write"
+APPROVE = "approve"
 
 STANDARD_LEVELS = (NONE, READ, FULL)
 RUN_LEVELS = (NONE, READ, RUN, FULL)
 EXECUTE_LEVELS = (NONE, READ, EXECUTE, FULL)
 API_LEVELS = (NONE, READ, WRITE)
+APPROVE_LEVELS = (NONE, READ, APPROVE)
 
 LEVEL_LABELS = {
     NONE: "No access",
@@ -34,6 +36,7 @@ LEVEL_LABELS = {
     EXECUTE: "Execute",
     FULL: "Full",
     WRITE: "Write",
+    APPROVE: "Approve",
 }
 
 
@@ -153,6 +156,7 @@ _STANDARD = [
     "Disaster Recovery Files",
     "TODOs",
     "Services",
+    ("Access Requests", APPROVE_LEVELS),
 ]
 
 _SETTINGS = [
@@ -247,6 +251,7 @@ _API = [
     ("Reports", API_LEVELS),
     ("Tickets", API_LEVELS),
     ("Billing Runs", API_LEVELS),
+    ("Access Requests", API_LEVELS),
 ]
 
 AREAS: tuple[Area, ...] = tuple(
@@ -317,6 +322,8 @@ API_USERS = "api_users"
 API_ROLES = "api_roles"
 API_AUDIT = "api_audit_events"
 API_AUTHZ = "api_authorization"
+ACCESS_REQUESTS = "access_requests"
+API_ACCESS_REQUESTS = "api_access_requests"
 
 # Each API area's application counterpart: granting API read needs read there, API write needs
 # its top level, so nobody can give an integration more than they could do on the screens.
@@ -338,6 +345,7 @@ API_EQUIVALENT = {
     "api_reports": "reports",
     "api_tickets": "tickets",
     "api_billing_runs": "billing_billing_runs",
+    "api_access_requests": ACCESS_REQUESTS,
 }
 
 

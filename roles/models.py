@@ -9,7 +9,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from . import catalog
-from .choices import RoleGroupKind
+from .choices import RequestState, RoleGroupKind
 
 
 class OwnedQuerySet(models.QuerySet):
@@ -28,6 +28,11 @@ class RoleGroup(models.Model):
         max_length=20, choices=RoleGroupKind.choices, default=RoleGroupKind.APPLICATION
     )
     description = models.TextField(blank=True, max_length=2000)
+    self_activation = models.BooleanField(
+        default=False,
+        help_text="People eligible for it activate it themselves (after confirming who they "
+        "are) instead of asking someone to approve.",
+    )
     row_version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -87,6 +92,12 @@ class Role(models.Model):
     name = models.CharField(max_length=120)
     description = models.TextField(blank=True, max_length=2000)
     role_groups = models.ManyToManyField(RoleGroup, blank=True, related_name="roles")
+    eligible_role_groups = models.ManyToManyField(
+        RoleGroup,
+        blank=True,
+        related_name="eligible_in_roles",
+        help_text="Groups its holders may ask for, for a few hours at a time; never standing.",
+    )
     row_version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -145,3 +156,122 @@ class PermissionOverride(models.Model):
 
     def is_in_force(self, now=None) -> bool:
         return self.expires_at is None or self.expires_at > (now or timezone.now())
+
+
+class Eligibility(models.Model):
+    """One user made eligible for one role group, beside what their role makes them eligible for.
+
+    Eligible access never counts until an approved request activates it for a while.
+    """
+
+    owner = models.ForeignKey("accounts.Owner", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="eligibilities"
+    )
+    role_group = models.ForeignKey(
+        RoleGroup, on_delete=models.CASCADE, related_name="eligibilities"
+    )
+    reason = models.CharField(max_length=500)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["role_group__name"]
+        constraints = [
+            models.UniqueConstraint("user", "role_group", name="eligibility_unique_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} eligible for {self.role_group}"
+
+
+class AccessRequestQuerySet(models.QuerySet):
+    def for_owner(self, owner):
+        return self.filter(owner=owner)
+
+    def active(self, now=None):
+        """Approved requests whose window holds `now`: the elevations in force."""
+        now = now or timezone.now()
+        return self.filter(state=RequestState.APPROVED, starts_at__lte=now, ends_at__gt=now)
+
+    def not_over(self, now=None):
+        """Approved requests that are in force or still to start."""
+        now = now or timezone.now()
+        return self.filter(state=RequestState.APPROVED, ends_at__gt=now)
+
+
+class AccessRequest(models.Model):
+    """A request for an eligible role group for a window of time, decided by someone else.
+
+    Approved, it is an *elevation*: the resolver counts its group only while
+    `starts_at <= now < ends_at`, so it ends exactly on time without any job. Ending it early
+    moves `ends_at` to that moment and names who ended it.
+    """
+
+    owner = models.ForeignKey(
+        "accounts.Owner", on_delete=models.CASCADE, related_name="access_requests"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_requests"
+    )
+    role_group = models.ForeignKey(
+        RoleGroup, on_delete=models.PROTECT, related_name="access_requests"
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    requested_ends_at = models.DateTimeField()
+    justification = models.CharField(max_length=1000)
+    ticket = models.CharField(max_length=120, blank=True)
+    state = models.CharField(
+        max_length=20, choices=RequestState.choices, default=RequestState.PENDING
+    )
+    break_glass = models.BooleanField(default=False)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.CharField(max_length=500, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    ended_early_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=500, blank=True)
+    activation_recorded_at = models.DateTimeField(null=True, blank=True)
+    expiry_recorded_at = models.DateTimeField(null=True, blank=True)
+    row_version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = AccessRequestQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["user", "state", "ends_at"], name="accessrequest_user_window"),
+            models.Index(fields=["owner", "state", "ends_at"], name="accessrequest_owner_state"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gte=models.F("starts_at")),
+                name="accessrequest_ends_after_start",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Request #{self.pk}: {self.role_group} for {self.user_id}"
+
+    def status(self, now=None) -> str:
+        """Say where the request stands now: waiting, scheduled, active, ended, expired..."""
+        now = now or timezone.now()
+        if self.state != RequestState.APPROVED:
+            if self.state == RequestState.PENDING and self.requested_ends_at <= now:
+                return "lapsed"
+            return self.state
+        if self.ended_early_at is not None:
+            return "ended"
+        if now < self.starts_at:
+            return "scheduled"
+        if now < self.ends_at:
+            return "active"
+        return "expired"

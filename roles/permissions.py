@@ -3,7 +3,7 @@
 The cache key holds the user's `permissions_version` and the owner's `authz_epoch`, both read
 from the rows that authentication loads anyway: any change that can move a user's permissions
 bumps one of them in the same transaction, so an entry for old versions is never read again, on
-any process. A hit costs no query; a miss costs two (grants, overrides).
+any process. A hit costs no query; a miss costs two (grants with elevations, overrides).
 """
 
 from __future__ import annotations
@@ -13,12 +13,21 @@ from threading import Lock
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import (
+    BooleanField,
+    DateTimeField,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    Value,
+)
 from django.utils import timezone
 
 from . import catalog
 from .choices import RoleGroupKind
-from .models import Grant, PermissionOverride, Role
+from .models import AccessRequest, Grant, PermissionOverride, Role
 from .resolver import EffectivePermissions, GroupGrant, OverrideRule, Subject, resolve
 
 _KIND_OF_CHANNEL = {
@@ -60,29 +69,68 @@ def _reached_groups(user) -> Q:
     return reach
 
 
-def grant_levels_of(user, channel: str) -> list[GroupGrant]:
+_NO_TIME = Value(None, output_field=DateTimeField())
+
+
+def _elevation_grants(user, channel: str, now, *, area: str | None = None):
+    """Return the grants of the user's elevations in force or still to start, as rows of
+    (group id, group name, area, level, via role, starts at, ends at, request id)."""
+    rows = AccessRequest.objects.not_over(now).filter(
+        user_id=user.pk, role_group__kind=_KIND_OF_CHANNEL[channel]
+    )
+    rows = rows.filter(role_group__grants__isnull=False)  # "none" is never stored as a grant
+    if area is not None:
+        rows = rows.filter(role_group__grants__area=area)
+    return rows.values_list(
+        "role_group_id",
+        "role_group__name",
+        "role_group__grants__area",
+        "role_group__grants__level",
+        Value(False, output_field=BooleanField()),
+        "starts_at",
+        "ends_at",
+        "pk",
+    )
+
+
+def grant_levels_of(user, channel: str, *, now=None) -> list[GroupGrant]:
     """Return the distinct (area, level) pairs the user reaches in `channel`, in one query.
 
     The per-request path needs levels only, so the database folds the grants of every reached
-    group into at most (areas x levels) rows, whatever the number of groups.
+    group into at most (areas x levels) rows, whatever the number of groups; elevations in
+    force or still to start come in the same query with their windows.
     """
-    rows = (
+    now = now or timezone.now()
+    standing = (
         Grant.objects.filter(_reached_groups(user), role_group__kind=_KIND_OF_CHANNEL[channel])
         .exclude(level=catalog.NONE)
-        .values_list("area", "level")
-        .distinct()
+        .values_list("area", "level", _NO_TIME, _NO_TIME)
     )
-    return [GroupGrant(0, "", area, level) for area, level in rows]
+    elevated = (
+        AccessRequest.objects.not_over(now)
+        .filter(user_id=user.pk, role_group__kind=_KIND_OF_CHANNEL[channel])
+        .filter(role_group__grants__isnull=False)
+        .exclude(role_group__grants__level=catalog.NONE)
+        .values_list(
+            "role_group__grants__area", "role_group__grants__level", "starts_at", "ends_at"
+        )
+    )
+    return [
+        GroupGrant(0, "", area, level, starts_at=starts_at, ends_at=ends_at)
+        for area, level, starts_at, ends_at in standing.union(elevated)
+    ]
 
 
-def grants_of(user, channel: str, *, area: str | None = None) -> list[GroupGrant]:
+def grants_of(user, channel: str, *, area: str | None = None, now=None) -> list[GroupGrant]:
     """Return every grant the user reaches in `channel` with its group, in one query.
 
-    With `area`, only that area's grants (areas resolve independently of one another).
+    With `area`, only that area's grants (areas resolve independently of one another). Grants
+    of elevations in force or still to start come with their windows.
     """
+    now = now or timezone.now()
     through_user = user.extra_role_groups.through
     reach = Q(role_group_id__in=through_user.objects.filter(user_id=user.pk).values("rolegroup_id"))
-    via_role = None
+    via_role: Exists | Value = Value(False, output_field=BooleanField())
     if user.role_id is not None:
         through_role = Role.role_groups.through
         in_role = through_role.objects.filter(
@@ -101,18 +149,22 @@ def grants_of(user, channel: str, *, area: str | None = None) -> list[GroupGrant
     )
     if area is not None:
         rows = rows.filter(area=area)
-    if via_role is None:
-        return [
-            GroupGrant(group, name, code, level, via_role=False)
-            for group, name, code, level in rows.values_list(
-                "role_group_id", "group_name", "area", "level"
-            )
-        ]
+    standing = rows.annotate(via_role=via_role).values_list(
+        "role_group_id",
+        "group_name",
+        "area",
+        "level",
+        "via_role",
+        _NO_TIME,
+        _NO_TIME,
+        Value(None, output_field=IntegerField()),
+    )
+    elevated = _elevation_grants(user, channel, now, area=area)
     return [
-        GroupGrant(group, name, code, level, via_role=bool(reached_by_role))
-        for group, name, code, level, reached_by_role in rows.annotate(
-            via_role=via_role
-        ).values_list("role_group_id", "group_name", "area", "level", "via_role")
+        GroupGrant(group, name, code, level, bool(by_role), starts_at, ends_at, request_id)
+        for group, name, code, level, by_role, starts_at, ends_at, request_id in standing.union(
+            elevated, all=True
+        )
     ]
 
 
@@ -137,7 +189,9 @@ def compute(
     subject = subject_of(user)
     if role_name:
         subject = Subject(**{**subject.__dict__, "role_name": role_name})
-    grants = grants_of(user, channel) if explain else grant_levels_of(user, channel)
+    grants = (
+        grants_of(user, channel, now=now) if explain else grant_levels_of(user, channel, now=now)
+    )
     return resolve(channel, subject, grants, overrides_of(user, now), now=now, explain=explain)
 
 
@@ -210,7 +264,7 @@ def explain_area(user, code: str, *, now=None):
     result = resolve(
         channel,
         subject,
-        grants_of(user, channel, area=code),
+        grants_of(user, channel, area=code, now=now),
         overrides_of(user, now, area=code),
         now=now,
     )

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from . import catalog
 from .choices import RoleGroupKind
-from .models import Grant, PermissionOverride, Role, RoleGroup
+from .models import AccessRequest, Grant, PermissionOverride, Role, RoleGroup
 
 
 def _kind_of(area: catalog.Area) -> str:
@@ -47,9 +47,18 @@ def who_has_access(
     via_extra = User.extra_role_groups.through.objects.filter(
         user_id=OuterRef("pk"), rolegroup_id__in=granting
     )
+    via_elevation = AccessRequest.objects.active(now).filter(
+        user_id=OuterRef("pk"), role_group_id__in=granting
+    )
     in_force = PermissionOverride.objects.in_force(now).filter(user_id=OuterRef("pk"), area=code)
     reaches = Exists(in_force.filter(level__in=enough)) | (
-        ~Exists(in_force) & (Q(role_id__in=via_role) | Exists(via_extra) | Q(is_superuser=True))
+        ~Exists(in_force)
+        & (
+            Q(role_id__in=via_role)
+            | Exists(via_extra)
+            | Exists(via_elevation)
+            | Q(is_superuser=True)
+        )
     )
     users = User.objects.filter(owner=owner).filter(reaches)
     if area.channel == catalog.Channel.APPLICATION:

@@ -1,7 +1,8 @@
 """Resolve effective permissions: a pure function from grants, overrides and gates to levels.
 
 level(area) = the override of that area when one is in force, else the highest level given by any
-role group of the channel that the user reaches (through the role or as an extra group). Then the
+role group of the channel that the user reaches (through the role, as an extra group, or through
+an elevation whose window holds `now`: just-in-time access). Then the
 hard gates: no Login flag, no application access; no API flag, no API access (read-only flag caps
 API levels at read); data-protection areas need the owner's minimum privilege level.
 
@@ -20,13 +21,24 @@ from .catalog import Channel
 
 @dataclass(frozen=True)
 class GroupGrant:
-    """A grant reached by the user: `group` gives `level` on `area`."""
+    """A grant reached by the user: `group` gives `level` on `area`.
+
+    A grant reached through an elevation (an approved access request) carries its window: it
+    counts only while `starts_at <= now < ends_at`.
+    """
 
     group_id: int
     group_name: str
     area: str
     level: str
     via_role: bool = True
+    starts_at: datetime.datetime | None = None
+    ends_at: datetime.datetime | None = None
+    request_id: int | None = None
+
+    @property
+    def is_elevation(self) -> bool:
+        return self.ends_at is not None
 
 
 @dataclass(frozen=True)
@@ -58,7 +70,7 @@ class Subject:
 class Reason:
     """One source that decided or capped a level."""
 
-    kind: str  # "group", "override", "gate", "superuser"
+    kind: str  # "group", "elevation", "override", "gate", "superuser"
     text: str
     level: str
     group_id: int | None = None
@@ -83,8 +95,9 @@ class Decision:
 class EffectivePermissions:
     """A user's levels in one channel, with the reasons behind each.
 
-    `expires_at` is the earliest expiry of the overrides that were in force: past it the result
-    is stale and must be resolved again.
+    `expires_at` is the earliest moment the result can change by itself (an override or an
+    elevation ending, an approved elevation starting): past it the result is stale and must be
+    resolved again.
     """
 
     channel: str
@@ -155,15 +168,29 @@ def resolve(
         area = catalog.BY_CODE.get(grant.area)
         if area is None or area.channel != channel or not area.is_level(grant.level):
             continue  # a grant of an area retired from the catalog, or of the other channel
+        if grant.ends_at is not None:
+            starts_at = grant.starts_at or grant.ends_at
+            if now < starts_at:
+                _stale_at(result, starts_at)  # it starts later: the result changes then
+                continue
+            if grant.ends_at <= now:
+                continue
+            _stale_at(result, grant.ends_at)
         rank = area.rank(grant.level)
-        via = (
-            f"role {subject.role_name}"
-            if grant.via_role and subject.role_name
-            else ("the role" if grant.via_role else "extra group")
-        )
-        reason = Reason(
-            "group", f"Role group {grant.group_name} (via {via})", grant.level, grant.group_id
-        )
+        if grant.is_elevation:
+            until = grant.ends_at.strftime("%Y-%m-%d %H:%M UTC") if grant.ends_at else ""
+            text = f"Role group {grant.group_name} (elevation until {until}"
+            text += f", request #{grant.request_id})" if grant.request_id else ")"
+            reason = Reason("elevation", text, grant.level, grant.group_id)
+        else:
+            via = (
+                f"role {subject.role_name}"
+                if grant.via_role and subject.role_name
+                else ("the role" if grant.via_role else "extra group")
+            )
+            reason = Reason(
+                "group", f"Role group {grant.group_name} (via {via})", grant.level, grant.group_id
+            )
         current = best.get(area.code)
         if current is None or rank > current[0]:
             best[area.code] = (rank, [reason])
@@ -184,8 +211,7 @@ def resolve(
         if override.expires_at is not None:
             if override.expires_at <= now:
                 continue
-            if result.expires_at is None or override.expires_at < result.expires_at:
-                result.expires_at = override.expires_at
+            _stale_at(result, override.expires_at)
         group_level = result.group_levels.get(area.code, catalog.NONE)
         kind = (
             "raises"
@@ -203,6 +229,11 @@ def resolve(
         result.because = {}
         result.group_levels = {}
     return result
+
+
+def _stale_at(result: EffectivePermissions, moment: datetime.datetime) -> None:
+    if result.expires_at is None or moment < result.expires_at:
+        result.expires_at = moment
 
 
 def _set(result: EffectivePermissions, area: catalog.Area, level: str, because) -> None:

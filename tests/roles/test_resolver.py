@@ -166,3 +166,52 @@ def test_every_level_above_none_is_explained(base, rules):
     for code, level in result.levels.items():
         assert level != "none"
         assert result.because[code], code
+
+
+# Elevations: grants with a window ----------------------------------------------------------------
+
+HOUR = datetime.timedelta(hours=1)
+
+
+@st.composite
+def elevations(draw, max_size=8):
+    result = []
+    for n in range(draw(st.integers(0, max_size))):
+        area = draw(app_areas)
+        level = draw(st.sampled_from(area.levels))
+        start = NOW + draw(st.integers(-10, 10)) * HOUR
+        end = start + draw(st.integers(0, 8)) * HOUR
+        group = draw(st.integers(7, 9))
+        result.append(GroupGrant(group, f"E{group}", area.code, level, False, start, end, n + 1))
+    return result
+
+
+@settings(max_examples=200, deadline=None)
+@given(base=grants(areas=app_areas), elevated=elevations(), rules=overrides())
+def test_an_elevation_counts_exactly_inside_its_window(base, elevated, rules):
+    in_window = [e for e in elevated if e.starts_at <= NOW < e.ends_at]
+    as_standing = [GroupGrant(e.group_id, e.group_name, e.area, e.level) for e in in_window]
+    with_elevations = resolve(APP, ACTIVE, base + elevated, rules, now=NOW)
+    assert with_elevations.levels == resolve(APP, ACTIVE, base + as_standing, rules, now=NOW).levels
+
+
+@settings(max_examples=200, deadline=None)
+@given(base=grants(areas=app_areas), elevated=elevations())
+def test_the_result_goes_stale_at_the_next_start_or_end(base, elevated):
+    result = resolve(APP, ACTIVE, base + elevated, now=NOW)
+    moments = [e.starts_at for e in elevated if e.starts_at > NOW]
+    moments += [e.ends_at for e in elevated if e.starts_at <= NOW < e.ends_at]
+    assert result.expires_at == (min(moments) if moments else None)
+    if result.expires_at is not None:
+        # Nothing moves before then: resolving a moment earlier gives the same levels.
+        just_before = result.expires_at - datetime.timedelta(seconds=1)
+        assert resolve(APP, ACTIVE, base + elevated, now=just_before).levels == result.levels
+
+
+def test_an_elevation_is_explained_with_its_end_and_request():
+    grant = GroupGrant(3, "Payments", "payments", "full", False, NOW - HOUR, NOW + HOUR, 42)
+    decision = resolve(APP, ACTIVE, [grant], now=NOW).explain("payments")
+    assert decision.level == "full"
+    assert decision.because[0].kind == "elevation"
+    assert "request #42" in decision.because[0].text
+    assert "2026-11-22 13:00" in decision.because[0].text
