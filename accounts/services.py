@@ -30,8 +30,7 @@ import audit
 from audit.choices import AuditAction
 from roles import guards
 
-from .backends import SignInFailure
-from .choices import AuthSource, UserKind
+from .choices import AuthSource, SignInFailure, UserKind
 from .models import (
     CommissionProfile,
     Department,

@@ -14,7 +14,7 @@ the permission cache exact.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -430,14 +430,25 @@ def set_user_access(
     )
 
 
+# Which fields an identity provider owns is known to the provider's app (SAML, SCIM), not here:
+# each registers a function when it is ready, so that accounts never imports them.
+_idp_managed_field_sources: list[Callable[[User], frozenset[str]]] = []
+
+
+def register_idp_managed_fields(source: Callable[[User], frozenset[str]]) -> None:
+    """Register a function returning the fields of a user that an identity provider owns."""
+    if source not in _idp_managed_field_sources:
+        _idp_managed_field_sources.append(source)
+
+
 def idp_managed_fields(user: User) -> frozenset[str]:
     """Return the fields of `user` that its identity provider sets at every sign-in."""
     if user.pk is None or not user.is_sso_managed:
         return frozenset()
-    from scim.services import idp_managed_fields as provisioned
-    from security.saml_services import idp_managed_fields as managed
-
-    return managed(user) | provisioned(user)
+    fields: frozenset[str] = frozenset()
+    for source in _idp_managed_field_sources:
+        fields |= source(user)
+    return fields
 
 
 def _check_idp_managed(user: User, changes: Mapping[str, Any]) -> None:

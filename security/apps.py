@@ -13,6 +13,13 @@ class SecurityConfig(AppConfig):
 
         user_logged_in.connect(stamp_session_epoch, dispatch_uid="security.stamp_session_epoch")
 
+        from accounts.users import register_idp_managed_fields
+
+        from .saml_services import idp_managed_fields
+
+        # The user screens and services refuse changing what a SAML sign-in sets.
+        register_idp_managed_fields(idp_managed_fields)
+
         _register_user_filters()
 
 
