@@ -27,8 +27,9 @@ import audit
 from audit.choices import AuditAction
 from audit.models import AuditEvent
 from audit.services import diff
-from roles import guards, versions
+from roles import guards, sod, versions
 from roles.guards import EscalationRefused
+from roles.impact import Proposal
 
 from .choices import IDP_SOURCES, AccessSource, AuthSource, UserKind
 from .models import CommissionProfile, PasswordSetToken, User
@@ -252,6 +253,7 @@ def create_user(
     groups = list(data.pop("extra_role_groups", None) or [])
     if data.get("kind") == UserKind.API:
         data["allow_login"] = False  # an API user gets no application sign-in
+    role = data.pop("role", None)
     with transaction.atomic():
         user = User(owner=owner, **data)
         user.email = User.objects.normalize_email(user.email)
@@ -264,6 +266,7 @@ def create_user(
                     "privilege_level": user.privilege_level,
                     "expert_level": user.expert_level,
                     **data,
+                    "role": role,
                 },
                 changed={"privilege_level", "expert_level", "role"},
                 added_groups=groups,
@@ -274,7 +277,15 @@ def create_user(
         user.created_at = user.updated_at = now
         _save_identity(user.save)
         user.departments.set(departments)
-        user.extra_role_groups.set(groups)
+        withheld: list = []
+        if role is not None or groups:
+            # Separation of duties, judged against the new user holding nothing yet.
+            role, groups, withheld = _check_duties(
+                user, role, groups, actor=actor, actor_label=actor_label, source=source
+            )
+            User.objects.filter(pk=user.pk).update(role=role)
+            user.role = role
+            user.extra_role_groups.set(groups)
         audit.record(
             AuditAction.USER_CREATED,
             actor=actor,
@@ -287,6 +298,7 @@ def create_user(
             method=method,
             context=_context(context, source, row_version=user.row_version),
         )
+        _record_withheld(user, withheld, actor_label=actor_label, source=source, method=method)
     return user
 
 
@@ -322,6 +334,19 @@ def update_user(
         expected = current.row_version if expected_row_version is None else expected_row_version
         if current.row_version != expected:
             raise _record_changed(current, expected)
+        withheld: list = []
+        if source in IDP_SOURCES and ACCESS_ONLY & set(data):
+            # An identity provider is never refused outright: what would break a blocking
+            # separation-of-duties rule is left out, and recorded, the rest applied.
+            role, groups, withheld = _check_duties(
+                current,
+                data.get("role", current.role),
+                data.get("extra_role_groups", list(current.extra_role_groups.all())),
+                actor=actor,
+                actor_label=actor_label,
+                source=source,
+            )
+            data["role"], data["extra_role_groups"] = role, groups
         before = snapshot(current)
         planned = {**before, **_planned_values(data)}
         changes = diff(before, planned)
@@ -338,6 +363,15 @@ def update_user(
         if actor is not None:
             _check_access_rules(
                 actor, current, after, changed=changes, added_groups=new_groups - old_groups
+            )
+        if source not in IDP_SOURCES and ACCESS_ONLY & set(changes):
+            _check_duties(
+                current,
+                after["role"],
+                new_groups,
+                actor=actor,
+                actor_label=actor_label,
+                source=source,
             )
         if "username" in changes or "email" in changes:
             check_identity_free(
@@ -388,8 +422,49 @@ def update_user(
             method=method,
             context=_context(context, source, row_version=current.row_version),
         )
+        _record_withheld(current, withheld, actor_label=actor_label, source=source, method=method)
     user.refresh_from_db()
     return changes
+
+
+def _check_duties(user: User, role, groups, *, actor, actor_label: str, source) -> tuple:
+    """Hold a proposed role and extra groups against the separation-of-duties rules.
+
+    From a person's door a blocking violation refuses the change (`sod.SodRefused`); from an
+    identity provider's the conflicting role or groups are left out instead. Return the role,
+    the groups and what was withheld as (part, rule) pairs.
+    """
+    groups = list(groups)
+    role_id = role.pk if role is not None else None
+    group_ids = [g.pk for g in groups]
+    if source not in IDP_SOURCES:
+        proposal = Proposal(user_roles={user.pk: role_id}, user_groups={user.pk: set(group_ids)})
+        sod.check(user.owner, proposal, actor=actor, actor_label=actor_label)
+        return role, groups, []
+    kept_role, kept_ids, found = sod.withhold(user.owner, user.pk, role_id, group_ids)
+    withheld = []
+    names = {g.pk: g.name for g in groups}
+    for part, rule in found:
+        if part == "role":
+            withheld.append((f"role {role}", rule))
+        else:
+            withheld.append((f"group {names.get(int(part.split(':')[1]), part)}", rule))
+    if kept_role is sod.UNCHANGED:
+        role = User.objects.select_related("role").get(pk=user.pk).role
+    return role, [g for g in groups if g.pk in set(kept_ids)], withheld
+
+
+def _record_withheld(user: User, withheld: list, *, actor_label: str, source, method: str) -> None:
+    if not withheld:
+        return
+    audit.record(
+        AuditAction.SOD_WITHHELD,
+        actor_label=actor_label or str(source),
+        target=user,
+        method=method,
+        details="; ".join(f"{part} left out: it would break “{rule}”" for part, rule in withheld),
+        context={"withheld": [[part, rule] for part, rule in withheld], "source": str(source)},
+    )
 
 
 def set_user_access(

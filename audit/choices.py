@@ -80,6 +80,14 @@ class AuditAction(models.TextChoices):
     ELEVATION_REVOKED = "elevation_revoked", "Elevation revoked"
     ELEVATION_EXPIRED = "elevation_expired", "Elevation expired"
     BREAK_GLASS = "break_glass", "Emergency access activated"
+    # Separation of duties.
+    SOD_RULE_CREATED = "sod_rule_created", "Separation-of-duties rule created"
+    SOD_RULE_CHANGED = "sod_rule_changed", "Separation-of-duties rule changed"
+    SOD_RULE_DELETED = "sod_rule_deleted", "Separation-of-duties rule deleted"
+    SOD_BLOCKED = "sod_blocked", "Change blocked by separation of duties"
+    SOD_WITHHELD = "sod_withheld", "Identity provider access withheld by separation of duties"
+    SOD_EXCEPTION_GRANTED = "sod_exception_granted", "Separation-of-duties exception granted"
+    SOD_EXCEPTION_REVOKED = "sod_exception_revoked", "Separation-of-duties exception revoked"
 
 
 _SIGN_IN = {
@@ -105,6 +113,8 @@ _CHANGE_PREFIXES = (
     "access_denied",
     "access_withdrawn",
     "elevation_",
+    "sod_rule_",
+    "sod_exception_",
 )
 
 

@@ -31,9 +31,10 @@ from django.utils import timezone
 import audit
 from audit.choices import AuditAction
 
-from . import catalog, permissions
+from . import catalog, permissions, sod
 from .choices import RequestState
 from .guards import EscalationRefused, check_can_grant_groups, check_can_manage_user
+from .impact import Proposal
 from .models import AccessRequest, Eligibility, Role, RoleGroup
 from .versions import bump_owner, bump_user
 
@@ -317,6 +318,7 @@ def break_glass(
             activation_recorded_at=now,
             created_at=now,
         )
+        _check_duties(request, actor=user, now=now)
         bump_user(user)
         audit.record(
             AuditAction.BREAK_GLASS,
@@ -402,7 +404,16 @@ def approve(
     return locked
 
 
+def _check_duties(request: AccessRequest, *, actor, now) -> None:
+    """Refuse an elevation that would give its holder both sides of a separation-of-duties
+    rule (counted as if the group were one of their extra groups while it lasts)."""
+    user = request.user
+    groups = set(user.extra_role_groups.values_list("pk", flat=True)) | {request.role_group_id}
+    sod.check(user.owner, Proposal(user_groups={user.pk: groups}), actor=actor, now=now)
+
+
 def _approve(request: AccessRequest, *, actor, now, reason: str) -> None:
+    _check_duties(request, actor=actor, now=now)
     request.state = RequestState.APPROVED
     request.decided_by = actor
     request.decided_at = now

@@ -62,10 +62,13 @@ class UserRow:
 
 @dataclass
 class UserImpact:
-    """A user whose effective access would change, and every area that would move."""
+    """A user whose effective access would change, every area that would move, and the
+    application levels they would hold before and after (what separation of duties reads)."""
 
     user: UserRow
     changes: list[LevelChange]
+    levels_before: dict[str, str] = field(default_factory=dict)
+    levels_after: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -240,7 +243,7 @@ def _preview(owner, proposal: Proposal, now: datetime.datetime) -> Impact:
             )
         return grants_cache[key]
 
-    resolved: dict[tuple, list[LevelChange]] = {}
+    resolved: dict[tuple, tuple[list[LevelChange], dict[str, str], dict[str, str]]] = {}
     override_keys = {
         user_id: frozenset((a, r.level, r.expires_at) for a, r in rules.items())
         for user_id, rules in overrides_before.items()
@@ -291,8 +294,9 @@ def _preview(owner, proposal: Proposal, now: datetime.datetime) -> Impact:
                 group_info=group_info,
                 now=now,
             )
-        if resolved[key]:
-            impacts.append(UserImpact(user=_user_row(row), changes=resolved[key]))
+        changes, levels_before, levels_after = resolved[key]
+        if changes:
+            impacts.append(UserImpact(_user_row(row), changes, levels_before, levels_after))
     return Impact(users=impacts, examined=len(users))
 
 
@@ -316,8 +320,9 @@ def _changes(
     cells_after,
     group_info,
     now,
-) -> list[LevelChange]:
-    """Resolve one user as things are and as proposed; return the areas whose level moves."""
+) -> tuple[list[LevelChange], dict[str, str], dict[str, str]]:
+    """Resolve one user as things are and as proposed; return the areas whose level moves and
+    the application levels before and after."""
     groups_before, groups_after = frozenset(groups_before), frozenset(groups_after)
     ov_after = dict(ov_before)
     for area, rule in proposed.items():
@@ -340,6 +345,7 @@ def _changes(
     channels = {_CHANNEL_OF_KIND.get(k, catalog.Channel.APPLICATION) for k in kinds}
     channels |= {catalog.get(a).channel for a in (*ov_before, *ov_after)}
     changes = []
+    levels: dict[str, dict[str, str]] = {"before": {}, "after": {}}
     before_grants = grants_for(groups_before, cells_before, "before")
     after_grants = grants_for(groups_after, cells_after, "after")
     for channel in catalog.Channel.ALL:
@@ -347,8 +353,10 @@ def _changes(
             continue
         old = resolve(channel, subject, before_grants, ov_before.values(), now=now)
         new = resolve(channel, subject, after_grants, ov_after.values(), now=now)
+        if channel == catalog.Channel.APPLICATION:
+            levels = {"before": old.levels, "after": new.levels}
         for area in catalog.areas_for(channel):
             old_level, new_level = old.level(area.code), new.level(area.code)
             if old_level != new_level:
                 changes.append(LevelChange(area, old_level, new_level))
-    return changes
+    return changes, levels["before"], levels["after"]

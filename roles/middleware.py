@@ -11,7 +11,7 @@ from django.utils.functional import SimpleLazyObject
 
 from portal.access import requirement_of
 
-from . import catalog, permissions
+from . import catalog, permissions, sod
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,13 @@ class PermissionMiddleware:
         request.permissions = SimpleLazyObject(
             lambda: permissions.for_user(request.user, catalog.Channel.APPLICATION)
         )
-        return self.get_response(request)
+        sod.forget_refusals()
+        try:
+            return self.get_response(request)
+        finally:
+            # A change refused by separation of duties rolled back with its transaction; its
+            # evidence is written now, whichever door (screen, API, SCIM) showed the refusal.
+            sod.flush_refusals()
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         requirement = requirement_of(view_func)

@@ -9,7 +9,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from . import catalog
-from .choices import RequestState, RoleGroupKind
+from .choices import RequestState, RoleGroupKind, SodEffect, SodJoin
 
 
 class OwnedQuerySet(models.QuerySet):
@@ -275,3 +275,70 @@ class AccessRequest(models.Model):
         if now < self.ends_at:
             return "active"
         return "expired"
+
+
+class SodRule(models.Model):
+    """A separation-of-duties rule: nobody may hold both sides at once.
+
+    Each side is a list of [area, minimum level] pairs joined by "any of" or "all of"; a person
+    violates the rule when their effective access (standing plus elevations in force) satisfies
+    both sides. `effect` says whether such a change is blocked or needs an approved exception.
+    """
+
+    owner = models.ForeignKey("accounts.Owner", on_delete=models.CASCADE, related_name="sod_rules")
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True, max_length=2000)
+    left = models.JSONField(default=list)
+    left_join = models.CharField(max_length=3, choices=SodJoin.choices, default=SodJoin.ANY)
+    right = models.JSONField(default=list)
+    right_join = models.CharField(max_length=3, choices=SodJoin.choices, default=SodJoin.ANY)
+    effect = models.CharField(max_length=20, choices=SodEffect.choices, default=SodEffect.BLOCK)
+    row_version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint("owner", Lower("name"), name="sodrule_unique_name_per_owner")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SodExceptionQuerySet(models.QuerySet):
+    def in_force(self, now=None):
+        now = now or timezone.now()
+        return self.filter(revoked_at__isnull=True, expires_at__gt=now)
+
+
+class SodException(models.Model):
+    """An approved, expiring exception: `user` may hold both sides of `rule` until `expires_at`."""
+
+    owner = models.ForeignKey("accounts.Owner", on_delete=models.CASCADE, related_name="+")
+    rule = models.ForeignKey(SodRule, on_delete=models.CASCADE, related_name="exceptions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sod_exceptions"
+    )
+    reason = models.CharField(max_length=500)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = SodExceptionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "expires_at"], name="sodexception_user_expiry")]
+
+    def __str__(self) -> str:
+        return f"{self.rule} exception for {self.user_id}"

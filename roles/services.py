@@ -24,7 +24,7 @@ import audit
 from audit.choices import AuditAction
 from audit.services import diff
 
-from . import catalog, impact, permissions
+from . import catalog, impact, permissions, sod
 from .choices import RoleGroupKind
 from .guards import (
     EscalationRefused,
@@ -242,6 +242,12 @@ def set_grants(
             if catalog.get(code).rank(new) > catalog.get(code).rank(old)
         }
         check_can_grant(actor, raised)
+        if raised:
+            sod.check(
+                group.owner,
+                Proposal(grants={group.pk: {code: new for code, (_, new) in changed.items()}}),
+                actor=actor,
+            )
         group.grants.filter(area__in=list(changed)).delete()
         Grant.objects.bulk_create(
             [
@@ -430,6 +436,8 @@ def _apply_role_groups(role: Role, current: list, groups: list, *, actor) -> Non
     current_ids = {g.pk for g in current}
     added = [g for g in groups if g.pk not in current_ids]
     check_can_grant_groups(actor, added)
+    if added:
+        sod.check(role.owner, Proposal(role_groups={role.pk: {g.pk for g in groups}}), actor=actor)
     was_admin = list(role.users.exclude(is_superuser=True)[:1])
     role.role_groups.set(groups)
     if was_admin:
@@ -557,6 +565,8 @@ def set_override(
         locked = _lock_user(user)
         was_admin = info.code == catalog.USERS and administers_users(locked)
         existing = PermissionOverride.objects.filter(user=user, area=area).first()
+        rule = OverrideRule(area, level, reason, expires_at)
+        sod.check(locked.owner, Proposal(overrides={user.pk: {area: rule}}), actor=actor)
         before = [existing.level, existing.expires_at] if existing else [None, None]
         override, _ = PermissionOverride.objects.update_or_create(
             user=user,

@@ -13,7 +13,7 @@ from django.utils import timezone
 import audit
 from audit.choices import AuditAction
 
-from . import catalog, impact
+from . import catalog, impact, sod
 from .choices import RoleGroupKind
 from .guards import check_can_grant, check_keeps_an_administrator
 from .impact import Impact, Proposal
@@ -248,6 +248,10 @@ def import_role_model(
                 "again to see the current impact."
             )
         plan = plan_import(owner, model)
+        if plan.impact is not None:
+            blocking = [f for f in sod.findings_for(owner, plan.impact) if f.blocks]
+            if blocking:
+                raise sod.refusal(blocking, owner=owner, actor=actor)
         by_name = {g.name.lower(): g for g in RoleGroup.objects.filter(owner=owner)}
         raised: dict[str, str] = {}
         for g in model["role_groups"]:
