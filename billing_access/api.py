@@ -250,6 +250,19 @@ def _http_error(request, exc):
     return error(request, exc.status_code, code, str(exc))
 
 
+# The same error shapes for every API this project serves (the AuthZEN endpoints reuse them).
+ERROR_HANDLERS = (
+    (AuthenticationError, _unauthenticated),
+    (RateLimited, _rate_limited),
+    (PermissionDenied, _forbidden),
+    (Http404, _not_found),
+    (Conflict, _conflict),
+    (NinjaValidationError, _invalid),
+    (ValidationError, _invalid_domain),
+    (HttpError, _http_error),
+)
+
+
 def _body_name(operation) -> str:
     schema = (operation.get("requestBody", {}).get("content", {}).get("application/json", {})).get(
         "schema", {}

@@ -4,7 +4,7 @@ from django.urls import include, path
 
 from accounts import views as account_views
 
-from . import views
+from . import authzen, views
 
 handler400 = "billing_access.views.bad_request"
 handler403 = "billing_access.views.permission_denied"
@@ -23,5 +23,7 @@ urlpatterns = [
     path("saml2/", include("security.saml_urls")),
     path("", include("accounts.token_urls")),
     path("api/v1/", include("billing_access.api")),
+    path("access/v1/", include("billing_access.authzen")),
+    path(".well-known/authzen-configuration", authzen.configuration, name="authzen_configuration"),
     path("", include("scim.urls")),
 ]

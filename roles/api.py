@@ -14,7 +14,7 @@ from django.db.models import Prefetch
 from django.http import Http404
 from ninja import Field, Path, Router, Schema, Status
 
-from . import catalog, permissions
+from . import catalog, decisions
 from .models import Grant, Role, RoleGroup
 
 router = Router(tags=["Roles and authorization"])
@@ -225,7 +225,8 @@ def authz_check(request, payload: AuthzCheckIn):
     """Answer with the same resolver as the screens (needs API Authorization read).
 
     Other services of the billing platform ask here instead of copying the portal's rules; with
-    `explain: false` the answer comes from the same cache as the portal's own pages.
+    `explain: false` the answer comes from the same cache as the portal's own pages. The
+    AuthZEN endpoints (/access/v1/) answer through the same service.
     """
     require(request, catalog.API_AUTHZ, catalog.READ)
     if isinstance(payload.user, int) and not 1 <= payload.user <= MAX_ID:
@@ -238,14 +239,11 @@ def authz_check(request, payload: AuthzCheckIn):
     if area.channel != payload.channel:
         raise ValidationError({"area": f"{area.label} is an area of the {area.channel} channel."})
     user = find_user(request, payload.user)
-    if not payload.explain:
-        level = permissions.for_user(user, area.channel).level(area.code)
-        return {"allowed": area.at_least(level, payload.level), "level": level, "because": []}
-    decision = permissions.explain_area(user, area.code)
+    answer = decisions.decide(user, area.code, payload.level, explain=payload.explain)
     return {
-        "allowed": area.at_least(decision.level, payload.level),
-        "level": decision.level,
-        "because": reasons_out(decision),
+        "allowed": answer.allowed,
+        "level": answer.level,
+        "because": [{"kind": r.kind, "text": r.text, "level": r.level} for r in answer.because],
     }
 
 

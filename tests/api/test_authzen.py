@@ -1,0 +1,166 @@
+"""AuthZEN 1.0 decisions: the specification's shapes, the portal's resolver behind them."""
+
+import json
+
+import pytest
+
+from roles import catalog
+from tests.builders import make_api_user, make_owner, make_token, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def pdp(client, owner):
+    """A client holding a token with the decision permission (API Authorization read)."""
+    caller = make_api_user(owner, api_grants={catalog.API_AUTHZ: "read"}, username="gateway")
+    text = make_token(caller)[1]
+
+    def post(path, body, *, token=text, raw=None):
+        return client.post(
+            f"/access/v1/{path}",
+            data=raw if raw is not None else json.dumps(body),
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {token}"} if token else {},
+        )
+
+    return post
+
+
+@pytest.fixture
+def clerk(owner):
+    return make_user(owner, username="clara", grants={"invoices": "full", "payments": "read"})
+
+
+def question(user="clara", area="invoices", level="full", **context):
+    body = {
+        "subject": {"type": "user", "id": user},
+        "resource": {"type": "area", "id": area},
+        "action": {"name": level},
+    }
+    if context:
+        body["context"] = context
+    return body
+
+
+def test_the_discovery_document_names_the_endpoints(client):
+    response = client.get("/.well-known/authzen-configuration")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["access_evaluation_endpoint"].endswith("/access/v1/evaluation")
+    assert body["access_evaluations_endpoint"].endswith("/access/v1/evaluations")
+    assert body["policy_decision_point"]
+
+
+def test_one_evaluation_answers_as_the_resolver(pdp, clerk):
+    assert pdp("evaluation", question()).json() == {"decision": True}
+    denied = pdp("evaluation", question(area="payments", level="full")).json()
+    assert denied["decision"] is False
+    assert denied["context"]["level"] == "read"
+    by_id = pdp("evaluation", question(user=str(clerk.pk))).json()
+    assert by_id == {"decision": True}
+    explained = pdp("evaluation", question(explain=True)).json()
+    assert explained["decision"] is True
+    assert explained["context"]["reasons"][0]["kind"] == "group"
+
+
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        (question(user="nobody"), "unknown_subject"),
+        (question(area="nowhere"), "unknown_resource"),
+        (question(level="execute"), "unknown_action"),
+        (question(channel="api"), "other_channel"),
+        ({**question(), "subject": {"type": "group", "id": "x"}}, "unsupported_subject"),
+        ({**question(), "resource": {"type": "document", "id": "x"}}, "unknown_resource"),
+    ],
+)
+def test_questions_about_nothing_the_portal_grants_are_denied_with_a_reason(
+    pdp, clerk, body, reason
+):
+    answer = pdp("evaluation", body).json()
+    assert answer["decision"] is False
+    assert answer["context"]["id"] == reason
+
+
+def test_another_owners_user_is_unknown(pdp):
+    stranger = make_user(make_owner(), username="sam", grants={"invoices": "full"})
+    assert pdp("evaluation", question(user=stranger.username)).json()["decision"] is False
+    assert pdp("evaluation", question(user=str(stranger.pk))).json()["decision"] is False
+
+
+def test_evaluations_apply_defaults_and_each_entry_overrides_them(pdp, clerk):
+    body = {
+        "subject": {"type": "user", "id": "clara"},
+        "resource": {"type": "area", "id": "invoices"},
+        "evaluations": [
+            {"action": {"name": "read"}},
+            {"action": {"name": "full"}},
+            {"resource": {"type": "area", "id": "payments"}, "action": {"name": "full"}},
+            {"resource": {"type": "area", "id": "payments"}, "action": {"name": "read"}},
+        ],
+    }
+    answers = pdp("evaluations", body).json()["evaluations"]
+    assert [a["decision"] for a in answers] == [True, True, False, True]
+
+
+@pytest.mark.parametrize(
+    "semantic, expected",
+    [
+        ("execute_all", [True, False, True]),
+        ("deny_on_first_deny", [True, False]),
+        ("permit_on_first_permit", [True]),
+    ],
+)
+def test_evaluation_semantics(pdp, clerk, semantic, expected):
+    body = {
+        "subject": {"type": "user", "id": "clara"},
+        "action": {"name": "full"},
+        "evaluations": [
+            {"resource": {"type": "area", "id": "invoices"}},
+            {"resource": {"type": "area", "id": "payments"}},
+            {"resource": {"type": "area", "id": "invoices"}},
+        ],
+        "options": {"evaluations_semantic": semantic},
+    }
+    answers = pdp("evaluations", body).json()["evaluations"]
+    assert [a["decision"] for a in answers] == expected
+
+
+def test_evaluations_without_a_list_answer_as_one_evaluation(pdp, clerk):
+    assert pdp("evaluations", question()).json() == {"decision": True}
+
+
+def test_a_batch_loads_its_users_at_once(pdp, owner, clerk, django_assert_max_num_queries):
+    others = [make_user(owner, username=f"u{n}", grants={"invoices": "read"}) for n in range(5)]
+    body = {
+        "resource": {"type": "area", "id": "invoices"},
+        "action": {"name": "read"},
+        "evaluations": [{"subject": {"type": "user", "id": u.username}} for u in others],
+    }
+    pdp("evaluations", body)  # warms the permission cache of each user
+    # Token check and its touch, the users in one query; cached permissions cost nothing.
+    with django_assert_max_num_queries(6):
+        answers = pdp("evaluations", body).json()["evaluations"]
+    assert all(a["decision"] for a in answers)
+
+
+def test_refusals_are_json_never_html(pdp, owner, clerk):
+    no_token = pdp("evaluation", question(), token="")
+    assert no_token.status_code == 401 and no_token.json()["error"]["code"] == "unauthenticated"
+    weak = make_api_user(owner, api_grants={catalog.API_USERS: "read"}, username="weak")
+    forbidden = pdp("evaluation", question(), token=make_token(weak)[1])
+    assert forbidden.status_code == 403
+    assert pdp("evaluation", None, raw="{not json").status_code in (400, 422)
+    missing = pdp("evaluation", {"subject": {"type": "user", "id": "clara"}})
+    assert missing.status_code == 422 and "fields" in missing.json()["error"]
+    too_many = {
+        **question(),
+        "evaluations": [{"action": {"name": "read"}}] * 501,
+    }
+    assert pdp("evaluations", too_many).status_code == 422
+    incomplete = pdp("evaluations", {"evaluations": [{"action": {"name": "read"}}]})
+    assert incomplete.status_code == 422
+    assert "evaluations.0" in incomplete.json()["error"]["fields"]
+    unknown = pdp("nowhere", question())
+    assert unknown.status_code == 404 and unknown["Content-Type"] == "application/json"
