@@ -8,7 +8,7 @@ DEV_ENV := DEBUG=true
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help run test lint fmt typecheck bench e2e migrate check-python venv clean
+.PHONY: help run test lint fmt typecheck bench bench-test e2e migrate check-python venv clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -49,11 +49,26 @@ fmt: venv ## Format the code with ruff
 	@$(PY) -m ruff check --fix .
 	@$(PY) -m ruff format .
 
-test: lint ## Lint, then the whole suite (unit, PostgreSQL integration, browser) against PostgreSQL
-	@bin/with-postgres $(PY) -m pytest $(PYTEST_ARGS)
+# The suite runs on PYTEST_WORKERS pytest-xdist workers (one per core, at most 4: each worker
+# collects the suite and builds its own test database, and the browser and server groups, kept
+# on one worker each by tests/conftest.py, bound the time anyway). PYTEST_WORKERS=0 runs it in
+# one process. PYTEST_ARGS narrows the run (PYTEST_ARGS=tests/roles, PYTEST_ARGS="-m e2e"); "no
+# test selected" (pytest's exit code 5) is then not a failure.
+PYTEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n > 4 ? 4 : n )))
+XDIST = $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadgroup)
+pytest = rc=0; bin/with-postgres $(PY) -m pytest $(1) || rc=$$?; \
+	$(if $(strip $(PYTEST_ARGS)),if [[ $$rc == 5 ]]; then echo "No test matched PYTEST_ARGS."; rc=0; fi;) \
+	exit $$rc
+
+test: lint ## Lint, the whole suite (unit, PostgreSQL, browser) in parallel, then the bench self-check
+	@$(call pytest,$(XDIST) $(PYTEST_ARGS))
+	@$(if $(strip $(PYTEST_ARGS)),echo "The bench self-check runs with the whole suite only (make bench-test).",$(MAKE) --no-print-directory bench-test)
 
 e2e: venv ## Only the browser tests
-	@bin/with-postgres $(PY) -m pytest -m e2e $(PYTEST_ARGS)
+	@$(call pytest,-m e2e $(PYTEST_ARGS))
+
+bench-test: venv ## Only the bench harness self-check (tests/test_bench.py), once, as make test does
+	@bin/with-postgres $(PY) -m pytest -m bench tests/test_bench.py
 
 typecheck: venv ## mypy on the typed modules
 	@$(PY) -m mypy roles/resolver.py roles/permissions.py portal/navigation.py roles/middleware.py \

@@ -1,17 +1,113 @@
-"""Shared fixtures: owners and users, a signed-in client, and headless Chromium for e2e tests."""
+"""Shared fixtures: owners and users, a signed-in client, and headless Chromium for e2e tests.
+
+Also the collection rules of the suite: `make test` runs it on several pytest-xdist workers with
+`--dist loadgroup`, so tests that drive a browser or start servers and processes are given an
+`xdist_group` here (one worker runs each group, one test after the other); the `bench` self-check
+is left out unless asked for (`-m bench`, or its file named on the command line).
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
+import threading
 from pathlib import Path
 
 import pytest
+from django.core.servers.basehttp import ThreadedWSGIServer
 
 from tests import builders
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
+
+# Modules whose tests start servers or other processes beyond the worker itself (besides the
+# live_server and e2e tests, which are found by fixture and marker).
+PROCESS_MODULES = {"tests/roles/test_two_processes.py"}
+
+
+def xdist_group_of(item: pytest.Item) -> str | None:
+    """Name the worker group a test must share, or None when it may run on any worker.
+
+    "browser": the e2e tests, so that one Chromium runs at a time on the 2 cores (each worker
+    would otherwise start its own). "servers": tests that serve the portal on a live server
+    thread or start runserver processes and then call them over HTTP (scim2-tester, the IdP
+    sequences, two processes); on one worker they never compete with each other for the cores.
+    """
+    if item.get_closest_marker("e2e"):
+        return "browser"
+    if "live_server" in getattr(item, "fixturenames", ()) or item.nodeid.split("::")[0] in (
+        PROCESS_MODULES
+    ):
+        return "servers"
+    return None
+
+
+class LiveServer(ThreadedWSGIServer):
+    """Django's live server, whose close also ends the client connections still open.
+
+    A client that keeps its connection alive (Chromium, an httpx client) keeps a request thread
+    waiting for its next request, and that thread keeps its database connection (CONN_MAX_AGE):
+    at the end of the session pytest-django could not drop the test database ("is being accessed
+    by other users"). Closing the server now shuts those sockets, and waits for each thread to
+    finish, which closes its database connection (Django's close_request).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._open: dict[socket.socket, threading.Thread] = {}
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request, client_address):
+        thread = threading.Thread(
+            target=self.process_request_thread, args=(request, client_address), daemon=True
+        )
+        with self._open_lock:
+            self._open[request] = thread
+        thread.start()
+
+    def shutdown_request(self, request):
+        with self._open_lock:
+            self._open.pop(request, None)
+        super().shutdown_request(request)
+
+    def server_close(self):
+        super().server_close()
+        with self._open_lock:
+            still_open = dict(self._open)
+        for sock in still_open:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # the client closed it meanwhile
+        for thread in still_open.values():
+            thread.join(timeout=30)
+
+
+def pytest_configure(config):
+    from django.test.testcases import LiveServerThread
+
+    LiveServerThread.server_class = LiveServer
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
+def pytest_collection_modifyitems(config, items):
+    bench_asked = "bench" in (config.option.markexpr or "") or any(
+        "test_bench.py" in str(arg) for arg in config.args
+    )
+    kept, left_out = [], []
+    for item in items:
+        if item.get_closest_marker("bench") and not bench_asked:
+            left_out.append(item)
+            continue
+        group = xdist_group_of(item)
+        if group and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(group))
+        kept.append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
 
 
 @pytest.fixture(autouse=True)

@@ -4,6 +4,9 @@ Seeds owners of 300 and 600 users and 3,000 audit events, measures every screen,
 middleware and (with wrk installed, as `.ci/run` does) one short round over HTTP, then reads the
 report: every screen answered, query counts do not depend on the number of users, no load run saw
 an error. Timings are what `make bench` prints; a test never judges them.
+
+Marked `bench`: the suite leaves it out (tests/conftest.py) and `make test` runs it once, on its
+own, after the suite (`make bench-test` runs only it).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import pytest
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.bench
 
 
 @pytest.fixture
@@ -29,7 +33,9 @@ def bench_database_url():
         pytest.fail("The benchmark runs on PostgreSQL, as the suite does.")
     auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
     server = f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
-    name = "billing_access_bench_check"
+    # Named after the suite's database (one per checkout: bin/with-postgres), so that two
+    # checkouts running it on one server never drop each other's.
+    name = f"{db['NAME']}_bench_check"
 
     def drop():
         with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
