@@ -13,9 +13,11 @@ times, code throttles) are not watched.
 
 from __future__ import annotations
 
+import functools
 import threading
 
 from django.apps import apps
+from django.db.models.query import QuerySet
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 WATCHED = {
@@ -79,10 +81,55 @@ def _m2m_changed(sender, instance, action, **kwargs):
         _current()["changes"].append(f"{label} (membership)")
 
 
+def _bulk_written(model, fields, how: str) -> None:
+    """Note a write that sends no signal (QuerySet.update, bulk_create) on `model`."""
+    request = _current()
+    if request is None:
+        return
+    opts = model._meta
+    if opts.label == "audit.AuditEvent":
+        request["events"] += 1
+        return
+    if fields is not None:
+        if set(fields) <= BOOKKEEPING_FIELDS:
+            return
+        how = f"{how} of {', '.join(sorted(fields))}"
+    if opts.auto_created:  # the table behind a many-to-many field: a membership change
+        if opts.auto_created._meta.label in WATCHED:
+            request["changes"].append(f"{opts.auto_created._meta.label} (membership, {how})")
+    elif opts.label in WATCHED:
+        request["changes"].append(f"{opts.label} ({how})")
+
+
+def _watch_queryset_writes() -> None:
+    """Wrap QuerySet.update and bulk_create (once) so that the guard sees them."""
+    if getattr(QuerySet.update, "audit_guard", False):
+        return
+    update, bulk_create = QuerySet.update, QuerySet.bulk_create
+
+    def guarded_update(self, **kwargs):
+        rows = update(self, **kwargs)
+        if rows:
+            _bulk_written(self.model, kwargs, "QuerySet.update")
+        return rows
+
+    def guarded_bulk_create(self, objs, *args, **kwargs):
+        created = bulk_create(self, objs, *args, **kwargs)
+        if created:
+            _bulk_written(self.model, None, "bulk_create")
+        return created
+
+    for wrapper, original in ((guarded_update, update), (guarded_bulk_create, bulk_create)):
+        functools.update_wrapper(wrapper, original)
+        wrapper.audit_guard = True
+    QuerySet.update, QuerySet.bulk_create = guarded_update, guarded_bulk_create
+
+
 def connect() -> None:
     post_save.connect(_changed, dispatch_uid="audit_guard_save")
     post_delete.connect(_changed, dispatch_uid="audit_guard_delete")
     m2m_changed.connect(_m2m_changed, dispatch_uid="audit_guard_m2m")
+    _watch_queryset_writes()
     apps.get_model("audit", "AuditEvent")  # fail early if the audit app is missing
 
 
