@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from accounts.models import ApiToken
 from audit.models import AuditEvent
+from tests.access_helpers import assert_screen_access
 from tests.builders import make_api_user, make_owner, make_token, make_user
 
 pytestmark = pytest.mark.django_db
@@ -23,15 +24,11 @@ def api_user(owner):
     return make_api_user(owner, api_grants={"api_users": "write"}, username="billing-sync")
 
 
-def test_your_tokens_needs_a_session_and_api_access(client, signed_in, owner, api_person):
+def test_your_tokens_needs_a_session_and_api_access(signed_in, owner, api_person):
     url = reverse("tokens:my_tokens")
-    assert client.get(url).status_code == 302
-    signed_in(make_user(owner, grants={"users": "read"}))
-    assert client.get(url).status_code == 403
-    client = signed_in(api_person)
-    response = client.get(url)
-    assert response.status_code == 200
-    assert b"Create a token" in response.content
+    reader = make_user(owner, grants={"users": "read"})
+    assert_screen_access(signed_in, [url], allowed=api_person, denied=reader)
+    assert b"Create a token" in signed_in(api_person).get(url).content
 
 
 def test_creating_your_token_shows_it_once(signed_in, api_person):
@@ -66,14 +63,11 @@ def test_a_scope_above_the_user_is_refused_on_the_form(signed_in, api_person):
     assert not ApiToken.objects.exists()
 
 
-def test_user_tokens_needs_users_full(client, signed_in, owner, admin_user, api_user):
+def test_user_tokens_needs_users_full(signed_in, owner, admin_user, api_user):
     url = reverse("tokens:user_tokens", args=[api_user.pk])
-    assert client.get(url).status_code == 302
-    signed_in(make_user(owner, grants={"users": "read"}))
-    assert client.get(url).status_code == 403
-    client = signed_in(admin_user)
-    assert client.get(url).status_code == 200
-    response = client.post(url, {"name": "Nightly sync", "lifetime_days": 7})
+    reader = make_user(owner, grants={"users": "read"})
+    assert_screen_access(signed_in, [url], allowed=admin_user, denied=reader)
+    response = signed_in(admin_user).post(url, {"name": "Nightly sync", "lifetime_days": 7})
     assert response.status_code == 201
     token = ApiToken.objects.get()
     assert token.user == api_user
@@ -86,11 +80,9 @@ def test_user_tokens_of_another_owner_answer_404(signed_in, admin_user):
     assert response.status_code == 404
 
 
-def test_inventory_lists_the_owner_s_tokens_only(client, signed_in, owner, admin_user, api_user):
+def test_inventory_lists_the_owner_s_tokens_only(signed_in, owner, admin_user, api_user):
     url = reverse("tokens:token_list")
-    assert client.get(url).status_code == 302
-    signed_in(make_user(owner, grants={"users": "read"}))
-    assert client.get(url).status_code == 403
+    assert_screen_access(signed_in, [url], denied=make_user(owner, grants={"users": "read"}))
     mine, _ = make_token(api_user, actor=admin_user, name="Ours")
     stranger = make_api_user(make_owner(), api_grants={"api_users": "read"})
     make_token(stranger, name="Theirs")

@@ -13,6 +13,7 @@ from accounts.models import User
 from audit.models import AuditEvent
 from roles import catalog
 from roles.models import PermissionOverride, Role, RoleGroup
+from tests.access_helpers import assert_screen_access
 from tests.builders import make_override, make_owner, make_role, make_role_group, make_user
 
 pytestmark = pytest.mark.django_db
@@ -73,18 +74,10 @@ def pages(finance, clerk_role, clerk):
 
 
 def test_every_screen_anonymous_forbidden_allowed(
-    client, signed_in, admin_user, finance, clerk_role, clerk
+    signed_in, admin_user, finance, clerk_role, clerk
 ):
     urls = pages(finance, clerk_role, clerk)
-    for url in urls:
-        response = client.get(url)
-        assert response.status_code == 302 and "/sign-in/" in response["Location"], url
-    signed_in(clerk)
-    for url in urls:
-        assert client.get(url).status_code == 403, url
-    signed_in(admin_user)
-    for url in urls:
-        assert client.get(url).status_code == 200, url
+    assert_screen_access(signed_in, urls, allowed=admin_user, denied=clerk)
 
 
 def test_read_only_viewer_sees_but_cannot_change(client, signed_in, viewer, finance, clerk):

@@ -12,6 +12,7 @@ from accounts import twofactor
 from audit.models import AuditEvent
 from roles import catalog
 from security.models import PasswordPolicy
+from tests.access_helpers import assert_screen_access
 from tests.builders import PASSWORD, make_owner, make_totp_device, make_user
 
 pytestmark = pytest.mark.django_db
@@ -92,9 +93,8 @@ class TestSignInWithSecondStep:
 
 class TestOwnScreens:
     def test_anonymous_goes_to_sign_in(self, client, db):
-        for url in ("/me/two-factor/", "/me/two-factor/set-up/", "/me/two-factor/remove/"):
-            response = client.get(url)
-            assert response.status_code == 302 and response.url.startswith("/sign-in/")
+        urls = ["/me/two-factor/", "/me/two-factor/set-up/", "/me/two-factor/remove/"]
+        assert_screen_access(client, urls)
 
     def test_enrol_page_shows_qr_and_secret_then_backup_codes(self, signed_in, owner, clock):
         user = make_user(owner)
@@ -180,12 +180,11 @@ class TestAdminReset:
     def support(self, owner):
         return make_user(owner, grants={catalog.DP_ACCESS: catalog.FULL}, privilege_level=8)
 
-    def test_refusals(self, client, signed_in, owner, support):
+    def test_refusals(self, signed_in, owner, support):
         target = make_user(owner, privilege_level=3)
         url = f"/users/{target.pk}/two-factor/reset/"
-        assert client.get(url).url.startswith("/sign-in/")
         reader = make_user(owner, grants={catalog.DP_ACCESS: catalog.READ}, privilege_level=8)
-        assert signed_in(reader).get(url).status_code == 403
+        assert_screen_access(signed_in, [url], allowed=support, denied=reader)
         stranger = make_user(make_owner(), privilege_level=3)
         assert signed_in(support).get(f"/users/{stranger.pk}/two-factor/reset/").status_code == 404
         boss = make_user(owner, privilege_level=9)
