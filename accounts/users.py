@@ -30,6 +30,7 @@ from audit.services import diff
 from roles import guards, sod, versions
 from roles.guards import EscalationRefused
 from roles.impact import Proposal
+from security.services import end_tracked_sessions
 
 from .choices import IDP_SOURCES, AccessSource, AuthSource, UserKind
 from .models import CommissionProfile, PasswordSetToken, User
@@ -594,7 +595,12 @@ def _set_login_flag(
     User.objects.filter(pk=user.pk).update(
         allow_login=allow, row_version=F("row_version") + 1, updated_at=timezone.now()
     )
-    user.refresh_from_db(fields=["allow_login", "row_version", "updated_at"])
+    ended = 0
+    if not allow:
+        # Every live session ends now, listed as ended; reactivation never revives one (the
+        # session epoch moved), so the person signs in again.
+        ended = end_tracked_sessions(user, reason="Deactivated")
+    user.refresh_from_db(fields=["allow_login", "row_version", "updated_at", "session_epoch"])
     versions.bump_user(user)
     if was_admin:
         guards.check_keeps_an_administrator(user.owner, would_lose=[user])
@@ -606,7 +612,12 @@ def _set_login_flag(
         changes={"allow_login": [not allow, allow]},
         reason=reason,
         details=details,
-        context=_context(context, source, row_version=user.row_version),
+        context=_context(
+            context,
+            source,
+            row_version=user.row_version,
+            **({"sessions_ended": ended} if not allow else {}),
+        ),
         method=method,
     )
 

@@ -286,6 +286,22 @@ class TestLoginFlagScreens:
         response = client.get("/")
         assert response.status_code == 302 and response["Location"].startswith("/sign-in/")
 
+    def test_deactivation_ends_every_session_and_reactivation_revives_none(
+        self, client, admin_user, subject, reason
+    ):
+        from security.models import UserSession
+
+        client.force_login(subject, backend="accounts.backends.PortalBackend")
+        assert client.get("/").status_code == 200
+        assert UserSession.objects.filter(user=subject, ended_at__isnull=True).count() == 1
+        users.deactivate_user(subject, actor=admin_user, reason="", source=AccessSource.SCREEN)
+        assert not UserSession.objects.filter(user=subject, ended_at__isnull=True).exists()
+        event = AuditEvent.objects.filter(action="user_deactivated").latest("id")
+        assert event.context["sessions_ended"] == 1
+        users.reactivate_user(subject, actor=admin_user, reason="", source=AccessSource.SCREEN)
+        response = client.get("/")  # the browser signed in before is not signed in again
+        assert response.status_code == 302 and response["Location"].startswith("/sign-in/")
+
 
 class TestBulkDeactivate:
     def test_needs_expert_level_two(self, signed_in, owner, reason):
