@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import zoneinfo
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
@@ -20,6 +21,31 @@ from .choices import (
     Locale,
     UserKind,
 )
+
+AMOUNT_HELP = "An amount from 0 to 999,999,999,999.99."
+EARLIEST_COMMISSION_DATE = datetime.date(2000, 1, 1)
+
+
+def validate_commission_date(value: datetime.date) -> None:
+    """Refuse a reference date before 2000 or more than five years ahead (a typing slip)."""
+    latest = timezone.localdate() + datetime.timedelta(days=5 * 365)
+    if value < EARLIEST_COMMISSION_DATE or value > latest:
+        raise ValidationError(
+            f"Choose a date between 1 Jan 2000 and {latest:%-d %b %Y}.", code="out_of_range"
+        )
+
+
+def _amount(label: str | None = None):
+    """A commission amount: never negative, at most what the column holds."""
+    return models.DecimalField(
+        *([label] if label else []),
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0, message="An amount cannot be negative.")],
+        help_text=AMOUNT_HELP,
+    )
 
 
 def validate_time_zone(value: str) -> None:
@@ -226,19 +252,16 @@ class User(AbstractBaseUser):
     )
 
     # Commission details.
-    commission_reference_date = models.DateField(null=True, blank=True)
-    commission_annual_target = models.DecimalField(
-        max_digits=14, decimal_places=2, null=True, blank=True
+    commission_reference_date = models.DateField(
+        null=True,
+        blank=True,
+        validators=[validate_commission_date],
+        help_text="From 1 Jan 2000 to five years ahead.",
     )
-    commission_target_one_off = models.DecimalField(
-        "annual target (one-off charges)", max_digits=14, decimal_places=2, null=True, blank=True
-    )
-    commission_target_recurring = models.DecimalField(
-        "annual target (recurring charges)", max_digits=14, decimal_places=2, null=True, blank=True
-    )
-    commission_target_calls = models.DecimalField(
-        "annual target (call charges)", max_digits=14, decimal_places=2, null=True, blank=True
-    )
+    commission_annual_target = _amount()
+    commission_target_one_off = _amount("annual target (one-off charges)")
+    commission_target_recurring = _amount("annual target (recurring charges)")
+    commission_target_calls = _amount("annual target (call charges)")
     one_off_commission_profile = models.ForeignKey(
         CommissionProfile, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -248,7 +271,7 @@ class User(AbstractBaseUser):
     call_commission_profile = models.ForeignKey(
         CommissionProfile, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    commission_paid = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    commission_paid = _amount()
 
     is_superuser = models.BooleanField(
         "platform administrator",

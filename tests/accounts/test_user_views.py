@@ -138,6 +138,11 @@ class TestCreate:
             ("time_zone", "Mars/Olympus", "valid choice"),
             ("privilege_level", "11", "valid choice"),
             ("commission_annual_target", "lots", "number"),
+            ("commission_annual_target", "-5", "cannot be negative"),
+            ("commission_paid", "-0.01", "cannot be negative"),
+            ("commission_target_calls", "1" + "0" * 13, "no more than 12 digits before"),
+            ("commission_reference_date", "1900-01-01", "between 1 Jan 2000"),
+            ("commission_reference_date", "2999-01-01", "between 1 Jan 2000"),
         ],
     )
     def test_bad_input_is_a_field_error(self, signed_in, admin_user, field, value, message):
