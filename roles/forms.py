@@ -138,19 +138,40 @@ class WhoHasAccessForm(forms.Form):
 
 
 class CompareForm(forms.Form):
-    KIND_CHOICES = [("group", "Role groups"), ("role", "Roles")]
-    kind = forms.ChoiceField(choices=KIND_CHOICES, initial="group", label="Compare")
-    left = forms.IntegerField(label="First", widget=forms.Select)
-    right = forms.IntegerField(label="Second", widget=forms.Select)
+    """Two roles or two role groups. Each option names its kind ("group-12", "role-5"), so a
+    role and the role group that happens to share its number can never be confused."""
+
+    left = forms.ChoiceField(label="First")
+    right = forms.ChoiceField(label="Second")
     only_differences = forms.BooleanField(required=False, label="Only areas that differ")
 
     def __init__(self, *args, owner, **kwargs):
         super().__init__(*args, **kwargs)
-        groups = list(RoleGroup.objects.filter(owner=owner).values_list("pk", "name"))
-        roles = list(Role.objects.filter(owner=owner).values_list("pk", "name"))
+        groups = [
+            (f"group-{pk}", name)
+            for pk, name in RoleGroup.objects.filter(owner=owner).values_list("pk", "name")
+        ]
+        roles = [
+            (f"role-{pk}", name)
+            for pk, name in Role.objects.filter(owner=owner).values_list("pk", "name")
+        ]
         choices = [("Role groups", groups), ("Roles", roles)]
-        self.fields["left"].widget.choices = choices
-        self.fields["right"].widget.choices = choices
+        self.fields["left"].choices = choices
+        self.fields["right"].choices = choices
+
+    def clean(self):
+        data = super().clean()
+        left, right = data.get("left"), data.get("right")
+        if left and right:
+            (kind, left_pk), (right_kind, right_pk) = left.split("-"), right.split("-")
+            if kind != right_kind:
+                self.add_error(
+                    "right", "Compare a role with a role, or a role group with a role group."
+                )
+            else:
+                data["model"] = Role if kind == "role" else RoleGroup
+                data["left_pk"], data["right_pk"] = int(left_pk), int(right_pk)
+        return data
 
 
 class RoleModelImportForm(forms.Form):

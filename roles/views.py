@@ -549,22 +549,29 @@ def role_delete(request, pk):
 def compare(request):
     """Show two roles or two role groups side by side, differences highlighted."""
     owner = request.user.owner
-    form = CompareForm(request.GET or None, owner=owner)
+    data = request.GET.copy()
+    kind = data.pop("kind", [""])[0]  # links from a role or group: ?kind=role&left=5
+    for side in ("left", "right"):
+        if kind in ("group", "role") and data.get(side, "").isdigit():
+            data[side] = f"{kind}-{data[side]}"
+    if "right" in data:
+        form = CompareForm(data, owner=owner)
+    else:
+        form = CompareForm(initial={"left": data.get("left")}, owner=owner)
     rows, left, right = None, None, None
     status = 200
-    if request.GET and form.is_valid():
-        model = Role if form.cleaned_data["kind"] == "role" else RoleGroup
-        left = model.objects.filter(owner=owner, pk=form.cleaned_data["left"]).first()
-        right = model.objects.filter(owner=owner, pk=form.cleaned_data["right"]).first()
+    if form.is_bound and form.is_valid():
+        model = form.cleaned_data["model"]
+        left = model.objects.filter(owner=owner, pk=form.cleaned_data["left_pk"]).first()
+        right = model.objects.filter(owner=owner, pk=form.cleaned_data["right_pk"]).first()
         if left is None or right is None:
-            kind = "roles" if model is Role else "role groups"
-            form.add_error(None, f"Choose two {kind}: both sides must be of the kind compared.")
+            form.add_error(None, "Choose two entries of your organisation.")
             status = 400
         else:
             rows = reports.compare(left, right)
             if form.cleaned_data["only_differences"]:
                 rows = [r for r in rows if r.differs]
-    elif request.GET:
+    elif form.is_bound:
         status = 400
     return render(
         request,

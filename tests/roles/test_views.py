@@ -278,6 +278,22 @@ def test_compare_highlights_differences(client, signed_in, admin_user, owner, fi
     assert mismatch.status_code == 400
 
 
+def test_compare_never_mixes_a_role_with_the_group_of_the_same_number(
+    client, signed_in, admin_user, owner
+):
+    group = make_role_group(owner, "Payments", {"payments": "full"})
+    role = make_role(owner, "Clerk")
+    signed_in(admin_user)
+    mixed = client.get(
+        reverse("roles:compare"), {"left": f"role-{role.pk}", "right": f"group-{group.pk}"}
+    )
+    assert mixed.status_code == 400
+    assert "Compare a role with a role" in str(mixed.context["form"].errors["right"])
+    page = client.get(reverse("roles:compare"), {"kind": "role", "left": role.pk})
+    assert page.status_code == 200
+    assert page.context["form"].initial["left"] == f"role-{role.pk}"
+
+
 def test_export_and_import_with_preview(client, signed_in, admin_user, owner, finance, clerk):
     signed_in(admin_user)
     export = client.get(reverse("roles:role_model_export"))
