@@ -3,6 +3,9 @@
 `SessionSecurityMiddleware` (after AuthenticationMiddleware) ends a session that was idle too long,
 outlived its absolute lifetime or was ended from the sessions screens; rotates the session key
 when the person's own permissions change; and keeps `UserSession` (last seen, address) up to date.
+Every response of a signed-in person carries the moment of that request in a signed cookie bound
+to the session key, so the idle timeout counts from the last request exactly, without writing the
+session on every request (the session's own "last seen" is written once a minute).
 `PasswordChangeRequiredMiddleware` (after the permission middleware) confines a person whose
 password expired, or must be changed, to the change-password page.
 """
@@ -11,7 +14,9 @@ from __future__ import annotations
 
 import datetime
 
+from django.conf import settings
 from django.contrib import auth
+from django.core import signing
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -32,6 +37,8 @@ TRACKED_SESSION = "tracked_session_id"
 TRACKED_KEY = "tracked_key_hash"
 SESSION_EPOCH = "session_epoch"
 ENDED_NOTICE = "session_ended"
+ACTIVITY_COOKIE = "last_active"
+ACTIVITY_SALT = "security.middleware.activity"
 
 ENDED_MESSAGES = {
     "idle": "You were signed out after a period without activity. Sign in again to continue.",
@@ -63,6 +70,41 @@ def stamp_session_epoch(sender, request, user, **kwargs):
         request.session[SESSION_EPOCH] = user.session_epoch
 
 
+def _key_tag(session_key: str) -> str:
+    return hash_session_key(session_key)[:16]
+
+
+def set_activity(response, session_key: str, now: datetime.datetime) -> None:
+    """Stamp the response with the moment of this request, signed and bound to the session."""
+    value = signing.dumps({"k": _key_tag(session_key), "t": now.timestamp()}, salt=ACTIVITY_SALT)
+    response.set_cookie(
+        ACTIVITY_COOKIE,
+        value,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def last_activity(request) -> datetime.datetime | None:
+    """Return the moment of the session's last request from its activity cookie, if genuine.
+
+    A cookie of another session, or one not signed by this portal, counts for nothing; an older
+    genuine one only makes the session look idle sooner.
+    """
+    raw = request.COOKIES.get(ACTIVITY_COOKIE)
+    key = request.session.session_key
+    if not raw or not key:
+        return None
+    try:
+        value = signing.loads(raw, salt=ACTIVITY_SALT)
+        if value.get("k") != _key_tag(key):
+            return None
+        return datetime.datetime.fromtimestamp(float(value["t"]), tz=datetime.UTC)
+    except (signing.BadSignature, KeyError, TypeError, ValueError, AttributeError, OverflowError):
+        return None
+
+
 class SessionSecurityMiddleware:
     """End idle, overlong and revoked sessions; rotate the key when permissions change."""
 
@@ -71,11 +113,19 @@ class SessionSecurityMiddleware:
 
     def __call__(self, request):
         user = getattr(request, "user", None)
+        now = timezone.now()
         if user is not None and user.is_authenticated:
-            ended = self.check(request, user, timezone.now())
+            ended = self.check(request, user, now)
             if ended is not None:
+                ended.delete_cookie(ACTIVITY_COOKIE, samesite="Lax")
                 return ended
-        return self.get_response(request)
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and request.session.session_key:
+            set_activity(response, request.session.session_key, now)
+        elif ACTIVITY_COOKIE in request.COOKIES:
+            response.delete_cookie(ACTIVITY_COOKIE, samesite="Lax")
+        return response
 
     def check(self, request, user, now):
         session = request.session
@@ -85,6 +135,9 @@ class SessionSecurityMiddleware:
             signed_in_at = now
             session[SIGNED_IN_AT] = now.isoformat()
         last_seen = _timestamp(session.get(LAST_SEEN)) or now
+        active = last_activity(request)
+        if active is not None and active > last_seen:
+            last_seen = min(active, now)
         idle = datetime.timedelta(minutes=policy.idle_timeout_minutes)
         lifetime = datetime.timedelta(hours=policy.absolute_timeout_hours)
         if now - last_seen >= idle:
@@ -107,7 +160,7 @@ class SessionSecurityMiddleware:
             return self.end(request, user, "ended", ended, record=False)
         if touching:
             session[LAST_SEEN] = now.isoformat()
-            last_seen = now
+        last_seen = now  # this request is activity: the idle time starts again from it
         request.session_timeouts = {
             "idle_remaining": int((last_seen + idle - now).total_seconds()),
             "idle_timeout": int(idle.total_seconds()),
@@ -192,7 +245,7 @@ class SessionSecurityMiddleware:
         auth.logout(request)
         request.session[ENDED_NOTICE] = kind
         target = reverse("accounts:sign_in")
-        if request.method == "GET":
+        if request.method == "GET" and request.path != target:
             target += "?" + urlencode({"next": request.get_full_path()})
         return redirect(target)
 

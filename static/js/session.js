@@ -60,7 +60,9 @@
     window.clearTimeout(endTimer);
     warnTimer = window.setTimeout(showBanner, Math.max(0, seconds - warning) * 1000);
     endTimer = window.setTimeout(function () {
-      window.location.assign(signInUrl || "/");
+      // Ask for this page again: the server ends the idle session and sends the person to the
+      // sign-in page with this page as `next`, so they come back to where they were.
+      window.location.assign(window.location.pathname + window.location.search || signInUrl || "/");
     }, seconds * 1000 + 1000);
   }
 
