@@ -16,7 +16,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
+from django.core.exceptions import (
+    ImproperlyConfigured,
+    PermissionDenied,
+    RequestDataTooBig,
+    ValidationError,
+)
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.urls import path, re_path
@@ -153,9 +158,10 @@ ERROR_DESCRIPTIONS = {
     409: "The record changed since you read it.",
     422: "Invalid input; `fields` says what is wrong with each field.",
     429: "Too many requests with this token; retry after `Retry-After` seconds.",
+    413: "The request body is over the size limit (the message says the limit).",
 }
 ERROR_CODES_READ = (401, 403, 404, 422, 429)
-ERROR_CODES_WRITE = (400, 401, 403, 404, 409, 422, 429)
+ERROR_CODES_WRITE = (400, 401, 403, 404, 409, 413, 422, 429)
 
 api = PortalNinjaAPI(
     title="Billing Access API",
@@ -247,6 +253,12 @@ def _invalid_domain(request, exc):
 @api.exception_handler(HttpError)
 def _http_error(request, exc):
     code = {400: "bad_request", 405: "method_not_allowed"}.get(exc.status_code, "error")
+@api.exception_handler(RequestDataTooBig)
+def _too_large(request, exc):
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return error(request, 413, "too_large", f"The request body is over the limit of {limit} bytes.")
+
+
     return error(request, exc.status_code, code, str(exc))
 
 
@@ -263,6 +275,7 @@ ERROR_HANDLERS = (
 )
 
 
+    (RequestDataTooBig, _too_large),
 def _body_name(operation) -> str:
     schema = (operation.get("requestBody", {}).get("content", {}).get("application/json", {})).get(
         "schema", {}

@@ -12,6 +12,7 @@ from scim2_filter_parser import ast
 from scim2_filter_parser.lexer import SCIMLexer
 from scim2_filter_parser.parser import SCIMParser
 
+from .resources import parse_id
 from .services import ScimError
 
 USER_ATTRIBUTES = {
@@ -82,5 +83,6 @@ def _comparison(node: ast.AttrExpr, attributes: dict) -> Q:
     if not isinstance(value, str):
         raise invalid("Compare with a string value.")
     if lookup == "pk":
-        return Q(pk=int(value)) if value.isdigit() else Q(pk__in=[])
+        pk = parse_id(value)
+        return Q(pk=pk) if pk is not None else Q(pk__in=[])
     return Q(**{lookup: value})

@@ -6,6 +6,8 @@ emails, active, externalId and groups; a group's displayName, externalId and mem
 
 from __future__ import annotations
 
+import re
+
 from pydantic import ValidationError as PydanticError
 from scim2_models import (
     AuthenticationScheme,
@@ -51,10 +53,19 @@ def parse_version(header: str | None) -> int | None:
     text = (header or "").strip()
     if not text or text == "*":
         return None
-    digits = text.removeprefix("W/").strip('"')
-    if not digits.isdigit():
+    version = parse_id(text.removeprefix("W/").strip('"'))
+    if version is None:
         raise ScimError(412, "The If-Match header does not name a version of this resource.")
-    return int(digits)
+    return version
+
+
+_ID = re.compile(r"[0-9]{1,18}")
+
+
+def parse_id(text: str) -> int | None:
+    """Return the number an id or version names: ASCII digits only, within a 64-bit column
+    ("١٢" or "²" or twenty digits name nothing, rather than failing further in)."""
+    return int(text) if isinstance(text, str) and _ID.fullmatch(text) else None
 
 
 def refusal(exc: Exception) -> ScimError:

@@ -11,6 +11,8 @@ import json
 import logging
 from functools import wraps
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from scim2_models import (
@@ -83,12 +85,38 @@ def _base(request) -> str:
 
 
 def _body(request):
-    if len(request.body) > MAX_BODY:
-        raise ScimError(413, "The request body is too large.")
+    limit = min(MAX_BODY, settings.DATA_UPLOAD_MAX_MEMORY_SIZE or MAX_BODY)
     try:
-        return json.loads(request.body or b"null")
+        body = request.body
+    except RequestDataTooBig as exc:
+        raise ScimError(413, f"The request body is over the limit of {limit} bytes.") from exc
+    if len(body) > MAX_BODY:
+        raise ScimError(413, f"The request body is over the limit of {MAX_BODY} bytes.")
+    try:
+        data = json.loads(body or b"null")
+    except RecursionError as exc:
+        raise ScimError(400, "The body nests too deeply.", "invalidSyntax") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise ScimError(400, "The body is not valid JSON.", "invalidSyntax") from exc
+    if _has_nul(data):
+        raise ScimError(400, "Text cannot contain the NUL character.", "invalidValue")
+    return data
+
+
+def _has_nul(value) -> bool:
+    """Say whether any string in the document holds a NUL (the database cannot store one)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _page(request) -> tuple[int, int]:
@@ -96,12 +124,12 @@ def _page(request) -> tuple[int, int]:
         raw = request.GET.get(name)
         if raw in (None, ""):
             return default
-        try:
-            return int(raw)
-        except ValueError as exc:
-            raise ScimError(400, f"{name} must be an integer.", "invalidValue") from exc
+        value = resources.parse_id(raw.removeprefix("-")) if raw.isascii() else None
+        if value is None:
+            raise ScimError(400, f"{name} must be a whole number.", "invalidValue")
+        return -value if raw.startswith("-") else value
 
-    start = max(number("startIndex", 1), 1)
+    start = min(max(number("startIndex", 1), 1), 2**31)
     count = min(max(number("count", DEFAULT_COUNT), 0), resources.MAX_RESULTS)
     return start, count
 
@@ -167,12 +195,13 @@ def _located(resource_dump: dict, status: int = 200) -> HttpResponse:
 
 
 def _user_or_404(request, pk: str):
-    if not pk.isdigit():
+    number = resources.parse_id(pk)
+    if number is None:
         raise services.not_found()
     user = (
         services.visible_users(request.scim_token.owner)
         .select_related("scim_link")
-        .filter(pk=int(pk))
+        .filter(pk=number)
         .first()
     )
     if user is None:
@@ -237,8 +266,9 @@ def user_detail(request, pk: str):
 
 def _group_or_404(request, pk: str) -> ScimGroup:
     group = None
-    if pk.isdigit():
-        group = ScimGroup.objects.filter(owner=request.scim_token.owner, pk=int(pk)).first()
+    number = resources.parse_id(pk)
+    if number is not None:
+        group = ScimGroup.objects.filter(owner=request.scim_token.owner, pk=number).first()
     if group is None:
         raise services.not_found()
     return group
