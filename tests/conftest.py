@@ -91,7 +91,8 @@ def pytest_configure(config):
     LiveServerThread.server_class = LiveServer
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
+# Before pytest-xdist reads the xdist_group marks, and before -m selects by marker.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     bench_asked = "bench" in (config.option.markexpr or "") or any(
         "test_bench.py" in str(arg) for arg in config.args
@@ -102,6 +103,8 @@ def pytest_collection_modifyitems(config, items):
             left_out.append(item)
             continue
         group = xdist_group_of(item)
+        if group == "servers":
+            item.add_marker(pytest.mark.servers)  # so that -m servers runs that group
         if group and not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(group))
         kept.append(item)
