@@ -13,9 +13,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 import audit
 from audit.choices import AuditAction
+from portal import stepup
 from portal.access import public, signed_in
 from portal.redirects import safe_next
-from security import stepup
 from security.middleware import ENDED_MESSAGES, ENDED_NOTICE
 from security.services import password_expired
 

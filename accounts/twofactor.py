@@ -23,9 +23,10 @@ from django.utils.http import urlencode
 
 import audit
 from audit.choices import AuditAction
+from portal import stepup
 from roles import catalog, permissions
 from roles.guards import check_can_manage_user
-from security import lockout, stepup
+from security import lockout
 from security import services as security_services
 from security.services import password_expired
 

@@ -15,6 +15,7 @@ from accounts.models import User
 from portal.access import requires, signed_in
 from portal.forms import apply_service_errors
 from portal.redirects import safe_next
+from portal.stepup import mark_proof, require_recent_proof
 from roles import catalog
 from roles.guards import EscalationRefused, get_owned_or_404
 
@@ -84,7 +85,7 @@ def policy_edit(request):
     """Show the owner's password policy; with full access, change it (after a recent proof)."""
     can_change = request.permissions.has(catalog.PARAMETERS, catalog.FULL)
     if can_change:
-        refusal = stepup.require_recent_proof(request)
+        refusal = require_recent_proof(request)
         if refusal is not None:
             return refusal
     policy = services.policy_of(request.user.owner)
@@ -150,7 +151,7 @@ def password_change(request):
                 form.add_error("new_password", exc)
             else:
                 update_session_auth_hash(request, user)
-                stepup.mark_proof(request)
+                mark_proof(request)
                 messages.success(request, "Your password was changed.")
                 return redirect(safe_next(request, "home"))
         elif "current_password" in form.errors and lockout.register_failure(

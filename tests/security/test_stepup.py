@@ -1,4 +1,5 @@
-"""Step-up helpers: the decorator and mixin send a stale proof to the re-authentication page."""
+"""Step-up helpers (portal.stepup): the decorator and mixin send a stale proof to the
+re-authentication page; security.stepup asks for a second factor only with a device."""
 
 import datetime
 
@@ -9,7 +10,8 @@ from django.http import HttpResponse
 from django.utils import timezone
 from django.views import View
 
-from security import stepup
+from portal import stepup
+from security import stepup as identity
 
 
 def request_with_proof(rf, method, minutes_ago=None):
@@ -59,4 +61,4 @@ def test_mixin_checks_the_methods_it_names(rf, admin_user):
 
 
 def test_no_second_factor_without_a_device(admin_user):
-    assert stepup.second_factor_required(admin_user) is False
+    assert identity.second_factor_required(admin_user) is False

@@ -34,7 +34,7 @@ def proved_client(user, client=None):
     from django.test import Client
     from django.utils import timezone
 
-    from security.stepup import PROOF_AT
+    from portal.stepup import PROOF_AT
 
     client = client or Client()
     client.force_login(user, backend="accounts.backends.PortalBackend")

@@ -290,7 +290,7 @@ class TestWithSecurityRules:
 
 
 def test_step_up_asks_for_the_code_of_the_device(client, owner, clock):
-    from security import stepup
+    from portal import stepup
 
     user = make_user(owner, username="tess")
     _, totp = make_totp_device(user)
