@@ -156,9 +156,9 @@ ERROR_DESCRIPTIONS = {
     403: "The token's user lacks the API level this operation needs.",
     404: "Not found, or not of your organisation.",
     409: "The record changed since you read it.",
+    413: "The request body is over the size limit (the message says the limit).",
     422: "Invalid input; `fields` says what is wrong with each field.",
     429: "Too many requests with this token; retry after `Retry-After` seconds.",
-    413: "The request body is over the size limit (the message says the limit).",
 }
 ERROR_CODES_READ = (401, 403, 404, 422, 429)
 ERROR_CODES_WRITE = (400, 401, 403, 404, 409, 413, 422, 429)
@@ -250,15 +250,15 @@ def _invalid_domain(request, exc):
     return error(request, 422, "invalid", " ".join(exc.messages))
 
 
-@api.exception_handler(HttpError)
-def _http_error(request, exc):
-    code = {400: "bad_request", 405: "method_not_allowed"}.get(exc.status_code, "error")
 @api.exception_handler(RequestDataTooBig)
 def _too_large(request, exc):
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     return error(request, 413, "too_large", f"The request body is over the limit of {limit} bytes.")
 
 
+@api.exception_handler(HttpError)
+def _http_error(request, exc):
+    code = {400: "bad_request", 405: "method_not_allowed"}.get(exc.status_code, "error")
     return error(request, exc.status_code, code, str(exc))
 
 
@@ -272,10 +272,10 @@ ERROR_HANDLERS = (
     (NinjaValidationError, _invalid),
     (ValidationError, _invalid_domain),
     (HttpError, _http_error),
+    (RequestDataTooBig, _too_large),
 )
 
 
-    (RequestDataTooBig, _too_large),
 def _body_name(operation) -> str:
     schema = (operation.get("requestBody", {}).get("content", {}).get("application/json", {})).get(
         "schema", {}
