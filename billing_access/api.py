@@ -31,7 +31,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
 
 from accounts import api as accounts_api
-from accounts import tokens
+from accounts.tokens import services as tokens
 from audit import api as audit_api
 from portal.access import ATTRIBUTE, PUBLIC
 from roles import api as roles_api

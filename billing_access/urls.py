@@ -21,7 +21,7 @@ urlpatterns = [
     path("", include("audit.urls")),
     path("", include("reviews.urls")),
     path("saml2/", include("security.saml_urls")),
-    path("", include("accounts.token_urls")),
+    path("", include("accounts.tokens.urls")),
     path("api/v1/", include("billing_access.api")),
     path("access/v1/", include("billing_access.authzen")),
     path(".well-known/authzen-configuration", authzen.configuration, name="authzen_configuration"),

@@ -225,7 +225,7 @@ def users_without_2fa(owner, *, forced: bool | None = None) -> QuerySet:
 
 def tokens_to_review(owner, *, now=None, within_days: int = TOKEN_WARNING_DAYS) -> QuerySet:
     """Return the live API tokens that expire within `within_days` days or were never used."""
-    from accounts.token_models import ApiToken
+    from accounts.tokens.models import ApiToken
 
     now = now or timezone.now()
     soon = now + datetime.timedelta(days=within_days)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.core.validators import MaxValueValidator
 
-from accounts.tokens import max_days
+from accounts.tokens.lifecycle import max_days
 from security.saml_models import SamlIdentityProvider
 
 

@@ -7,10 +7,12 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.tokens.models import TokenBase
+
 __all__ = ["ScimGroup", "ScimToken", "ScimUserLink"]
 
 
-class ScimToken(models.Model):
+class ScimToken(TokenBase):
     """A bearer token with which one identity provider provisions one owner's users.
 
     It reads `scim_<prefix>_<secret>`; only the SHA-256 of the secret is kept. The optional
@@ -18,10 +20,9 @@ class ScimToken(models.Model):
     links provisioned people to that provider for single sign-on.
     """
 
+    KIND = "scim"
+
     owner = models.ForeignKey("accounts.Owner", on_delete=models.CASCADE, related_name="+")
-    name = models.CharField(max_length=120)
-    prefix = models.CharField(max_length=16, unique=True)
-    secret_hash = models.CharField(max_length=64)
     provider = models.ForeignKey(
         "security.SamlIdentityProvider",
         on_delete=models.SET_NULL,
@@ -30,43 +31,11 @@ class ScimToken(models.Model):
         related_name="+",
         help_text="Its group mappings turn SCIM group membership into roles and role groups.",
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
-    )
-    expires_at = models.DateTimeField()
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    revoked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self) -> str:
-        return self.label
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} ({self.display_prefix})"
-
-    @property
-    def display_prefix(self) -> str:
-        return f"scim_{self.prefix}_…"
 
     @property
     def actor_label(self) -> str:
         """Who the audit log names for changes made with this token."""
         return f"SCIM: {self.name}"[:150]
-
-    def state(self, now=None) -> str:
-        """Return "revoked", "expired" or "active"."""
-        if self.revoked_at is not None:
-            return "revoked"
-        if self.expires_at <= (now or timezone.now()):
-            return "expired"
-        return "active"
 
 
 class ScimUserLink(models.Model):

@@ -1,36 +1,25 @@
 """SCIM tokens: create, revoke and authenticate, each with its audit event.
 
-A token reads `scim_<prefix>_<secret>`, hashed like the API tokens (`accounts.tokens`): the
-prefix finds the row, the 32-byte random secret is kept only as its SHA-256 and compared in
-constant time.
+A token reads `scim_<prefix>_<secret>`; it is issued, hashed and checked like an API token
+(`accounts.tokens.lifecycle`).
 """
 
 from __future__ import annotations
 
 import datetime
-import hmac
-import re
-import secrets
 
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
 import audit
-from accounts.tokens import (
-    LAST_USED_RESOLUTION,
-    REFUSAL_AUDIT_SECONDS,
-    free_prefix,
-    hash_secret,
-    max_days,
-)
+from accounts.tokens import lifecycle
 from audit.choices import AuditAction
 
 from .models import ScimToken
 
-TOKEN_PATTERN = re.compile(r"^scim_([a-z0-9]{8})_([A-Za-z0-9_-]{43})$")
+TOKEN_PATTERN = lifecycle.text_pattern(ScimToken.KIND)
 CONTEXT_KIND = "scim"
 
 
@@ -67,23 +56,21 @@ def create_token(
         errors["name"] = "Name the identity provider that uses this token, such as Okta."
     elif len(name) > 120:
         errors["name"] = "Use at most 120 characters."
-    longest = max_days(actor.owner)
-    if expires_at is None or expires_at <= now:
-        errors["expires_at"] = "Choose an expiry in the future."
-    elif expires_at > now + datetime.timedelta(days=longest, minutes=1):
-        errors["expires_at"] = f"A token may live at most {longest} days in this organisation."
+    expiry_error = lifecycle.expiry_error(expires_at, owner=actor.owner, now=now)
+    if expiry_error:
+        errors["expires_at"] = expiry_error
     if provider is not None and provider.owner_id != actor.owner_id:
         errors["provider"] = "Choose an identity provider of your organisation."
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        prefix = free_prefix(ScimToken)
-        secret = secrets.token_urlsafe(32)
+        prefix = lifecycle.free_prefix(ScimToken)
+        secret = lifecycle.new_secret()
         token = ScimToken.objects.create(
             owner=actor.owner,
             name=name,
             prefix=prefix,
-            secret_hash=hash_secret(secret),
+            secret_hash=lifecycle.hash_secret(secret),
             provider=provider,
             created_at=now,
             created_by=actor,
@@ -97,7 +84,7 @@ def create_token(
             details="SCIM provisioning token created.",
             context=_context(token),
         )
-    return token, f"scim_{prefix}_{secret}"
+    return token, token.text(secret)
 
 
 def revoke_token(token: ScimToken, *, actor, now=None) -> None:
@@ -106,12 +93,7 @@ def revoke_token(token: ScimToken, *, actor, now=None) -> None:
         raise Http404("Not found.")
     now = now or timezone.now()
     with transaction.atomic():
-        updated = ScimToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
-            revoked_at=now, revoked_by=actor
-        )
-        if not updated:
-            raise ValidationError("This token is already revoked.")
-        token.refresh_from_db(fields=["revoked_at", "revoked_by"])
+        lifecycle.mark_revoked(token, actor=actor, now=now)
         audit.record(
             AuditAction.TOKEN_REVOKED,
             actor=actor,
@@ -132,22 +114,20 @@ def authenticate(raw: str, *, now=None) -> ScimToken:
     token = ScimToken.objects.select_related("owner", "provider").filter(prefix=prefix).first()
     if token is None:
         raise ScimTokenRefused("unknown")
-    if not hmac.compare_digest(token.secret_hash, hash_secret(secret)):
+    if not token.secret_matches(secret):
         raise _refuse(token, "Wrong secret for the prefix", now)
     if token.revoked_at is not None:
         raise _refuse(token, "Token revoked", now)
     if token.expires_at <= now:
         raise _refuse(token, "Token expired", now)
-    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
-        ScimToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        token.last_used_at = now
+    lifecycle.mark_used(token, now)
     return token
 
 
 def _refuse(token: ScimToken, reason: str, now) -> ScimTokenRefused:
     """Audit a refusal of a known token, at most once a minute per token and reason."""
     key = f"scim-token-refused:{token.pk}:{reason.replace(' ', '-')}"
-    if cache.add(key, 1, REFUSAL_AUDIT_SECONDS):
+    if lifecycle.refusal_due(key):
         with transaction.atomic():
             audit.record(
                 AuditAction.TOKEN_REFUSED,

@@ -135,7 +135,7 @@ def make_token(user: User, *, actor: User | None = None, days: int = 30, **field
 
     from django.utils import timezone
 
-    from accounts import tokens
+    from accounts.tokens import services as tokens
 
     fields.setdefault("name", "Test integration")
     return tokens.create_token(

@@ -6,7 +6,7 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
-from accounts import tokens
+from accounts.tokens import services as tokens
 from audit.models import AuditEvent
 
 pytestmark = pytest.mark.django_db

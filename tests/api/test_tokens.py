@@ -9,8 +9,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.utils import timezone
 
-from accounts import tokens
 from accounts.models import ApiToken
+from accounts.tokens import services as tokens
 from audit.models import AuditEvent
 from roles.guards import EscalationRefused
 from roles.versions import bump_user

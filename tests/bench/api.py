@@ -13,8 +13,8 @@ import json
 
 from django.utils import timezone
 
-from accounts import tokens
 from accounts.models import User
+from accounts.tokens import services as tokens
 from roles.models import Grant, Role, RoleGroup
 
 LUA = """wrk.method = "{method}"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from accounts.tokens.lifecycle import hash_secret
 from audit.choices import AuditAction
 from audit.models import AuditEvent
 from roles import catalog
 from scim.models import ScimToken
-from scim.tokens import hash_secret
 from tests import builders
 from tests.access_helpers import assert_screen_access
 from tests.scim.conftest import make_scim_token

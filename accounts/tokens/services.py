@@ -1,8 +1,7 @@
 """API tokens: create, revoke and authenticate, each with its audit event.
 
-A token reads `ba_<prefix>_<secret>`. The prefix is stored as is (it finds the row and lets people
-recognise a token); the 32-byte random secret only as its SHA-256, which is the right hash for a
-high-entropy secret (no stretching needed) and is compared in constant time.
+A token reads `ba_<prefix>_<secret>`; how it is issued, hashed and checked is shared with the
+SCIM tokens (`accounts.tokens.lifecycle`).
 
 A token never exceeds its user: its reach is computed at each request from the user's current
 API-channel permissions, narrowed by the token's own scope, so a later loss is felt at once.
@@ -11,15 +10,10 @@ API-channel permissions, narrowed by the token's own scope, so a later loss is f
 from __future__ import annotations
 
 import datetime
-import hashlib
-import hmac
 import ipaddress
 import logging
-import re
-import secrets
 from collections.abc import Iterable
 
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import Http404
@@ -31,16 +25,14 @@ from roles import catalog, guards, permissions
 from roles.guards import EscalationRefused
 from roles.resolver import EffectivePermissions
 
-from .choices import UserKind
-from .token_models import ApiToken
+from ..choices import UserKind
+from . import lifecycle
+from .models import ApiToken
 
 logger = logging.getLogger(__name__)
 
-TOKEN_PATTERN = re.compile(r"^ba_([a-z0-9]{8})_([A-Za-z0-9_-]{43})$")
-DEFAULT_MAX_DAYS = 365
+TOKEN_PATTERN = lifecycle.text_pattern(ApiToken.KIND)
 MAX_NETWORKS = 20
-LAST_USED_RESOLUTION = datetime.timedelta(minutes=1)
-REFUSAL_AUDIT_SECONDS = 60
 
 
 class TokenRefused(Exception):
@@ -67,19 +59,6 @@ class TokenRefused(Exception):
     def __init__(self, reason: str):
         super().__init__(self.LABELS.get(reason, reason))
         self.reason = reason
-
-
-def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode("ascii")).hexdigest()
-
-
-def max_days(owner) -> int:
-    """Return the longest token lifetime the owner's policy allows, in days."""
-    policy = getattr(owner, "password_policy", None)
-    try:
-        return policy.max_token_days if policy is not None else DEFAULT_MAX_DAYS
-    except Exception:  # noqa: BLE001 - no policy row yet: the product default
-        return DEFAULT_MAX_DAYS
 
 
 def may_use_api(user) -> bool:
@@ -185,11 +164,9 @@ def create_token(
         errors["name"] = "Give the token a name that says where it is used."
     elif len(name) > 120:
         errors["name"] = "Use at most 120 characters."
-    longest = max_days(user.owner)
-    if expires_at is None or expires_at <= now:
-        errors["expires_at"] = "Choose an expiry in the future."
-    elif expires_at > now + datetime.timedelta(days=longest, minutes=1):
-        errors["expires_at"] = f"A token may live at most {longest} days in this organisation."
+    expiry_error = lifecycle.expiry_error(expires_at, owner=user.owner, now=now)
+    if expiry_error:
+        errors["expires_at"] = expiry_error
     areas = list(dict.fromkeys(areas or ()))
     api_codes = {a.code for a in catalog.areas_for(catalog.Channel.API)}
     unknown = [code for code in areas if code not in api_codes]
@@ -212,14 +189,13 @@ def create_token(
         guards.check_can_manage_user(actor, user)
         guards.check_can_grant(actor, reach)
 
-    secret = secrets.token_urlsafe(32)
+    secret = lifecycle.new_secret()
     with transaction.atomic():
-        prefix = free_prefix()
         token = ApiToken.objects.create(
             user=user,
             name=name,
-            prefix=prefix,
-            secret_hash=hash_secret(secret),
+            prefix=lifecycle.free_prefix(ApiToken),
+            secret_hash=lifecycle.hash_secret(secret),
             read_only=read_only,
             areas=areas,
             allowed_networks=networks,
@@ -235,17 +211,7 @@ def create_token(
             subject_user=user,
             context=_scope_context(token),
         )
-    return token, f"ba_{prefix}_{secret}"
-
-
-def free_prefix(model=None) -> str:
-    """Return a random visible prefix no token of `model` (API tokens by default) uses yet."""
-    model = model or ApiToken
-    for _ in range(10):
-        prefix = secrets.token_hex(4)
-        if not model.objects.filter(prefix=prefix).exists():
-            return prefix
-    raise RuntimeError("Could not find a free token prefix.")  # pragma: no cover
+    return token, token.text(secret)
 
 
 def revoke_token(token: ApiToken, *, actor, now=None) -> None:
@@ -256,12 +222,7 @@ def revoke_token(token: ApiToken, *, actor, now=None) -> None:
         raise PermissionDenied("You cannot revoke this token.")
     now = now or timezone.now()
     with transaction.atomic():
-        updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
-            revoked_at=now, revoked_by=actor
-        )
-        if not updated:
-            raise ValidationError("This token is already revoked.")
-        token.refresh_from_db(fields=["revoked_at", "revoked_by"])
+        lifecycle.mark_revoked(token, actor=actor, now=now)
         audit.record(
             AuditAction.TOKEN_REVOKED,
             actor=actor,
@@ -290,7 +251,7 @@ def _ip_allowed(ip: str | None, networks: list[str]) -> bool:
 
 def _refuse(token: ApiToken, reason: str, now) -> TokenRefused:
     """Audit a refusal of a known token, at most once a minute per token and reason."""
-    if cache.add(f"token-refused:{token.pk}:{reason}", 1, REFUSAL_AUDIT_SECONDS):
+    if lifecycle.refusal_due(f"token-refused:{token.pk}:{reason}"):
         with transaction.atomic():
             audit.record(
                 AuditAction.TOKEN_REFUSED,
@@ -321,7 +282,7 @@ def authenticate(raw: str, *, ip: str | None, now=None) -> ApiToken:
     if token is None:
         logger.info("Refused an API token with unknown prefix %s.", prefix)
         raise TokenRefused(TokenRefused.UNKNOWN)
-    if not hmac.compare_digest(token.secret_hash, hash_secret(secret)):
+    if not token.secret_matches(secret):
         raise _refuse(token, TokenRefused.WRONG_SECRET, now)
     if token.revoked_at is not None:
         raise _refuse(token, TokenRefused.REVOKED, now)
@@ -331,7 +292,5 @@ def authenticate(raw: str, *, ip: str | None, now=None) -> ApiToken:
         raise _refuse(token, TokenRefused.NO_API_ACCESS, now)
     if not _ip_allowed(ip, token.allowed_networks):
         raise _refuse(token, TokenRefused.NETWORK, now)
-    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        token.last_used_at = now
+    lifecycle.mark_used(token, now)
     return token

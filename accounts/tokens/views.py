@@ -19,16 +19,16 @@ from portal.redirects import safe_next
 from roles import catalog
 from roles.guards import EscalationRefused, get_owned_or_404
 
-from . import tokens
-from .choices import UserKind
-from .models import User
-from .token_forms import TokenCreateForm, TokenFilterForm
-from .token_models import ApiToken
+from ..choices import UserKind
+from ..models import User
+from . import services
+from .forms import TokenCreateForm, TokenFilterForm
+from .models import ApiToken
 
 
 def _create_or_list(request, subject, *, template: str, extra: dict):
     """Show `subject`'s tokens with a creation form; on a valid POST show the new token once."""
-    may_create = tokens.can_manage_tokens_of(request.user, subject)
+    may_create = services.can_manage_tokens_of(request.user, subject)
     form = None
     status = 200
     if may_create:
@@ -37,7 +37,7 @@ def _create_or_list(request, subject, *, template: str, extra: dict):
             if form.is_valid():
                 data = form.cleaned_data
                 try:
-                    token, text = tokens.create_token(
+                    token, text = services.create_token(
                         subject,
                         actor=request.user,
                         name=data["name"],
@@ -75,7 +75,7 @@ def _create_or_list(request, subject, *, template: str, extra: dict):
 @signed_in
 def my_tokens(request):
     """List the signed-in person's API tokens and create one (people with API access only)."""
-    if not tokens.may_use_api(request.user):
+    if not services.may_use_api(request.user):
         raise PermissionDenied("Only people with API access have API tokens.")
     return _create_or_list(
         request, request.user, template="tokens/my_tokens.html", extra={"own": True}
@@ -145,7 +145,7 @@ def token_revoke(request, pk: int):
     administers = (
         token is not None
         and token.user.owner_id == request.user.owner_id
-        and tokens.administers_tokens(request.user)
+        and services.administers_tokens(request.user)
     )
     if not (own or administers):
         raise Http404("Not found.")
@@ -158,7 +158,7 @@ def token_revoke(request, pk: int):
     error = ""
     if request.method == "POST":
         try:
-            tokens.revoke_token(token, actor=request.user)
+            services.revoke_token(token, actor=request.user)
         except (ValidationError, PermissionDenied) as exc:
             error = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
         else:

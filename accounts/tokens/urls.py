@@ -3,15 +3,15 @@ from django.urls import path
 from portal.navigation import Screen, register
 from roles import catalog
 
-from . import token_views
+from . import views
 
 app_name = "tokens"
 
 urlpatterns = [
-    path("me/tokens/", token_views.my_tokens, name="my_tokens"),
-    path("users/<int:pk>/tokens/", token_views.user_tokens, name="user_tokens"),
-    path("tokens/", token_views.token_list, name="token_list"),
-    path("tokens/<int:pk>/revoke/", token_views.token_revoke, name="token_revoke"),
+    path("me/tokens/", views.my_tokens, name="my_tokens"),
+    path("users/<int:pk>/tokens/", views.user_tokens, name="user_tokens"),
+    path("tokens/", views.token_list, name="token_list"),
+    path("tokens/<int:pk>/revoke/", views.token_revoke, name="token_revoke"),
 ]
 
 register(

@@ -1,4 +1,4 @@
-"""Forms of the API token screens: input only; the rules live in accounts/tokens.py."""
+"""Forms of the API token screens: input only; the rules live in accounts/tokens/services.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.core.validators import MaxValueValidator
 
 from roles import catalog, permissions
 
-from . import tokens
+from . import lifecycle, services
 
 
 class TokenCreateForm(forms.Form):
@@ -40,7 +40,7 @@ class TokenCreateForm(forms.Form):
     def __init__(self, *args, subject, **kwargs):
         super().__init__(*args, **kwargs)
         self.subject = subject
-        longest = tokens.max_days(subject.owner)
+        longest = lifecycle.max_days(subject.owner)
         lifetime = self.fields["lifetime_days"]
         lifetime.max_value = longest
         lifetime.validators.append(MaxValueValidator(longest))
@@ -55,7 +55,7 @@ class TokenCreateForm(forms.Form):
     def clean_allowed_networks(self) -> list[str]:
         lines = [p for p in re.split(r"[\s,]+", self.cleaned_data["allowed_networks"]) if p]
         try:
-            return tokens.clean_networks(lines)
+            return services.clean_networks(lines)
         except ValidationError as exc:
             raise ValidationError(exc.message_dict["allowed_networks"]) from exc
 

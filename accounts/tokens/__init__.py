@@ -1,0 +1,1 @@
+"""API tokens (models, services, screens), and the token base and lifecycle SCIM tokens share."""
