@@ -8,7 +8,7 @@ class AccountsConfig(AppConfig):
     def ready(self):
         from security import stepup
 
-        from . import twofactor
+        from .twofactor import services as twofactor
 
         # Codes entered at step-up go through the same check as at sign-in.
         stepup.register_second_factor_check(twofactor.verify_second_factor)

@@ -19,9 +19,10 @@ from portal.redirects import safe_next
 from security.middleware import ENDED_MESSAGES, ENDED_NOTICE
 from security.services import password_expired
 
-from . import services, twofactor
+from . import services
 from .choices import SignInFailure
 from .forms import SignInForm
+from .twofactor import services as twofactor
 
 GENERIC_FAILURE = "Those sign-in details did not work. Check them and try again."
 

@@ -388,4 +388,4 @@ class PasswordSetToken(models.Model):
 
 
 from .tokens.models import *  # noqa: E402,F403
-from .twofactor_models import *  # noqa: E402,F403
+from .twofactor.models import *  # noqa: E402,F403

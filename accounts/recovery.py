@@ -32,8 +32,8 @@ from security import lockout
 from security import services as security_services
 
 from . import services as account_services
-from . import twofactor
-from .twofactor_models import (
+from .twofactor import services as twofactor
+from .twofactor.models import (
     RecoveryCode,
     RecoveryPurpose,
     RecoveryThrottle,

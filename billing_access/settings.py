@@ -87,7 +87,7 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "roles.middleware.PermissionMiddleware",
     "security.middleware.PasswordChangeRequiredMiddleware",
-    "accounts.twofactor_middleware.TwoFactorEnrolmentMiddleware",
+    "accounts.twofactor.middleware.TwoFactorEnrolmentMiddleware",
 ]
 
 FORM_RENDERER = "billing_access.forms.PortalFormRenderer"

@@ -15,7 +15,7 @@ urlpatterns = [
     path("", account_views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("", include("accounts.urls")),
-    path("", include("accounts.twofactor_urls")),
+    path("", include("accounts.twofactor.urls")),
     path("", include("roles.urls")),
     path("", include("security.urls")),
     path("", include("audit.urls")),

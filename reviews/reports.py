@@ -209,7 +209,7 @@ def users_without_2fa(owner, *, forced: bool | None = None) -> QuerySet:
     """Return the active interactive local users without a confirmed 2FA device, when the
     owner's policy does not force 2FA (when it does, sign-in enforces it: nobody is listed)."""
     from accounts.models import User
-    from accounts.twofactor_models import TOTPDevice
+    from accounts.twofactor.models import TOTPDevice
 
     forced = policy_forces_2fa(owner) if forced is None else forced
     users = User.objects.filter(owner=owner, allow_login=True, kind="interactive")

@@ -101,7 +101,7 @@ def make_totp_device(user: User, *, confirmed: bool = True):
     import pyotp
     from django.utils import timezone
 
-    from accounts.twofactor_models import TOTPDevice
+    from accounts.twofactor.models import TOTPDevice
 
     device = TOTPDevice.with_new_key(user)
     device.confirmed = confirmed

@@ -4,7 +4,7 @@ from django import template
 
 from roles import catalog
 
-from .. import twofactor
+from ..twofactor import services as twofactor
 
 register = template.Library()
 

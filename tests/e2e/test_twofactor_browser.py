@@ -89,7 +89,7 @@ def test_enrolment_page_on_a_phone(page, live_server, screenshot_dir, owner):
 def test_support_console_and_public_recovery(page, live_server, screenshot_dir, owner):
     from django.core import mail
 
-    from accounts import twofactor
+    from accounts.twofactor import services as twofactor
     from roles import catalog
     from tests.builders import make_totp_device
 

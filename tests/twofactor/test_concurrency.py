@@ -5,7 +5,8 @@ import threading
 import pytest
 from django.db import connection
 
-from accounts import recovery, twofactor
+from accounts import recovery
+from accounts.twofactor import services as twofactor
 from audit.models import AuditEvent
 from roles import catalog
 from tests.builders import make_totp_device, make_user

@@ -6,8 +6,8 @@ import pyotp
 import pytest
 from django.db import connection
 
-from accounts import twofactor
-from accounts.twofactor_models import BackupCode, TOTPDevice
+from accounts.twofactor import services as twofactor
+from accounts.twofactor.models import BackupCode, TOTPDevice
 from audit.models import AuditEvent
 from tests.builders import make_totp_device, make_user
 

@@ -10,8 +10,9 @@ from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.test import Client
 
-from accounts import recovery, twofactor
-from accounts.twofactor_models import RecoveryCode
+from accounts import recovery
+from accounts.twofactor import services as twofactor
+from accounts.twofactor.models import RecoveryCode
 from audit.models import AuditEvent
 from roles import catalog
 from tests.access_helpers import assert_screen_access

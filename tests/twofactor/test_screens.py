@@ -8,7 +8,7 @@ from django.contrib.auth import SESSION_KEY
 from django.test import Client
 from django.urls import reverse
 
-from accounts import twofactor
+from accounts.twofactor import services as twofactor
 from audit.models import AuditEvent
 from roles import catalog
 from security.models import PasswordPolicy
@@ -228,7 +228,7 @@ def test_gate_costs_no_query(rf, owner, django_assert_num_queries):
     from django.contrib.sessions.backends.db import SessionStore
 
     from accounts.backends import PortalBackend
-    from accounts.twofactor_middleware import TwoFactorEnrolmentMiddleware
+    from accounts.twofactor.middleware import TwoFactorEnrolmentMiddleware
     from accounts.views import home
 
     user = PortalBackend().get_user(make_user(owner).pk)  # as every request loads it

@@ -3,8 +3,8 @@ from django.urls import path
 from portal.navigation import Screen, register
 from roles import catalog
 
-from . import record
-from . import twofactor_views as views
+from .. import record
+from . import views
 
 app_name = "twofactor"
 

@@ -21,8 +21,9 @@ from portal.stepup import recent_proof_required
 from roles import catalog
 from roles.guards import EscalationRefused, check_can_manage_user, get_owned_or_404
 
-from . import recovery, twofactor
-from .twofactor_forms import (
+from .. import recovery
+from . import services as twofactor
+from .forms import (
     ConsoleForm,
     EnrolForm,
     NewPasswordForm,

@@ -6,7 +6,7 @@ from django.shortcuts import redirect
 
 from portal.access import requirement_of
 
-from . import twofactor
+from . import services as twofactor
 
 # Pages a person without a device may still open (public pages are always open).
 ALLOWED_VIEWS = {

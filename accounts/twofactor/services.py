@@ -30,7 +30,7 @@ from security import lockout
 from security import services as security_services
 from security.services import password_expired
 
-from .twofactor_models import BackupCode, BackupCodeDevice, TOTPDevice, new_code
+from .models import BackupCode, BackupCodeDevice, TOTPDevice, new_code
 
 logger = logging.getLogger(__name__)
 
