@@ -3,6 +3,7 @@
 import os
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.builders import PASSWORD
 
@@ -28,7 +29,7 @@ def test_create_a_token_and_see_it_once(page, live_server, screenshot_dir, admin
     assert secret.startswith("scim_")
     page.screenshot(path=str(screenshot_dir / "scim-token-created.png"), full_page=True)
     page.get_by_role("link", name="I have copied it").click()
-    assert page.get_by_role("cell", name="Never").is_visible()
+    expect(page.get_by_role("cell", name="Never")).to_be_visible()  # waits for the list
     page.screenshot(path=str(screenshot_dir / "scim-tokens.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
     page.screenshot(path=str(screenshot_dir / "scim-tokens-phone.png"), full_page=True)
