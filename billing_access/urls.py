@@ -20,7 +20,7 @@ urlpatterns = [
     path("", include("security.urls")),
     path("", include("audit.urls")),
     path("", include("reviews.urls")),
-    path("saml2/", include("security.saml_urls")),
+    path("saml2/", include("security.sso.urls")),
     path("", include("accounts.tokens.urls")),
     path("api/v1/", include("billing_access.api")),
     path("access/v1/", include("billing_access.authzen")),

@@ -22,8 +22,8 @@ from accounts import users as accounts
 from accounts.choices import AccessSource, AuthSource, UserKind
 from audit.choices import AuditAction
 from audit.services import diff
-from security.saml_models import SsoIdentity
-from security.saml_services import mapped_access_for_groups
+from security.sso.models import SsoIdentity
+from security.sso.services import mapped_access_for_groups
 
 from .models import ScimGroup, ScimToken, ScimUserLink
 

@@ -252,4 +252,4 @@ class SignInRestriction(models.Model):
         return local >= start or local < end
 
 
-from .saml_models import *  # noqa: E402,F403
+from .sso.models import *  # noqa: E402,F403

@@ -2,7 +2,7 @@
 
 from django import template
 
-from security.saml_services import providers_for_sign_in
+from security.sso.services import providers_for_sign_in
 
 register = template.Library()
 

@@ -20,7 +20,7 @@ from reviews import services as reviews
 from reviews.choices import Decision, ScopeKind
 from roles import catalog, permissions
 from roles.guards import EscalationRefused
-from security.saml_models import SamlIdentityProvider, SsoIdentity
+from security.sso.models import SamlIdentityProvider, SsoIdentity
 from tests.api.conftest import ApiClient
 from tests.builders import (
     make_api_user,

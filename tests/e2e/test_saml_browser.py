@@ -16,8 +16,8 @@ import pytest
 
 from accounts.models import User
 from audit.models import AuditEvent
-from security import saml_config
-from security.saml_models import SamlGroupMapping
+from security.sso import config as saml_config
+from security.sso.models import SamlGroupMapping
 from tests.builders import PASSWORD, make_role, make_role_group
 from tests.security.saml.conftest import make_provider
 from tests.security.saml.idp import TestIdp

@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from security.saml_models import PRESET_ATTRIBUTES, SamlIdentityProvider
+from security.sso.models import PRESET_ATTRIBUTES, SamlIdentityProvider
 from tests.security.saml.idp import TestIdp
 
 ACS = "/saml2/acs/"

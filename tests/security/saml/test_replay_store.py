@@ -5,9 +5,9 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from security.saml_models import SamlAssertionId
-from security.saml_responses import Assertion, SsoRefused
-from security.saml_services import consume_assertion_id
+from security.sso.models import SamlAssertionId
+from security.sso.responses import Assertion, SsoRefused
+from security.sso.services import consume_assertion_id
 
 pytestmark = pytest.mark.django_db
 

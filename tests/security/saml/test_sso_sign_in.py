@@ -11,7 +11,7 @@ from saml2 import xmldsig
 
 from accounts.models import User
 from audit.models import AuditEvent
-from security.saml_models import SamlAssertionId, SamlGroupMapping, SsoIdentity
+from security.sso.models import SamlAssertionId, SamlGroupMapping, SsoIdentity
 from tests.builders import make_owner, make_role, make_role_group, make_user
 from tests.security.saml.conftest import (
     make_provider,
@@ -460,7 +460,7 @@ def logout_request(idp, name_id, *, sign=True):
 
     from saml2 import BINDING_HTTP_REDIRECT, saml
 
-    from security import saml_config
+    from security.sso import config as saml_config
 
     destination = saml_config.public_url("/saml2/ls/")
     _, request = idp.server.create_logout_request(

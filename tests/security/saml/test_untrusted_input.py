@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audit.models import AuditEvent
-from security.saml_metadata import parse_idp_metadata
-from security.saml_services import idp_managed_fields
+from security.sso.metadata import parse_idp_metadata
+from security.sso.services import idp_managed_fields
 from tests.builders import make_user
 from tests.security.saml.conftest import sign_in
 

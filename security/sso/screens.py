@@ -13,10 +13,10 @@ from portal.generic import PortalConfirmView, PortalDetailView, PortalFormView, 
 from roles import catalog
 from roles.guards import get_owned_or_404
 
-from . import saml_config, saml_services
-from .saml_forms import GroupMappingForm, IdentityProviderForm
-from .saml_metadata import parse_idp_metadata
-from .saml_models import SamlGroupMapping, SamlIdentityProvider
+from . import config, services
+from .forms import GroupMappingForm, IdentityProviderForm
+from .metadata import parse_idp_metadata
+from .models import SamlGroupMapping, SamlIdentityProvider
 
 READ = (catalog.PARAMETERS, catalog.READ)
 FULL = (catalog.PARAMETERS, catalog.FULL)
@@ -25,10 +25,10 @@ FULL = (catalog.PARAMETERS, catalog.FULL)
 def service_provider_facts() -> dict:
     """What an administrator types into Okta or Entra ID about this portal."""
     return {
-        "sp_entity_id": saml_config.sp_entity_id(),
-        "sp_acs_url": saml_config.acs_url(),
-        "sp_logout_url": saml_config.public_url("/saml2/ls/"),
-        "sp_metadata_url": saml_config.sp_entity_id(),
+        "sp_entity_id": config.sp_entity_id(),
+        "sp_acs_url": config.acs_url(),
+        "sp_logout_url": config.public_url("/saml2/ls/"),
+        "sp_metadata_url": config.sp_entity_id(),
     }
 
 
@@ -68,9 +68,7 @@ class ProviderDetailView(PortalDetailView):
         context["identities"] = provider.identities.select_related("user").order_by(
             "-last_used_at", "-id"
         )[:50]
-        context["sign_in_url"] = saml_config.public_url(
-            reverse("saml:sign_in") + f"?idp={provider.pk}"
-        )
+        context["sign_in_url"] = config.public_url(reverse("saml:sign_in") + f"?idp={provider.pk}")
         context["can_change"] = self.request.permissions.has(*FULL)
         context.update(service_provider_facts())
         return context
@@ -106,7 +104,7 @@ class ProviderFormView(PortalFormView):
         return context
 
     def perform(self, form):
-        return saml_services.save_provider(
+        return services.save_provider(
             self.request.user,
             self.get_provider(),
             form.data_for_service(),
@@ -148,7 +146,7 @@ class ProviderDeleteView(PortalConfirmView):
         ]
 
     def perform(self, form):
-        saml_services.delete_provider(self.request.user, self.get_provider())
+        services.delete_provider(self.request.user, self.get_provider())
 
     def get_success_url(self):
         return reverse("saml:provider_list")
@@ -191,7 +189,7 @@ class MappingFormView(PortalFormView):
         return context
 
     def perform(self, form):
-        return saml_services.save_group_mapping(
+        return services.save_group_mapping(
             self.request.user, self.get_provider(), self.get_mapping(), form.cleaned_data
         )
 
@@ -223,6 +221,4 @@ class MappingDeleteView(MappingFormView):
         return context
 
     def perform(self, form):
-        saml_services.delete_group_mapping(
-            self.request.user, self.get_provider(), self.get_mapping()
-        )
+        services.delete_group_mapping(self.request.user, self.get_provider(), self.get_mapping())

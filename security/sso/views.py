@@ -28,9 +28,9 @@ from saml2.metadata import entity_descriptor
 from accounts import services as account_services
 from portal.access import public, signed_in
 
-from . import saml_config, saml_responses, saml_services
-from .saml_metadata import BINDING_REDIRECT, parse_idp_metadata
-from .saml_models import SamlIdentityProvider
+from . import config, responses, services
+from .metadata import BINDING_REDIRECT, parse_idp_metadata
+from .models import SamlIdentityProvider
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def sign_in(request):
         return sso_error(request, status=404)
     if request.user.is_authenticated:
         return redirect(next_path)
-    client = Saml2Client(saml_config.sp_config(provider))
+    client = Saml2Client(config.sp_config(provider))
     bindings = parse_idp_metadata(provider.metadata_xml).sso_bindings
     if BINDING_REDIRECT in bindings:
         request_id, info = client.prepare_for_authenticate(
@@ -81,8 +81,8 @@ def sign_in(request):
             relay_state=next_path,
             binding=saml2.BINDING_HTTP_REDIRECT,
             sign=True,
-            sigalg=saml_config.SIGNING_ALGORITHM,
-            digest_alg=saml_config.DIGEST_ALGORITHM,
+            sigalg=config.SIGNING_ALGORITHM,
+            digest_alg=config.DIGEST_ALGORITHM,
             nameid_format=saml_ns.NAMEID_FORMAT_UNSPECIFIED,
         )
         response = HttpResponseRedirect(get_location(info))
@@ -92,8 +92,8 @@ def sign_in(request):
             location,
             binding=saml2.BINDING_HTTP_POST,
             sign=True,
-            sign_alg=saml_config.SIGNING_ALGORITHM,
-            digest_alg=saml_config.DIGEST_ALGORITHM,
+            sign_alg=config.SIGNING_ALGORITHM,
+            digest_alg=config.DIGEST_ALGORITHM,
             nameid_format=saml_ns.NAMEID_FORMAT_UNSPECIFIED,
         )
         response = render(
@@ -108,7 +108,7 @@ def sign_in(request):
         )
         origin = "{0.scheme}://{0.netloc}".format(urlsplit(location))
         response._csp_config = {**settings.SECURE_CSP, "form-action": ["'self'", origin]}
-    saml_responses.remember_request(request.saml_session, request_id, provider, next_path)
+    responses.remember_request(request.saml_session, request_id, provider, next_path)
     return response
 
 
@@ -120,10 +120,8 @@ def assertion_consumer_service(request):
     """Verify the identity provider's response and start the person's session."""
     relay_state = request.POST.get("RelayState", "")
     try:
-        saml_services.sign_in_with_response(
-            request, request.POST.get("SAMLResponse", ""), relay_state
-        )
-    except saml_responses.SsoRefused as refusal:
+        services.sign_in_with_response(request, request.POST.get("SAMLResponse", ""), relay_state)
+    except responses.SsoRefused as refusal:
         logger.info("SSO refused: %s", refusal)
         return sso_error(request)
     return redirect(_safe_path(request, relay_state))
@@ -133,7 +131,7 @@ def assertion_consumer_service(request):
 @require_GET
 def metadata(request):
     """Serve the portal's SP metadata (entity id, ACS, logout, signing certificate)."""
-    document = str(entity_descriptor(saml_config.sp_config()))
+    document = str(entity_descriptor(config.sp_config()))
     response = HttpResponse(document.encode("utf-8"), content_type="text/xml; charset=utf-8")
     if request.GET.get("download"):
         response["Content-Disposition"] = 'attachment; filename="billing-access-sp-metadata.xml"'
@@ -145,7 +143,7 @@ def metadata(request):
 @require_POST
 def sign_out(request):
     """End the local session, then ask the identity provider to end its own when it can."""
-    provider_id = request.session.get(saml_services.SIGNED_IN_PROVIDER)
+    provider_id = request.session.get(services.SIGNED_IN_PROVIDER)
     provider = _provider_from(provider_id)
     account_services.sign_out(request)
     if provider is None or not parse_idp_metadata(provider.metadata_xml).supports_logout:
@@ -155,12 +153,12 @@ def sign_out(request):
         return redirect(settings.LOGOUT_REDIRECT_URL)
     state = StateCache(request.saml_session)
     client = Saml2Client(
-        saml_config.sp_config(provider),
+        config.sp_config(provider),
         state_cache=state,
         identity_cache=IdentityCache(request.saml_session),
     )
     try:
-        result = client.global_logout(subject_id, sign=True, sign_alg=saml_config.SIGNING_ALGORITHM)
+        result = client.global_logout(subject_id, sign=True, sign_alg=config.SIGNING_ALGORITHM)
     except Exception:
         logger.warning("Single logout at %s failed", provider, exc_info=True)
         return redirect(settings.LOGOUT_REDIRECT_URL)
@@ -185,19 +183,19 @@ def logout_service(request):
     """
     data = request.POST if request.method == "POST" else request.GET
     binding = saml2.BINDING_HTTP_POST if request.method == "POST" else BINDING_REDIRECT
-    provider = _provider_from(request.session.get(saml_services.SIGNED_IN_PROVIDER))
+    provider = _provider_from(request.session.get(services.SIGNED_IN_PROVIDER))
     subject_id = _get_subject_id(request.saml_session)
     if "SAMLRequest" not in data or provider is None or subject_id is None:
         return redirect(settings.LOGOUT_REDIRECT_URL)
     state = StateCache(request.saml_session)
     client = Saml2Client(
-        saml_config.sp_config(provider),
+        config.sp_config(provider),
         state_cache=state,
         identity_cache=IdentityCache(request.saml_session),
     )
     signature = {"sigalg": data.get("SigAlg"), "signature": data.get("Signature")}
     try:
-        if not saml_responses.logout_request_is_signed(data["SAMLRequest"], binding, **signature):
+        if not responses.logout_request_is_signed(data["SAMLRequest"], binding, **signature):
             raise ValueError("unsigned LogoutRequest")
         message = client.parse_logout_request(
             data["SAMLRequest"], binding, relay_state=data.get("RelayState", ""), **signature
@@ -211,8 +209,8 @@ def logout_service(request):
             subject_id,
             binding,
             sign=True,
-            sign_alg=saml_config.SIGNING_ALGORITHM,
-            digest_alg=saml_config.DIGEST_ALGORITHM,
+            sign_alg=config.SIGNING_ALGORITHM,
+            digest_alg=config.DIGEST_ALGORITHM,
             relay_state=data.get("RelayState", ""),
             **signature,
         )

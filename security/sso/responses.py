@@ -4,7 +4,7 @@ A response is trusted only after pysaml2 has checked it against the keys of one 
 metadata (signature, audience, destination, lifetime, InResponseTo). The provider is the one the
 person chose on the sign-in page (kept in the SAML session with the request id), or, for sign-in
 started at the IdP, the single enabled provider with that entity id that allows it. Nothing here
-writes to the database; `saml_services` does, with what this module vouches for.
+writes to the database; `services` does, with what this module vouches for.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from saml2.response import IncorrectlySigned, StatusError, UnsolicitedResponse
 from saml2.sigver import MissingKey, SignatureError
 from saml2.validate import ResponseLifetimeExceed, ToEarly
 
-from . import saml_config
-from .saml_models import SamlIdentityProvider
+from . import config
+from .models import SamlIdentityProvider
 
 PENDING_REQUESTS = "_saml2_pending_requests"
 MAX_PENDING = 10
@@ -164,7 +164,7 @@ def verify_response(request, saml_response: str, relay_state: str = "", *, now=N
     provider = _choose_provider(issuer, solicited)
     _check_algorithms(xml, provider)
     client = Saml2Client(
-        saml_config.sp_config(provider), identity_cache=IdentityCache(request.saml_session)
+        config.sp_config(provider), identity_cache=IdentityCache(request.saml_session)
     )
     outstanding = {in_response_to: solicited["next"]} if solicited else {}
     try:
@@ -285,10 +285,10 @@ def _classify(exc: Exception | None, xml: bytes) -> str:
         return Refusal.BAD_SIGNATURE
     root = _parse(xml)
     destination = root.get("Destination")
-    if destination and destination != saml_config.acs_url():
+    if destination and destination != config.acs_url():
         return Refusal.WRONG_DESTINATION
     audiences = [a.text for a in root.iter(f"{{{SAML}}}Audience")]
-    if audiences and saml_config.sp_entity_id() not in audiences:
+    if audiences and config.sp_entity_id() not in audiences:
         return Refusal.WRONG_AUDIENCE
     return Refusal.INVALID
 
@@ -312,7 +312,7 @@ def _facts(response, relay_state: str, *, now=None) -> Assertion:
     parsed = [_instant(e) for e in expiries]
     parsed = [e for e in parsed if e is not None]
     expires_at = max(parsed) if parsed else now + DEFAULT_REPLAY_WINDOW
-    expires_at = max(expires_at, now) + datetime.timedelta(seconds=saml_config.ACCEPTED_TIME_DIFF)
+    expires_at = max(expires_at, now) + datetime.timedelta(seconds=config.ACCEPTED_TIME_DIFF)
     session_index = ""
     if assertion.authn_statement:
         session_index = assertion.authn_statement[0].session_index or ""

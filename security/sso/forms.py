@@ -9,8 +9,8 @@ from django import forms
 from roles.choices import RoleGroupKind
 from roles.models import Role, RoleGroup
 
-from .saml_metadata import MAX_METADATA_BYTES, parse_idp_metadata
-from .saml_models import (
+from .metadata import MAX_METADATA_BYTES, parse_idp_metadata
+from .models import (
     PRESET_ATTRIBUTES,
     AttributePreset,
     SamlGroupMapping,

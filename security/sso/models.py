@@ -200,6 +200,3 @@ class SamlAssertionId(models.Model):
 
     def __str__(self) -> str:
         return self.assertion_id
-
-
-from . import saml_checks  # noqa: E402, F401  (registers the SSO system checks)

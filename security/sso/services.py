@@ -2,7 +2,7 @@
 owner's identity providers.
 
 The owner is always the provider's owner: an assertion never picks it, and users are found by
-(provider, NameID), never by email. Verification of the message itself is in `saml_responses`.
+(provider, NameID), never by email. Verification of the message itself is in `responses`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from audit.choices import AuditAction
 from audit.services import diff
 from roles import guards
 
-from . import saml_config
-from .saml_metadata import parse_idp_metadata
-from .saml_models import (
+from . import config
+from .metadata import parse_idp_metadata
+from .models import (
     ATTRIBUTE_FIELDS,
     ENTRA_GROUPS_OVERAGE,
     SamlAssertionId,
@@ -31,7 +31,7 @@ from .saml_models import (
     SamlIdentityProvider,
     SsoIdentity,
 )
-from .saml_responses import Assertion, Refusal, SsoRefused, verify_response
+from .responses import Assertion, Refusal, SsoRefused, verify_response
 
 SIGNED_IN_PROVIDER = "sso_provider_id"
 
@@ -398,7 +398,7 @@ def save_provider(actor, provider: SamlIdentityProvider | None, data: dict, *, r
 def _load_check(provider) -> None:
     """Refuse metadata that pysaml2 itself cannot load."""
     try:
-        saml_config.sp_config(provider)
+        config.sp_config(provider)
     except Exception as exc:
         raise ValidationError({"metadata_xml": f"The metadata cannot be used: {exc}"}) from exc
 
