@@ -8,7 +8,7 @@ DEV_ENV := DEBUG=true
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help run test lint fmt typecheck bench bench-test e2e migrate check-python venv clean
+.PHONY: help run test lint fmt typecheck bench bench-test e2e migrate check-python venv clean lock
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -18,14 +18,26 @@ check-python:
 	  echo "Billing Access needs Python 3.12 or newer (Django 6.1); '$(PYTHON)' is $$($(PYTHON) --version 2>&1)."; \
 	  echo "Install Python 3.12+, or run: make PYTHON=/path/to/python3.12 ..."; exit 1; }
 
-$(STAMP): pyproject.toml | check-python
+# The venv installs the dev lock (every package pinned with its hashes; pip refuses anything
+# else); `make lock` writes the locks from pyproject.toml.
+$(STAMP): requirements-dev.txt | check-python
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --upgrade pip
-	@bin/requirements --dev > $(VENV)/requirements.txt
-	@$(PY) -m pip install --quiet -r $(VENV)/requirements.txt
+	@$(PY) -m pip install --quiet --require-hashes -r requirements-dev.txt
 	@touch $(STAMP)
 
-venv: $(STAMP) ## Create .venv and install the pinned dependencies
+venv: $(STAMP) ## Create .venv and install the locked dependencies (requirements-dev.txt)
+
+# Both locks resolve for every platform and Python 3.12+ from the package registry alone (uv reads
+# no pip configuration), every dependency at the newest version pyproject.toml allows; the dev
+# lock keeps the runtime lock's versions.
+LOCK_FLAGS := --universal --python-version 3.12 --generate-hashes --upgrade --quiet \
+	--custom-compile-command "make lock"
+lock: venv ## Re-resolve requirements.txt and requirements-dev.txt from pyproject.toml (uv)
+	@$(VENV)/bin/uv pip compile pyproject.toml $(LOCK_FLAGS) -o requirements.txt
+	@$(VENV)/bin/uv pip compile pyproject.toml --extra dev -c requirements.txt $(LOCK_FLAGS) \
+	  -o requirements-dev.txt
+	@bin/requirements --check && echo "Locked: requirements.txt, requirements-dev.txt."
 
 migrate: venv ## Apply database migrations (DATABASE_URL, else var/db.sqlite3)
 	@mkdir -p var
@@ -38,6 +50,7 @@ run: migrate ## Serve the portal on 127.0.0.1:8000 with demo data
 
 lint: venv ## Ruff lint and format check, mypy on the typed modules, missing migrations, system checks
 	@mkdir -p var
+	@bin/requirements --check
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check .
 	@$(VENV)/bin/lint-imports --no-cache --no-logo

@@ -10,7 +10,12 @@ from django.utils.csp import CSP
 from . import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env.get_str("VAR_DIR") or BASE_DIR / "var")
+# Templates and static files sit beside this package: the checkout's templates/ and static/
+# through the links billing_access/templates and billing_access/static, an installed wheel's
+# copies inside it. VAR_DIR defaults to the checkout's var/, or ./var for an installed portal.
+PACKAGE_DIR = Path(__file__).resolve().parent
+_CHECKOUT = (BASE_DIR / "manage.py").exists()
+VAR_DIR = Path(env.get_str("VAR_DIR") or (BASE_DIR if _CHECKOUT else Path.cwd()) / "var")
 
 DEBUG = env.get_bool("DEBUG", False)
 SECRET_KEY = env.get_str("SECRET_KEY") or ""
@@ -97,7 +102,7 @@ WSGI_APPLICATION = "billing_access.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [PACKAGE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -154,7 +159,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [PACKAGE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
