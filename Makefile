@@ -43,10 +43,11 @@ migrate: venv ## Apply database migrations (DATABASE_URL, else var/db.sqlite3)
 	@mkdir -p var
 	@$(DEV_ENV) $(PY) manage.py migrate --no-input -v0
 
-run: migrate ## Serve the portal on 127.0.0.1:8000 with demo data
+run: migrate ## Serve the portal on 127.0.0.1:8000 with demo data, and the outbox worker beside it
 	@$(DEV_ENV) $(PY) manage.py seed_demo
 	@echo "Open http://$(HOST):$(PORT)/ and sign in with the details above."
-	@$(DEV_ENV) $(PY) manage.py runserver $(HOST):$(PORT)
+	@$(DEV_ENV) $(PY) manage.py deliver --no-reload -v0 & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT; \
+	  $(DEV_ENV) $(PY) manage.py runserver $(HOST):$(PORT)
 
 lint: venv ## Ruff lint and format check, mypy on the typed modules, missing migrations, system checks
 	@mkdir -p var

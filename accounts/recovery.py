@@ -9,6 +9,9 @@
   the code row is locked and stamped in the same transaction. Recovery never signs anyone in.
 - `run_console_action`: the support console's one action, then an email to the user saying what
   was done and by whom.
+
+Every email goes to the outbox (`delivery.email.queue`) in the transaction of its action; the
+worker sends it, so a mail server that is away never fails or undoes a support action.
 """
 
 from __future__ import annotations
@@ -21,13 +24,14 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
 import audit
 from audit.choices import AuditAction
+from delivery import email as outbox
+from delivery.choices import EmailKind
 from security import lockout
 from security import services as security_services
 
@@ -67,9 +71,18 @@ def _their_time(user, moment=None) -> str:
     return f"{timezone.localtime(moment or timezone.now(), zone):%d %b %Y at %H:%M %Z}"
 
 
-def _notify(user, subject: str, lines: list[str]) -> None:
+def _notify(user, subject: str, lines: list[str], *, kind=EmailKind.ACCOUNT_NOTICE, **queued):
+    """Put an email to `user` in the outbox, in the caller's transaction (the worker sends it)."""
     body = "\n\n".join([f"Hello {user.get_short_name()},", *lines, "Billing Access"])
-    send_mail(f"Billing Access: {subject}", body, None, [user.email])
+    outbox.queue(
+        to=user.email,
+        subject=f"Billing Access: {subject}",
+        body=body,
+        kind=kind,
+        owner=user.owner,
+        user=user,
+        **queued,
+    )
 
 
 # Staff: send a code ------------------------------------------------------------------------
@@ -78,8 +91,9 @@ def _notify(user, subject: str, lines: list[str]) -> None:
 def send_recovery_code(user, *, actor, reason: str) -> RecoveryCode:
     """Email `user` a fresh recovery code (earlier live codes stop working); staff never see it.
 
-    Needs full Data Protection Access and the right to manage `user`. The email is sent inside
-    the transaction: when it cannot be sent, no code and no event remain.
+    Needs full Data Protection Access and the right to manage `user`. The email goes to the
+    outbox in the same transaction (encrypted until sent); the worker sends it, and gives up
+    once the code has expired.
     """
     reason = (reason or "").strip()
     if not reason:
@@ -124,6 +138,8 @@ def send_recovery_code(user, *, actor, reason: str) -> RecoveryCode:
                 f"({code_minutes()} minutes). Never tell it to anyone, including support staff.",
                 "If you did not ask for this, contact your administrator at once.",
             ],
+            kind=EmailKind.RECOVERY_CODE,
+            send_before=row.expires_at,
         )
     return row
 
@@ -367,26 +383,27 @@ def run_console_action(user, *, actor, action: str, reason: str) -> str:
     offered = {code for code, _, ok in console_actions(user) if ok}
     if action not in offered:
         raise ValidationError({"action": "That action is not available for this user."})
-    if action == CONSOLE_ACCESS_EMAIL:
-        account_services.send_access_email(user, actor=actor)
-    elif action == CONSOLE_RECOVERY_CODE:
-        send_recovery_code(user, actor=actor, reason=reason)
-    elif action == CONSOLE_RESET_2FA:
-        twofactor.reset_device(user, actor=actor, reason=reason)
-    elif action == CONSOLE_CLEAR_LOCKOUT:
-        security_services.clear_lockout(user, actor=actor, reason=reason)
-    elif action == CONSOLE_END_SESSIONS:
-        twofactor.end_sessions(user, actor=actor, reason=reason)
-    else:  # pragma: no cover - guarded by `offered`
-        raise PermissionDenied
-    if action != CONSOLE_RECOVERY_CODE:  # the code's own email already says who sent it
-        _notify(
-            user,
-            "support acted on your account",
-            [
-                f"On {_their_time(user)}, {actor.label} of support {CONSOLE_DONE[action]}.",
-                "If you did not ask for this, contact your administrator at once: someone may "
-                "be trying to take over your account.",
-            ],
-        )
+    with transaction.atomic():  # the action and its notice: both or neither
+        if action == CONSOLE_ACCESS_EMAIL:
+            account_services.send_access_email(user, actor=actor)
+        elif action == CONSOLE_RECOVERY_CODE:
+            send_recovery_code(user, actor=actor, reason=reason)
+        elif action == CONSOLE_RESET_2FA:
+            twofactor.reset_device(user, actor=actor, reason=reason)
+        elif action == CONSOLE_CLEAR_LOCKOUT:
+            security_services.clear_lockout(user, actor=actor, reason=reason)
+        elif action == CONSOLE_END_SESSIONS:
+            twofactor.end_sessions(user, actor=actor, reason=reason)
+        else:  # pragma: no cover - guarded by `offered`
+            raise PermissionDenied
+        if action != CONSOLE_RECOVERY_CODE:  # the code's own email already says who sent it
+            _notify(
+                user,
+                "support acted on your account",
+                [
+                    f"On {_their_time(user)}, {actor.label} of support {CONSOLE_DONE[action]}.",
+                    "If you did not ask for this, contact your administrator at once: someone "
+                    "may be trying to take over your account.",
+                ],
+            )
     return CONSOLE_DONE_FOR_STAFF[action]

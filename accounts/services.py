@@ -18,7 +18,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib import auth
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.http import Http404
@@ -28,6 +27,8 @@ from django.utils import timezone
 
 import audit
 from audit.choices import AuditAction
+from delivery import email as outbox
+from delivery.choices import EmailKind
 from roles import guards
 
 from .choices import AuthSource, SignInFailure, UserKind
@@ -227,7 +228,9 @@ def send_access_email(
     """Email the user their login name and a single-use, time-limited link to set a password.
 
     Only the token's hash is stored and the link is never shown to staff; a newer link voids
-    the older ones. If the email cannot be sent, nothing is kept.
+    the older ones. The email goes to the outbox in the same transaction (its body encrypted
+    until it is sent) and the worker sends it: the action succeeds while the mail server is
+    away, and the mail goes out once it is back, unless the link expired first.
     """
     now = now or timezone.now()
     hours = access_link_hours()
@@ -251,14 +254,15 @@ def send_access_email(
             "hours": hours,
             "expires_at": expires_at,
         }
-        message = EmailMessage(
+        outbox.queue(
+            to=user.email,
             subject=render_to_string("accounts/email/access_email_subject.txt", context).strip(),
             body=render_to_string("accounts/email/access_email.txt", context),
-            to=[user.email],
+            kind=EmailKind.ACCESS_EMAIL,
+            owner=user.owner,
+            user=user,
+            send_before=expires_at,
         )
-        # Sent before the audit event takes the owner's chain lock, and inside the transaction
-        # so that a refused email leaves no usable link and no "sent" event behind.
-        message.send()
         audit.record(
             AuditAction.ACCESS_EMAIL_SENT,
             actor=actor,

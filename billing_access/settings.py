@@ -73,6 +73,8 @@ INSTALLED_APPS = [
     "scim",
     "djangosaml2",
     "django_otp",
+    "django_tasks_db",
+    "delivery",
 ]
 
 MIDDLEWARE = [
@@ -171,6 +173,13 @@ STORAGES = {
         )
     },
 }
+
+# Out of the request (delivery/): email, webhooks and SIEM streams go through an outbox whose tasks
+# django-tasks-db writes in the same database and transaction as the change (never on commit);
+# `manage.py deliver` runs them. A task running longer than the lease is taken as abandoned by a
+# dead worker and run again (every task locks its outbox row, so a second run is harmless).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+DELIVERY_LEASE_SECONDS = env.get_int("DELIVERY_LEASE_SECONDS", 120)
 
 MAILERS = {"default": env.email_config(env.get_str("EMAIL_URL"))}
 DEFAULT_FROM_EMAIL = env.get_str("DEFAULT_FROM_EMAIL", "Billing Access <no-reply@localhost>")

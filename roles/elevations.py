@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import Q
 from django.http import Http404
@@ -30,6 +29,8 @@ from django.utils import timezone
 
 import audit
 from audit.choices import AuditAction
+from delivery import email as outbox
+from delivery.choices import EmailKind
 
 from . import catalog, permissions, sod
 from .choices import RequestState
@@ -272,7 +273,7 @@ def request_access(
                 reason=_label(request),
                 context=_context(request),
             )
-            _notify_on_commit(request, "requested")
+            _notify(request.pk, "requested")
     return request
 
 
@@ -327,7 +328,7 @@ def break_glass(
             reason=_label(request),
             context=_context(request),
         )
-        _notify_on_commit(request, "break_glass")
+        _notify(request.pk, "break_glass")
     return request
 
 
@@ -443,7 +444,7 @@ def _approve(request: AccessRequest, *, actor, now, reason: str) -> None:
             details=reason,
             context=_context(request),
         )
-        _notify_on_commit(request, "approved")
+        _notify(request.pk, "approved")
     if request.starts_at <= now:
         audit.record(
             AuditAction.ELEVATION_ACTIVATED,
@@ -487,7 +488,7 @@ def deny(
             details=locked.decision_reason,
             context=_context(locked),
         )
-        _notify_on_commit(locked, "denied")
+        _notify(locked.pk, "denied")
     return locked
 
 
@@ -648,11 +649,9 @@ def approvers_for(request: AccessRequest) -> list:
     return approvers
 
 
-def _notify_on_commit(request: AccessRequest, what: str) -> None:
-    transaction.on_commit(lambda: _notify(request.pk, what))
-
-
 def _notify(request_pk: int, what: str) -> None:
+    """Email the approvers (a request, break-glass) or the requester (a decision) through the
+    outbox, in the transaction of the step: the worker sends it once the mail server answers."""
     request = (
         AccessRequest.objects.select_related("role_group", "user", "user__owner", "decided_by")
         .filter(pk=request_pk)
@@ -660,8 +659,10 @@ def _notify(request_pk: int, what: str) -> None:
     )
     if request is None:
         return
+    approvers = []
     if what in ("requested", "break_glass"):
-        to = [p.email for p in approvers_for(request) if p.email]
+        approvers = [p for p in approvers_for(request) if p.email]
+        to = [p.email for p in approvers]
     else:
         to = [request.user.email] if request.user.email else []
     if not to:
@@ -672,14 +673,15 @@ def _notify(request_pk: int, what: str) -> None:
         "queue_url": settings.PUBLIC_URL + reverse("roles:request_queue"),
         "mine_url": settings.PUBLIC_URL + reverse("roles:request_list"),
     }
-    message = EmailMessage(
-        subject=render_to_string("roles/email/access_request_subject.txt", context).strip(),
-        body=render_to_string("roles/email/access_request.txt", context),
-        to=to,
-    )
-    try:
-        message.send()
-    except OSError:
-        # The decision stands; the mail server being away must not undo it. Logged for the
-        # operator (delivery through the outbox, with retries, is the platform's next step).
-        log.warning("Could not email about access request %s (%s).", request.pk, what)
+    subject = render_to_string("roles/email/access_request_subject.txt", context).strip()
+    body = render_to_string("roles/email/access_request.txt", context)
+    recipients = {p.email: p for p in approvers} if approvers else {to[0]: request.user}
+    for address, person in recipients.items():
+        outbox.queue(
+            to=address,
+            subject=subject,
+            body=body,
+            kind=EmailKind.ACCESS_REQUEST,
+            owner=request.user.owner,
+            user=person,
+        )

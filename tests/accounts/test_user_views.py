@@ -13,6 +13,7 @@ from accounts import services, users
 from accounts.choices import AccessSource
 from accounts.models import CommissionProfile, Department, PasswordSetToken, UpdateReason, User
 from audit.models import AuditEvent
+from delivery.worker import run_due
 from tests.access_helpers import assert_screen_access
 from tests.builders import (
     make_department,
@@ -377,6 +378,7 @@ class TestAccessEmailScreens:
         assert response.status_code == 200
         assert "Access email sent to fran@example.test" in response.content.decode()
         assert "/set-password/" not in response.content.decode()
+        run_due()
         assert len(mail.outbox) == 1
         assert AuditEvent.objects.filter(action="access_email_sent", actor_id=support.pk).exists()
 
@@ -394,6 +396,7 @@ class TestSetPasswordPages:
         user.set_unusable_password()
         user.save()
         services.send_access_email(user, actor=admin_user)
+        run_due()
         link = mail.outbox[-1].body.split("http://127.0.0.1:8000")[1].split()[0]
         return user, link
 

@@ -11,6 +11,7 @@ from aiosmtpd.controller import Controller
 
 from accounts.models import User
 from audit.models import AuditEvent
+from delivery.worker import run_due
 from tests.builders import PASSWORD, make_department, make_update_reason, make_user
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -106,6 +107,7 @@ def test_create_user_send_access_email_set_password_and_sign_in(
     assert "set-password" not in page.content()  # staff never see the link
     page.screenshot(path=str(screenshot_dir / "user-record.png"), full_page=True)
 
+    run_due()  # the worker sends the outbox's email
     assert len(smtp_inbox.messages) == 1
     recipients, message = smtp_inbox.messages[0]
     assert recipients == ["nora@example.test"]

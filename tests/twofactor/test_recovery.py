@@ -14,6 +14,7 @@ from accounts import recovery
 from accounts.twofactor import services as twofactor
 from accounts.twofactor.models import RecoveryCode
 from audit.models import AuditEvent
+from delivery.worker import run_due
 from roles import catalog
 from tests.access_helpers import assert_screen_access
 from tests.builders import PASSWORD, make_owner, make_totp_device, make_user
@@ -82,6 +83,7 @@ def emailed_code(text: str) -> str:
 def send_code(support, user, reason="ticket 7: lost phone") -> str:
     outbox_before = len(mail.outbox)
     recovery.send_recovery_code(user, actor=support, reason=reason)
+    run_due()  # the worker sends the outbox's email
     return emailed_code(mail.outbox[outbox_before].body)
 
 
@@ -105,6 +107,8 @@ def test_staff_sends_code_over_smtp_and_user_removes_2fa_with_it(smtp, support, 
         },
     )
     assert response.status_code == 302
+    assert smtp.messages == []  # nothing is sent inside the request: the worker sends it
+    run_due()
     assert len(smtp.messages) == 1
     recipients, message = smtp.messages[0]
     assert recipients == ["alice@example.test"]
@@ -132,6 +136,7 @@ def test_staff_sends_code_over_smtp_and_user_removes_2fa_with_it(smtp, support, 
     used = AuditEvent.objects.get(action="recovery_code_used")
     assert used.subject_user_id == alice.pk and used.context["action"] == "remove_2fa"
     assert AuditEvent.objects.filter(action="totp_removed", subject_user_id=alice.pk).exists()
+    run_due()
     assert len(smtp.messages) == 2  # and she is told what happened
 
     # The code is refused afterwards.
@@ -342,6 +347,7 @@ class TestConsole:
         assert theirs.get("/").status_code == 302
         event = AuditEvent.objects.get(action="sessions_ended")
         assert event.reason == "suspicious sign-in, ticket 9" and event.actor_id == support.pk
+        run_due()
         (notice,) = mail.outbox
         assert notice.to == ["alice@example.test"]
         assert "ended every session" in notice.body and support.label in notice.body
@@ -360,6 +366,7 @@ class TestConsole:
         assert response.status_code == 302
         assert not twofactor.has_confirmed_device(alice)
         assert AuditEvent.objects.filter(action="totp_reset").count() == 1
+        run_due()
         assert "reset your two-factor" in mail.outbox[0].body
 
     def test_no_escalation(self, signed_in, owner, support):
@@ -403,12 +410,14 @@ class TestConsoleWithOtherServices:
         assert self._post(client, alice, recovery.CONSOLE_CLEAR_LOCKOUT).status_code == 302
         assert not lockout.is_locked(alice)
         assert AuditEvent.objects.get(action="lockout_cleared").reason == "ticket 12"
+        run_due()
         assert "cleared the sign-in lockout" in mail.outbox[-1].body
 
     def test_access_email(self, signed_in, support, alice):
         response = self._post(signed_in(support), alice, recovery.CONSOLE_ACCESS_EMAIL)
         assert response.status_code == 302
         assert AuditEvent.objects.filter(action="access_email_sent").count() == 1
+        run_due()
         assert [m.to for m in mail.outbox] == [["alice@example.test"], ["alice@example.test"]]
 
 
