@@ -49,12 +49,14 @@ run: migrate ## Serve the portal on 127.0.0.1:8000 with demo data, and the outbo
 	@$(DEV_ENV) $(PY) manage.py deliver --no-reload -v0 & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT; \
 	  $(DEV_ENV) $(PY) manage.py runserver $(HOST):$(PORT)
 
-lint: venv ## Ruff lint and format check, mypy on the typed modules, missing migrations, system checks
+lint: venv ## Locks, ruff, import contracts, Dockerfile and compose checks, mypy, migrations, system checks
 	@mkdir -p var
 	@bin/requirements --check
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check .
 	@$(VENV)/bin/lint-imports --no-cache --no-logo
+	@$(VENV)/bin/hadolint Dockerfile
+	@$(PY) -m pytest -q tests/ops/test_container.py
 	@$(MAKE) --no-print-directory typecheck
 	@$(DEV_ENV) $(PY) manage.py makemigrations --check --dry-run -v1 >/dev/null || { echo "A model change has no migration (or the check failed): run makemigrations."; exit 1; }
 	@$(DEV_ENV) $(PY) manage.py check --fail-level WARNING
