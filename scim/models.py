@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.tokens.models import TokenBase
+from accounts.tokens.models import TokenBase, TokenQuerySet
 
 __all__ = ["ScimGroup", "ScimToken", "ScimUserLink"]
 
@@ -20,7 +22,7 @@ class ScimToken(TokenBase):
     links provisioned people to that provider for single sign-on.
     """
 
-    KIND = "scim"
+    KIND: ClassVar[str] = "scim"
 
     owner = models.ForeignKey("accounts.Owner", on_delete=models.CASCADE, related_name="+")
     provider = models.ForeignKey(
@@ -31,6 +33,8 @@ class ScimToken(TokenBase):
         related_name="+",
         help_text="Its group mappings turn SCIM group membership into roles and role groups.",
     )
+
+    objects = TokenQuerySet.as_manager()
 
     @property
     def actor_label(self) -> str:

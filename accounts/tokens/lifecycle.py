@@ -16,14 +16,13 @@ import datetime
 import hashlib
 import re
 import secrets
-from typing import TYPE_CHECKING
+from typing import Any
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
-if TYPE_CHECKING:
-    from .models import TokenBase
-
+# The functions below take any token model or row built on TokenBase (`accounts.tokens.models`),
+# which imports this module and so is not imported back.
 DEFAULT_MAX_DAYS = 365
 LAST_USED_RESOLUTION = datetime.timedelta(minutes=1)
 REFUSAL_AUDIT_SECONDS = 60
@@ -63,7 +62,7 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-def free_prefix(model: type[TokenBase]) -> str:
+def free_prefix(model: Any) -> str:
     """Return a random visible prefix that no token of `model` uses yet."""
     for _ in range(10):
         prefix = secrets.token_hex(4)
@@ -72,14 +71,14 @@ def free_prefix(model: type[TokenBase]) -> str:
     raise RuntimeError("Could not find a free token prefix.")  # pragma: no cover
 
 
-def mark_used(token: TokenBase, now: datetime.datetime) -> None:
+def mark_used(token: Any, now: datetime.datetime) -> None:
     """Record the token's use, at most once a minute so that busy callers cost no write each."""
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         type(token).objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
 
 
-def mark_revoked(token: TokenBase, *, actor, now: datetime.datetime) -> None:
+def mark_revoked(token: Any, *, actor, now: datetime.datetime) -> None:
     """Revoke the token at once (call inside the transaction that audits it); twice is refused."""
     updated = (
         type(token)

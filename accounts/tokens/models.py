@@ -28,7 +28,8 @@ class TokenQuerySet(models.QuerySet):
 class TokenBase(models.Model):
     """A bearer token `<KIND>_<prefix>_<secret>`: name, hashed secret, expiry, use, revocation.
 
-    A subclass sets `KIND` (the start of the token's text) and says who holds the token.
+    A subclass sets `KIND` (the start of the token's text), says who holds the token, and has a
+    manager from `TokenQuerySet` (`live()`).
     """
 
     KIND: ClassVar[str]
@@ -46,8 +47,6 @@ class TokenBase(models.Model):
     revoked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-
-    objects = TokenQuerySet.as_manager()
 
     class Meta:
         abstract = True
@@ -99,7 +98,7 @@ class ApiToken(TokenBase):
     every area the user holds). `allowed_networks` (CIDRs) limits where it may be used from.
     """
 
-    KIND = "ba"
+    KIND: ClassVar[str] = "ba"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
