@@ -8,6 +8,7 @@ import hashlib
 import ipaddress
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,13 +91,14 @@ def _describe(obj: Any) -> tuple[str, str, str]:
     return obj._meta.model_name, str(obj.pk), str(label)[:300]
 
 
-def content_hash(event: Any) -> str:
-    """Return the SHA-256 of an event's content together with the previous link's hash.
+def hashed_content(event: Any) -> dict:
+    """Return what an event's hash covers: its content and the previous link's hash.
 
     `event` is an AuditEvent or any object with the same attributes (the verifier and the bulk
-    loader pass light rows rather than model instances).
+    loader pass light rows rather than model instances). Streams to a SIEM carry exactly this,
+    so that a receiver can recompute the chain from the streamed records alone.
     """
-    payload = {
+    return {
         "occurred_at": event.occurred_at.isoformat(),
         "owner_id": event.owner_id,
         "action": event.action,
@@ -118,7 +120,33 @@ def content_hash(event: Any) -> str:
         "seq": event.seq,
         "prev_hash": event.prev_hash,
     }
-    return hashlib.sha256(_CANONICAL_JSON.encode(payload).encode("utf-8")).hexdigest()
+
+
+def canonical_json(content: dict) -> str:
+    """Return `content` in the canonical encoding the hash covers (keys sorted, no spaces)."""
+    return _CANONICAL_JSON.encode(content)
+
+
+def content_hash(event: Any) -> str:
+    """Return the SHA-256 of an event's content together with the previous link's hash."""
+    return hashlib.sha256(canonical_json(hashed_content(event)).encode("utf-8")).hexdigest()
+
+
+# Called with each event right after it is written, inside the same transaction: apps that carry
+# events elsewhere (webhooks, SIEM streams) register here from their AppConfig.ready, so that this
+# app imports none of them and an event is never delivered without its change, nor the reverse.
+_after_record: list[Callable[[AuditEvent], None]] = []
+
+
+def on_record(callback: Callable[[AuditEvent], None]) -> Callable[[AuditEvent], None]:
+    """Call `callback(event)` after every event is written, in the writer's transaction.
+
+    A callback that raises undoes the event and the change with it, so it should only write
+    rows (an outbox entry, a task), never reach the network.
+    """
+    if callback not in _after_record:
+        _after_record.append(callback)
+    return callback
 
 
 def _lock_head(chain: int) -> AuditChainHead:
@@ -196,6 +224,8 @@ def record(
         event.hash = content_hash(event)
         event.save(force_insert=True)
         AuditChainHead.objects.filter(chain=head.chain).update(seq=event.seq, last_hash=event.hash)
+        for callback in _after_record:
+            callback(event)
     return event
 
 

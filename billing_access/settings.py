@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_tasks_db",
     "delivery",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -180,6 +181,11 @@ STORAGES = {
 # dead worker and run again (every task locks its outbox row, so a second run is harmless).
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 DELIVERY_LEASE_SECONDS = env.get_int("DELIVERY_LEASE_SECONDS", 120)
+# Webhook receivers (webhooks/transport.py): only public addresses unless this is on; timeouts in
+# seconds for connecting and for each read.
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.get_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False)
+WEBHOOK_CONNECT_TIMEOUT = env.get_int("WEBHOOK_CONNECT_TIMEOUT", 3)
+WEBHOOK_READ_TIMEOUT = env.get_int("WEBHOOK_READ_TIMEOUT", 10)
 
 MAILERS = {"default": env.email_config(env.get_str("EMAIL_URL"))}
 DEFAULT_FROM_EMAIL = env.get_str("DEFAULT_FROM_EMAIL", "Billing Access <no-reply@localhost>")

@@ -26,4 +26,5 @@ urlpatterns = [
     path("access/v1/", include("billing_access.authzen")),
     path(".well-known/authzen-configuration", authzen.configuration, name="authzen_configuration"),
     path("", include("scim.urls")),
+    path("", include("webhooks.urls")),
 ]

@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+
+
+class WebhooksConfig(AppConfig):
+    name = "webhooks"
+    default_auto_field = "django.db.models.BigAutoField"
+    verbose_name = "Webhooks"
+
+    def ready(self):
+        from audit.services import on_record
+        from delivery import sweeps
+
+        from . import deliveries, events
+
+        on_record(events.on_audit_event)
+        sweeps.register(deliveries.requeue_overdue)

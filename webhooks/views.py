@@ -1,0 +1,150 @@
+"""Screens of webhook endpoints: list, create (secret shown once), detail with recent
+deliveries and "send again", edit, delete, and "send a test event"."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from portal.access import requires
+from portal.forms import apply_service_errors
+from roles import catalog
+from roles.guards import get_owned_or_404
+
+from . import events, services
+from .forms import EndpointForm
+from .models import WebhookEndpoint
+
+AREA = catalog.PARAMETERS
+RECENT = 50
+
+
+@requires(AREA, catalog.READ)
+def endpoint_list(request):
+    """List the owner's endpoints with their state."""
+    endpoints = WebhookEndpoint.objects.for_owner(request.user.owner)
+    can_change = request.permissions.has(AREA, catalog.FULL)
+    return render(
+        request, "webhooks/endpoint_list.html", {"endpoints": endpoints, "can_change": can_change}
+    )
+
+
+@requires(AREA, catalog.FULL)
+def endpoint_create(request):
+    """Register an endpoint; its signing secret is shown once."""
+    form = EndpointForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            endpoint, secret = services.create_endpoint(
+                actor=request.user,
+                name=data["name"],
+                url=data["url"],
+                event_types=data["event_types"],
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            response = render(
+                request,
+                "webhooks/endpoint_created.html",
+                {"endpoint": endpoint, "secret": secret},
+                status=201,
+            )
+            response["Cache-Control"] = "no-store"
+            return response
+    return render(
+        request,
+        "webhooks/endpoint_form.html",
+        {"form": form, "title": "New webhook endpoint"},
+        status=400 if form.is_bound else 200,
+    )
+
+
+@requires(AREA, catalog.READ)
+def endpoint_detail(request, pk: int):
+    """An endpoint and its recent deliveries (state, answer, time)."""
+    endpoint = get_owned_or_404(request.user, WebhookEndpoint.objects.all(), pk)
+    deliveries = endpoint.deliveries.select_related("message").order_by("-created_at", "-id")
+    return render(
+        request,
+        "webhooks/endpoint_detail.html",
+        {
+            "endpoint": endpoint,
+            "deliveries": deliveries[:RECENT],
+            "can_change": request.permissions.has(AREA, catalog.FULL),
+        },
+    )
+
+
+@requires(AREA, catalog.FULL)
+def endpoint_edit(request, pk: int):
+    """Change the name, URL, event types or state of an endpoint."""
+    endpoint = get_owned_or_404(request.user, WebhookEndpoint.objects.all(), pk)
+    initial = {f: getattr(endpoint, f) for f in services.FIELDS}
+    form = EndpointForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_endpoint(endpoint, actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, f"Webhook endpoint {endpoint.name} saved.")
+            return redirect("webhooks:endpoint_detail", pk=endpoint.pk)
+    return render(
+        request,
+        "webhooks/endpoint_form.html",
+        {"form": form, "title": f"Edit {endpoint.name}", "endpoint": endpoint},
+        status=400 if form.is_bound else 200,
+    )
+
+
+@requires(AREA, catalog.FULL)
+def endpoint_delete(request, pk: int):
+    """Confirm, then remove an endpoint and its deliveries."""
+    endpoint = get_owned_or_404(request.user, WebhookEndpoint.objects.all(), pk)
+    if request.method == "POST":
+        services.delete_endpoint(endpoint, actor=request.user)
+        messages.success(request, f"Webhook endpoint {endpoint.name} removed.")
+        return redirect("webhooks:endpoint_list")
+    return render(
+        request,
+        "components/confirm.html",
+        {
+            "title": "Remove webhook endpoint",
+            "question": f"Remove the webhook endpoint {endpoint.name} ({endpoint.url})?",
+            "consequences": [
+                "Nothing more is sent to it, including deliveries still being retried.",
+                "Its delivery history is removed with it.",
+            ],
+            "confirm_label": "Remove endpoint",
+            "cancel_url": reverse("webhooks:endpoint_detail", args=[endpoint.pk]),
+        },
+    )
+
+
+@requires(AREA, catalog.FULL)
+@require_POST
+def endpoint_test(request, pk: int):
+    """Queue a `webhook.test` event to this endpoint."""
+    endpoint = get_owned_or_404(request.user, WebhookEndpoint.objects.all(), pk)
+    events.send_test_event(endpoint, actor=request.user)
+    messages.success(request, "Test event queued: its delivery appears below within seconds.")
+    return redirect("webhooks:endpoint_detail", pk=endpoint.pk)
+
+
+@requires(AREA, catalog.FULL)
+@require_POST
+def delivery_resend(request, pk: int, delivery_pk: int):
+    """Send a delivered or failed message again (same id and body, so receivers deduplicate)."""
+    endpoint = get_owned_or_404(request.user, WebhookEndpoint.objects.all(), pk)
+    found = endpoint.deliveries.select_related("message", "endpoint").filter(pk=delivery_pk).first()
+    if found is None:
+        raise Http404("Not found.")
+    events.send_again(found)
+    messages.success(request, f"Message {found.message.msg_id} queued again.")
+    return redirect("webhooks:endpoint_detail", pk=endpoint.pk)
