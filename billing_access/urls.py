@@ -27,4 +27,5 @@ urlpatterns = [
     path(".well-known/authzen-configuration", authzen.configuration, name="authzen_configuration"),
     path("", include("scim.urls")),
     path("", include("webhooks.urls")),
+    path("", include("siem.urls")),
 ]

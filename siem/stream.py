@@ -1,0 +1,155 @@
+"""Streaming an owner's audit events to their SIEM, in chain order, from the worker.
+
+`on_audit_event` (inside `audit.record`'s transaction) enqueues a flush of the owner's stream.
+A flush locks the stream's row (one flush per owner at a time; a second one waits, then sends
+what is left), sends every event after the cursor over one TLS connection, and moves the cursor
+only once they are written. A receiver that is away is tried again after 5 s, 30 s, 1, 5, 15
+minutes and then every 30 minutes; events wait in the audit table meanwhile, nothing is lost.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import logging
+import socket
+import ssl
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from delivery import conf as delivery_conf
+
+from . import syslog
+from .models import SiemStream
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+BACKOFF = (5, 30, 60, 300, 900, 1800)
+CONNECT_TIMEOUT = 5
+WRITE_TIMEOUT = 10
+
+
+def on_audit_event(event) -> None:
+    """Enqueue a flush of the owner's stream, if they stream (same transaction as the event)."""
+    if event.owner_id is None:
+        return
+    if SiemStream.objects.filter(owner_id=event.owner_id, enabled=True).exists():
+        from .tasks import flush_stream
+
+        flush_stream.enqueue(event.owner_id)
+
+
+def check_host(host: str, port: int) -> str:
+    """Resolve the receiver; refuse loopback, link-local and unspecified addresses (SSRF)
+    unless WEBHOOK_ALLOW_PRIVATE_ADDRESSES is on. Private networks are allowed: that is where
+    SIEMs live, and the TLS certificate, checked against the owner's CA, says who answers."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ValidationError(f"{host} cannot be resolved.") from exc
+    address = found[0][4][0]
+    if not getattr(settings, "WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False):
+        for info in found:
+            ip = ipaddress.ip_address(info[4][0])
+            if ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast:
+                raise ValidationError(
+                    f"{host} resolves to {ip}, a loopback or link-local address: refused."
+                )
+    return address
+
+
+def tls_context(ca_cert: str) -> ssl.SSLContext:
+    try:
+        context = ssl.create_default_context(cadata=ca_cert)
+    except (ssl.SSLError, ValueError) as exc:
+        raise ValidationError({"ca_cert": "This is not a PEM certificate."}) from exc
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def send(stream: SiemStream, records: list[bytes]) -> None:
+    """Send framed records over one TLS connection; raise OSError/ValidationError on failure."""
+    address = check_host(stream.host, stream.port)
+    context = tls_context(stream.ca_cert)
+    with socket.create_connection((address, stream.port), timeout=CONNECT_TIMEOUT) as raw:
+        raw.settimeout(WRITE_TIMEOUT)
+        with context.wrap_socket(raw, server_hostname=stream.host) as conn:
+            # Written is delivered: syslog over TLS has no acknowledgement (RFC 5425).
+            conn.sendall(b"".join(syslog.frame(r) for r in records))
+
+
+def test_connection(stream: SiemStream) -> str:
+    """Connect and send one test record; return what happened, in words."""
+    try:
+        send(stream, [syslog.test_record(timezone.now())])
+    except ValidationError as exc:
+        return f"Refused: {exc.messages[0]}"
+    except (OSError, ssl.SSLError) as exc:
+        return f"Failed: {type(exc).__name__}: {exc}"[:300]
+    return f"Connected to {stream.host}:{stream.port} over TLS and sent a test record."
+
+
+def flush(owner_id: int, *, now: datetime.datetime | None = None) -> str:
+    """Send the owner's events after the cursor, in seq order; return what happened."""
+    from .tasks import flush_stream
+
+    with transaction.atomic():
+        stream = SiemStream.objects.select_for_update().filter(owner_id=owner_id).first()
+        if stream is None or not stream.enabled:
+            return "no stream"
+        now = now or timezone.now()
+        if stream.next_attempt_at is not None and now < stream.next_attempt_at:
+            return "waiting for the retry"
+        events = list(
+            AuditEvent.objects.filter(chain=owner_id, seq__gt=stream.last_sent_seq).order_by("seq")[
+                :BATCH
+            ]
+        )
+        if not events:
+            return "up to date"
+        try:
+            send(stream, [syslog.record(e) for e in events])
+        except (OSError, ssl.SSLError, ValidationError) as exc:
+            error = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+            stream.failures += 1
+            stream.last_error = f"{type(exc).__name__}: {error}"[:300]
+            stream.next_attempt_at = now + datetime.timedelta(
+                seconds=delivery_conf.backoff(stream.failures, BACKOFF)
+            )
+            stream.save()
+            flush_stream.using(run_after=stream.next_attempt_at).enqueue(owner_id)
+            log.warning("SIEM stream of owner %s failed: %s", owner_id, stream.last_error)
+            return "retrying"
+        stream.last_sent_seq = events[-1].seq
+        stream.last_sent_at = now
+        stream.failures = 0
+        stream.last_error = ""
+        stream.next_attempt_at = None
+        stream.save()
+        if len(events) == BATCH:
+            flush_stream.enqueue(owner_id)  # more to send: another task, so others get a turn
+    return f"sent {len(events)}"
+
+
+def requeue_overdue(now: datetime.datetime) -> int:
+    """Enqueue a flush for enabled streams behind their chain with no retry pending soon."""
+    from .tasks import flush_stream
+
+    cutoff = now - datetime.timedelta(seconds=delivery_conf.overdue_seconds())
+    count = 0
+    for stream in SiemStream.objects.filter(enabled=True):
+        waiting = stream.next_attempt_at is not None and stream.next_attempt_at > cutoff
+        behind = AuditEvent.objects.filter(
+            chain=stream.owner_id,
+            seq__gt=stream.last_sent_seq,
+            occurred_at__lt=cutoff,
+        ).exists()
+        if behind and not waiting:
+            flush_stream.enqueue(stream.owner_id)
+            count += 1
+    return count
