@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_tasks_db",
     "delivery",
+    "ops",
     "webhooks",
     "siem",
 ]
@@ -82,6 +83,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "billing_access.middleware.RequestIdMiddleware",
+    "ops.middleware.OpsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "security.sso.middleware.SamlSessionMiddleware",
@@ -213,7 +215,8 @@ CSRF_COOKIE_NAME = "__Host-csrf" if SECURE_COOKIES else "csrftoken"
 
 # Transport and browser security.
 SECURE_SSL_REDIRECT = env.get_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Probes and scrapes reach a process directly, often over plain HTTP (ops.middleware).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env.get_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = env.get_bool("SECURE_HSTS_PRELOAD", False)
@@ -297,3 +300,8 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 # Requests per token in a fixed window of the JSON API ("600/minute"; second, minute or hour).
 API_RATE_LIMIT = env.get_str("API_RATE_LIMIT", "600/minute")
+
+# Who may read /metrics and the details of /readyz (ops/): the holder of this bearer token
+# (compared in constant time), or a caller from these networks (comma-separated CIDRs).
+METRICS_TOKEN = env.get_str("METRICS_TOKEN") or ""
+METRICS_ALLOWED_NETWORKS = env.get_list("METRICS_ALLOWED_NETWORKS", [])

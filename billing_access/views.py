@@ -1,24 +1,15 @@
 """Project-level views: health check and error pages."""
 
-from django.db import connection
-from django.http import JsonResponse
-from django.shortcuts import render
-from django.views.decorators.cache import never_cache
+import sys
 
+from django.db import InterfaceError, OperationalError
+from django.shortcuts import render
+
+from ops import endpoints
 from portal.access import public
 
-
-@public
-@never_cache
-def healthz(request):
-    """Answer 200 when the database answers, 503 otherwise (for load balancers)."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    except Exception:  # noqa: BLE001 - any database failure means "not healthy"
-        return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
-    return JsonResponse({"status": "ok", "database": "ok"})
+# Answered by ops.middleware before any URL is resolved; routed too, so it has a name.
+healthz = public(endpoints.healthz)
 
 
 def permission_denied(request, exception=None):
@@ -30,6 +21,10 @@ def page_not_found(request, exception=None):
 
 
 def server_error(request):
+    # Called while the exception is being handled: a database that went away gets the 503 page
+    # in the caller's format (the request is worth retrying), anything else the 500 page.
+    if isinstance(sys.exception(), OperationalError | InterfaceError):
+        return endpoints.database_unavailable(request)
     return render(request, "500.html", status=500)
 
 

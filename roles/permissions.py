@@ -9,6 +9,7 @@ any process. A hit costs no query; a miss costs two (grants with elevations, ove
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from threading import Lock
 
 from django.conf import settings
@@ -228,6 +229,17 @@ class _LocalEntries:
 
 local_entries = _LocalEntries()
 
+# Told the outcome of every lookup: "local" (this process), "shared" (CACHE_URL) or "miss" (the
+# database). The metrics register here (ops), so roles imports nothing of them; an observer runs
+# on every request and must stay cheap.
+_lookup_observers: list[Callable[[str], None]] = []
+
+
+def observe_lookups(observer: Callable[[str], None]) -> None:
+    """Call `observer(outcome)` after every lookup of `for_user`."""
+    if observer not in _lookup_observers:
+        _lookup_observers.append(observer)
+
 
 def for_user(user, channel: str = catalog.Channel.APPLICATION, *, now=None) -> EffectivePermissions:
     """Return a user's effective permissions in `channel`, from the cache when still exact.
@@ -241,12 +253,18 @@ def for_user(user, channel: str = catalog.Channel.APPLICATION, *, now=None) -> E
     key = cache_key(user, channel)
     entry = local_entries.get(key)
     if entry is not None and entry.is_fresh(now):
+        for observe in _lookup_observers:
+            observe("local")
         return entry
     entry = cache.get(key)
+    outcome = "shared"
     if entry is None or not entry.is_fresh(now):
         entry = compute(user, channel, now=now, explain=False)
         cache.set(key, entry, settings.PERMISSION_CACHE_SECONDS)
+        outcome = "miss"
     local_entries.put(key, entry)
+    for observe in _lookup_observers:
+        observe(outcome)
     return entry
 
 

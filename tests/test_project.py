@@ -107,7 +107,7 @@ def test_check_deploy_is_clean_with_production_settings():
 def test_healthz_answers_and_carries_a_request_id(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json() == {"status": "ok"}  # alive; the database is /readyz's business
     assert len(response.headers["X-Request-ID"]) == 32
     assert client.get("/healthz").headers["X-Request-ID"] != response.headers["X-Request-ID"]
 
