@@ -129,7 +129,7 @@ def _settings_context(item: SettingsListItem) -> dict:
 
 
 def create_settings_item(
-    model: type[SettingsListItem], *, actor: User, name: str
+    model: type[SettingsListItem], *, actor: User, reason: str, name: str
 ) -> SettingsListItem:
     """Add an entry to one of the actor's owner's settings lists."""
     with transaction.atomic():
@@ -142,11 +142,12 @@ def create_settings_item(
             target=item,
             changes={"name": [None, name]},
             context=_settings_context(item),
+            reason=reason,
         )
     return item
 
 
-def rename_settings_item(item: SettingsListItem, *, actor: User, name: str) -> None:
+def rename_settings_item(item: SettingsListItem, *, actor: User, reason: str, name: str) -> None:
     """Rename a settings list entry; records that point to it show the new name."""
     with transaction.atomic():
         _check_item_owner(item, actor)
@@ -162,10 +163,13 @@ def rename_settings_item(item: SettingsListItem, *, actor: User, name: str) -> N
             target=item,
             changes={"name": [old, name]},
             context=_settings_context(item),
+            reason=reason,
         )
 
 
-def set_settings_item_retired(item: SettingsListItem, *, actor: User, retired: bool) -> None:
+def set_settings_item_retired(
+    item: SettingsListItem, *, actor: User, reason: str, retired: bool
+) -> None:
     """Retire a settings list entry (kept for the records that use it, offered no more), or
     restore a retired one."""
     with transaction.atomic():
@@ -180,6 +184,7 @@ def set_settings_item_retired(item: SettingsListItem, *, actor: User, retired: b
             target=item,
             changes={"retired": [not retired, retired]},
             context=_settings_context(item),
+            reason=reason,
         )
 
 

@@ -155,7 +155,7 @@ class SettingsItemCreateView(SettingsListMixin, PortalFormView):
 
     def perform(self, form):
         item = services.create_settings_item(
-            self.config.model, actor=self.request.user, name=form.cleaned_data["name"]
+            self.config.model, actor=self.request.user, name=form.cleaned_data["name"], reason=""
         )
         messages.success(self.request, f"Added {item.name}.")
         return item
@@ -193,7 +193,7 @@ class SettingsItemRenameView(SettingsItemMixin, PortalFormView):
     def perform(self, form):
         old = self.item.name
         services.rename_settings_item(
-            self.item, actor=self.request.user, name=form.cleaned_data["name"]
+            self.item, actor=self.request.user, name=form.cleaned_data["name"], reason=""
         )
         if old != self.item.name:
             messages.success(self.request, f"Renamed {old} to {self.item.name}.")
@@ -228,7 +228,9 @@ class SettingsItemRetireView(SettingsItemMixin, PortalConfirmView):
         return ["It is offered again when users are created or changed."]
 
     def perform(self, form):
-        services.set_settings_item_retired(self.item, actor=self.request.user, retired=self.retired)
+        services.set_settings_item_retired(
+            self.item, actor=self.request.user, retired=self.retired, reason=""
+        )
         messages.success(
             self.request, f"{'Retired' if self.retired else 'Restored'} {self.item.name}."
         )

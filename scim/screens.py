@@ -39,6 +39,7 @@ def token_list(request):
                     name=data["name"],
                     expires_at=timezone.now() + datetime.timedelta(days=data["lifetime_days"]),
                     provider=data["provider"],
+                    reason="",
                 )
             except ValidationError as exc:
                 apply_service_errors(form, exc)
@@ -71,7 +72,7 @@ def token_revoke(request, pk: int):
     error = ""
     if request.method == "POST":
         try:
-            tokens.revoke_token(token, actor=request.user)
+            tokens.revoke_token(token, actor=request.user, reason="")
         except ValidationError as exc:
             error = exc.messages[0]
         else:

@@ -42,7 +42,7 @@ def _context(token: ScimToken) -> dict:
 
 
 def create_token(
-    *, actor, name: str, expires_at: datetime.datetime, provider=None, now=None
+    *, actor, reason: str, name: str, expires_at: datetime.datetime, provider=None, now=None
 ) -> tuple[ScimToken, str]:
     """Create a SCIM token for the actor's owner and return it with its text, never kept.
 
@@ -83,11 +83,12 @@ def create_token(
             owner=actor.owner,
             details="SCIM provisioning token created.",
             context=_context(token),
+            reason=reason,
         )
     return token, token.text(secret)
 
 
-def revoke_token(token: ScimToken, *, actor, now=None) -> None:
+def revoke_token(token: ScimToken, *, actor, reason: str, now=None) -> None:
     """Revoke a SCIM token at once: the provider's next request answers 401."""
     if token.owner_id != actor.owner_id:
         raise Http404("Not found.")
@@ -101,6 +102,7 @@ def revoke_token(token: ScimToken, *, actor, now=None) -> None:
             owner=token.owner_id,
             details="SCIM provisioning token revoked.",
             context=_context(token),
+            reason=reason,
         )
 
 

@@ -138,6 +138,7 @@ def make_token(user: User, *, actor: User | None = None, days: int = 30, **field
     from accounts.tokens import services as tokens
 
     fields.setdefault("name", "Test integration")
+    fields.setdefault("reason", "")
     return tokens.create_token(
         user,
         actor=actor or user,

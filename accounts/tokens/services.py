@@ -139,6 +139,7 @@ def create_token(
     user,
     *,
     actor,
+    reason: str,
     name: str,
     expires_at: datetime.datetime,
     read_only: bool = False,
@@ -210,11 +211,12 @@ def create_token(
             owner=user.owner,
             subject_user=user,
             context=_scope_context(token),
+            reason=reason,
         )
     return token, token.text(secret)
 
 
-def revoke_token(token: ApiToken, *, actor, now=None) -> None:
+def revoke_token(token: ApiToken, *, actor, reason: str, now=None) -> None:
     """Revoke a token at once: its next request answers 401. Revoking twice is refused."""
     if actor.pk != token.user_id and not _administers_owner(actor, token):
         if actor.owner_id != token.user.owner_id and not actor.is_superuser:
@@ -230,6 +232,7 @@ def revoke_token(token: ApiToken, *, actor, now=None) -> None:
             owner=token.user.owner,
             subject_user=token.user,
             context={"prefix": token.prefix, "name": token.name},
+            reason=reason,
         )
 
 

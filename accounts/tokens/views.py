@@ -45,6 +45,7 @@ def _create_or_list(request, subject, *, template: str, extra: dict):
                         read_only=data["read_only"],
                         areas=data["areas"],
                         allowed_networks=data["allowed_networks"],
+                        reason="",
                     )
                 except (EscalationRefused, ValidationError) as exc:
                     apply_service_errors(form, exc)
@@ -158,7 +159,7 @@ def token_revoke(request, pk: int):
     error = ""
     if request.method == "POST":
         try:
-            services.revoke_token(token, actor=request.user)
+            services.revoke_token(token, actor=request.user, reason="")
         except (ValidationError, PermissionDenied) as exc:
             error = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
         else:

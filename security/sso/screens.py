@@ -109,6 +109,7 @@ class ProviderFormView(PortalFormView):
             self.get_provider(),
             form.data_for_service(),
             row_version=form.cleaned_data.get("row_version"),
+            reason="",
         )
 
     @property
@@ -146,7 +147,7 @@ class ProviderDeleteView(PortalConfirmView):
         ]
 
     def perform(self, form):
-        services.delete_provider(self.request.user, self.get_provider())
+        services.delete_provider(self.request.user, self.get_provider(), reason="")
 
     def get_success_url(self):
         return reverse("saml:provider_list")
@@ -190,7 +191,7 @@ class MappingFormView(PortalFormView):
 
     def perform(self, form):
         return services.save_group_mapping(
-            self.request.user, self.get_provider(), self.get_mapping(), form.cleaned_data
+            self.request.user, self.get_provider(), self.get_mapping(), form.cleaned_data, reason=""
         )
 
     def get_success_url(self):
@@ -221,4 +222,6 @@ class MappingDeleteView(MappingFormView):
         return context
 
     def perform(self, form):
-        services.delete_group_mapping(self.request.user, self.get_provider(), self.get_mapping())
+        services.delete_group_mapping(
+            self.request.user, self.get_provider(), self.get_mapping(), reason=""
+        )

@@ -346,7 +346,9 @@ def _check_roles(actor, *, roles=(), groups=()) -> None:
     guards.check_can_grant_groups(actor, all_groups)
 
 
-def save_provider(actor, provider: SamlIdentityProvider | None, data: dict, *, row_version=None):
+def save_provider(
+    actor, provider: SamlIdentityProvider | None, data: dict, *, reason: str, row_version=None
+):
     """Create or update an identity provider of the actor's owner from validated form data.
 
     Validate the metadata (safe parse, one IdP, a signing certificate), refuse a default role
@@ -391,6 +393,7 @@ def save_provider(actor, provider: SamlIdentityProvider | None, data: dict, *, r
             target=provider,
             changes=diff(before, _provider_state(provider)),
             details=action_details,
+            reason=reason,
         )
     return provider
 
@@ -412,7 +415,7 @@ def _unique_slug(owner, name: str) -> str:
     return slug
 
 
-def delete_provider(actor, provider) -> None:
+def delete_provider(actor, provider, *, reason: str) -> None:
     """Delete an identity provider; its people keep their accounts but can no longer use SSO."""
     with transaction.atomic():
         provider = SamlIdentityProvider.objects.select_for_update().get(pk=provider.pk)
@@ -424,11 +427,14 @@ def delete_provider(actor, provider) -> None:
             target=provider,
             changes=diff(before, {}),
             details=f"Identity provider deleted ({people} linked identities removed).",
+            reason=reason,
         )
         provider.delete()
 
 
-def save_group_mapping(actor, provider, mapping: SamlGroupMapping | None, data: dict):
+def save_group_mapping(
+    actor, provider, mapping: SamlGroupMapping | None, data: dict, *, reason: str
+):
     """Create or update a group mapping; refuse roles or groups above what the actor holds."""
     role, groups = data.get("role"), list(data.get("role_groups") or [])
     if role is None and not groups:
@@ -457,11 +463,12 @@ def save_group_mapping(actor, provider, mapping: SamlGroupMapping | None, data: 
                 f"mapping {idp_group}": [before or None, _mapping_state(mapping)],
             },
             details="Group mapping saved; it applies at each person's next sign-in.",
+            reason=reason,
         )
     return mapping
 
 
-def delete_group_mapping(actor, provider, mapping) -> None:
+def delete_group_mapping(actor, provider, mapping, *, reason: str) -> None:
     """Delete a group mapping; people lose what it gave at their next sign-in."""
     with transaction.atomic():
         provider = SamlIdentityProvider.objects.select_for_update().get(pk=provider.pk)
@@ -474,6 +481,7 @@ def delete_group_mapping(actor, provider, mapping) -> None:
             target=provider,
             changes={f"mapping {before['idp_group']}": [before, None]},
             details="Group mapping deleted; it applies at each person's next sign-in.",
+            reason=reason,
         )
 
 

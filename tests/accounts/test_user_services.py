@@ -316,16 +316,18 @@ class TestDeleteUser:
 
 class TestSettingsLists:
     def test_create_rename_retire_restore(self, owner, manager):
-        item = services.create_settings_item(Department, actor=manager, name="  Finance  ")
+        item = services.create_settings_item(
+            Department, actor=manager, name="  Finance  ", reason=""
+        )
         assert item.name == "Finance"
         with pytest.raises(ValidationError) as exc:
-            services.create_settings_item(Department, actor=manager, name="FINANCE")
+            services.create_settings_item(Department, actor=manager, name="FINANCE", reason="")
         assert "name" in exc.value.error_dict
-        services.rename_settings_item(item, actor=manager, name="Finance & Billing")
-        services.set_settings_item_retired(item, actor=manager, retired=True)
+        services.rename_settings_item(item, actor=manager, name="Finance & Billing", reason="")
+        services.set_settings_item_retired(item, actor=manager, retired=True, reason="")
         with pytest.raises(ValidationError, match="already retired"):
-            services.set_settings_item_retired(item, actor=manager, retired=True)
-        services.set_settings_item_retired(item, actor=manager, retired=False)
+            services.set_settings_item_retired(item, actor=manager, retired=True, reason="")
+        services.set_settings_item_retired(item, actor=manager, retired=False, reason="")
         item.refresh_from_db()
         assert (item.name, item.retired) == ("Finance & Billing", False)
         actions = [
@@ -340,14 +342,14 @@ class TestSettingsLists:
 
     def test_same_name_in_another_owner_is_fine_and_their_items_are_out_of_reach(self, manager):
         theirs = UpdateReason.objects.create(owner=make_owner(), name="Leaver")
-        services.create_settings_item(UpdateReason, actor=manager, name="Leaver")
+        services.create_settings_item(UpdateReason, actor=manager, name="Leaver", reason="")
         with pytest.raises(Http404):
-            services.rename_settings_item(theirs, actor=manager, name="Mine now")
+            services.rename_settings_item(theirs, actor=manager, name="Mine now", reason="")
 
     def test_refuses_an_empty_or_long_name(self, manager):
         for name in ("   ", "x" * 121):
             with pytest.raises(ValidationError):
-                services.create_settings_item(Department, actor=manager, name=name)
+                services.create_settings_item(Department, actor=manager, name=name, reason="")
 
 
 class TestAccessEmail:

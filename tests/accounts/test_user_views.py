@@ -461,8 +461,8 @@ class TestSettingsScreens:
         kept = make_department(owner, "Kept")
         gone = make_department(owner, "Retired elsewhere")
         subject.departments.set([kept])
-        services.set_settings_item_retired(kept, actor=admin_user, retired=True)
-        services.set_settings_item_retired(gone, actor=admin_user, retired=True)
+        services.set_settings_item_retired(kept, actor=admin_user, retired=True, reason="")
+        services.set_settings_item_retired(gone, actor=admin_user, retired=True, reason="")
         client = signed_in(admin_user)
         offered = client.get(f"/users/{subject.pk}/edit/").context["form"].fields["departments"]
         assert list(offered.queryset) == [kept]

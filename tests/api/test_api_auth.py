@@ -56,7 +56,7 @@ def test_a_valid_token_authenticates(owner, token_for):
 def test_revoked_expired_and_foreign_network_tokens_answer_401_with_one_message(owner, token_for):
     caller = token_for(owner, GRANTS)
     messages = set()
-    tokens.revoke_token(caller.token, actor=caller.user)
+    tokens.revoke_token(caller.token, actor=caller.user, reason="")
     messages.add(assert_error(caller.get("/me"), 401, "unauthenticated")["message"])
 
     expiring = token_for(owner, GRANTS, token_fields={"days": 1})

@@ -61,7 +61,7 @@ def test_expiry_is_required_and_capped_by_the_owner_policy(api_user, owner):
         make_token(api_user, days=31)
     assert "expires_at" in refused.value.message_dict
     with pytest.raises(ValidationError):
-        tokens.create_token(api_user, actor=api_user, name="x", expires_at=None)
+        tokens.create_token(api_user, actor=api_user, name="x", expires_at=None, reason="")
     make_token(api_user, days=30)
 
 
@@ -122,7 +122,7 @@ def test_wrong_or_malformed_tokens_are_refused(api_user, mangle):
 
 def test_revoked_token_is_refused_and_audited_once_a_minute(api_user):
     token, text = make_token(api_user)
-    tokens.revoke_token(token, actor=api_user)
+    tokens.revoke_token(token, actor=api_user, reason="")
     assert AuditEvent.objects.filter(action="token_revoked").count() == 1
     for _ in range(3):
         with pytest.raises(tokens.TokenRefused) as refused:
@@ -132,7 +132,7 @@ def test_revoked_token_is_refused_and_audited_once_a_minute(api_user):
     assert refusals.count() == 1
     assert refusals.get().context["reason"] == "revoked"
     with pytest.raises(ValidationError):
-        tokens.revoke_token(token, actor=api_user)
+        tokens.revoke_token(token, actor=api_user, reason="")
 
 
 def test_expired_token_is_refused(api_user):
@@ -190,7 +190,7 @@ def test_refusal_audit_is_throttled_per_reason(api_user):
         for _ in range(5):
             with pytest.raises(tokens.TokenRefused):
                 tokens.authenticate(text, ip="198.51.100.1")
-    tokens.revoke_token(token, actor=api_user)
+    tokens.revoke_token(token, actor=api_user, reason="")
     with pytest.raises(tokens.TokenRefused):
         tokens.authenticate(text, ip="192.0.2.1")
     reasons = sorted(

@@ -47,6 +47,7 @@ def bench_token(owner) -> str:
         actor=user,
         name="Benchmark",
         expires_at=timezone.now() + datetime.timedelta(days=1),
+        reason="",
     )
     return text
 

@@ -20,6 +20,7 @@ def make_scim_token(owner, actor, *, name="Okta", provider=None, days=30):
         name=name,
         expires_at=timezone.now() + datetime.timedelta(days=days),
         provider=provider,
+        reason="",
     )
 
 
