@@ -13,6 +13,7 @@ from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
+from playwright.sync_api import expect
 
 from accounts.models import User
 from audit.models import AuditEvent
@@ -143,10 +144,10 @@ def test_administrator_screens(page, live_server, settings, screenshot_dir, admi
     page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(f"{live_server.url}/")
     page.get_by_role("link", name="Single sign-on").first.click()
-    assert page.get_by_role("heading", name="Single sign-on", level=1).is_visible()
+    expect(page.get_by_role("heading", name="Single sign-on", level=1)).to_be_visible()
     page.screenshot(path=str(screenshot_dir / "sso-providers.png"), full_page=True)
     page.get_by_role("link", name="Acme Okta").click()
-    assert page.get_by_role("heading", name="Group mappings").is_visible()
+    expect(page.get_by_role("heading", name="Group mappings")).to_be_visible()
     page.screenshot(path=str(screenshot_dir / "sso-provider.png"), full_page=True)
     page.get_by_role("link", name="Edit", exact=True).click()
     # The preset script listens from DOMContentLoaded on; choose only once the page has loaded.
