@@ -1,9 +1,10 @@
 """The JSON API at /api/v1/: bearer tokens only, JSON errors, a rate limit per token.
 
-Each app contributes a router (`accounts.api`, `roles.api`, `audit.api`); this module assembles
-them, authenticates every operation with `Authorization: Bearer ba_…` (session cookies never
-count, so no CSRF is involved), turns every refusal into `{"error": {"code", "message",
-"fields"}}`, and serves the OpenAPI document and a self-hosted docs page (no CDN, strict CSP).
+Each app contributes a router (`accounts.api`, `roles.api`, `roles.elevation_api`, `audit.api`);
+this module assembles them, authenticates every operation with `Authorization: Bearer ba_…`
+(session cookies never count, so no CSRF is involved), turns every refusal into `{"error":
+{"code", "message", "fields"}}`, and serves the OpenAPI document and a self-hosted docs page (no
+CDN, strict CSP).
 
 Included from the root URLs as `path("api/v1/", include("billing_access.api"))`.
 """
@@ -35,6 +36,7 @@ from accounts.tokens import services as tokens
 from audit import api as audit_api
 from portal.access import ATTRIBUTE, PUBLIC
 from roles import api as roles_api
+from roles import elevation_api
 from roles.guards import EscalationRefused
 
 from .middleware import client_ip
@@ -176,6 +178,7 @@ api = PortalNinjaAPI(
 )
 api.add_router("", accounts_api.router)
 api.add_router("", roles_api.router)
+api.add_router("", elevation_api.router)
 api.add_router("", audit_api.router)
 
 

@@ -17,7 +17,8 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from roles import catalog
-from roles.models import Grant, PermissionOverride, Role, RoleGroup
+from roles.choices import RequestState
+from roles.models import AccessRequest, Grant, PermissionOverride, Role, RoleGroup
 from roles.reports import who_has_access
 from roles.resolver import GroupGrant, OverrideRule, Subject, resolve
 
@@ -341,6 +342,8 @@ class Counts:
     unused_groups: int
     privileged: int
     forced_2fa: bool
+    active_elevations: int = 0
+    waiting_requests: int = 0
 
 
 def counts(owner, *, now=None, dormant_days: int = DEFAULT_DORMANT_DAYS) -> Counts:
@@ -355,4 +358,8 @@ def counts(owner, *, now=None, dormant_days: int = DEFAULT_DORMANT_DAYS) -> Coun
         unused_groups=unused_role_groups(owner).count(),
         privileged=privileged_users(owner, now=now).count(),
         forced_2fa=forced,
+        active_elevations=AccessRequest.objects.for_owner(owner).active(now).count(),
+        waiting_requests=AccessRequest.objects.for_owner(owner)
+        .filter(state=RequestState.PENDING, requested_ends_at__gt=now)
+        .count(),
     )

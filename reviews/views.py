@@ -58,7 +58,8 @@ def _progress(campaign: ReviewCampaign) -> dict:
 @require_GET
 @requires(*READ)
 def dashboard(request):
-    """Show the reviewer's dashboard: report counts, open campaigns, the sign-in chart."""
+    """Show the reviewer's dashboard: report counts, elevations and waiting access requests,
+    open campaigns, the sign-in chart."""
     owner = request.user.owner
     campaigns = list(
         ReviewCampaign.objects.filter(owner=owner, status=CampaignStatus.OPEN).annotate(
@@ -76,6 +77,7 @@ def dashboard(request):
             "chart": chart,
             "can_manage": services.can_manage(request.user),
             "dormant_days": reports.DEFAULT_DORMANT_DAYS,
+            "sees_requests": request.permissions.has(catalog.ACCESS_REQUESTS, catalog.READ),
         },
     )
 

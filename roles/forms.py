@@ -43,14 +43,41 @@ class RoleForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text="A user holding this role reaches the highest level any of these groups gives.",
     )
+    eligible_role_groups = forms.ModelMultipleChoiceField(
+        queryset=RoleGroup.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Eligible role groups",
+        help_text="Never standing: a holder may ask for one of these for a few hours, and someone "
+        "else approves it (or, for a self-activating group, they confirm who they are).",
+    )
+    reason = forms.CharField(
+        max_length=300,
+        required=False,
+        label="Reason for the change",
+        help_text="Optional; kept in the audit log with the change.",
+    )
     row_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
     previewed = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, owner, **kwargs):
         super().__init__(*args, **kwargs)
-        field = self.fields["role_groups"]
-        field.queryset = RoleGroup.objects.filter(owner=owner).order_by("-kind", "name")
-        field.label_from_instance = lambda g: f"{g.name} (API)" if g.kind == "api" else g.name
+        groups = RoleGroup.objects.filter(owner=owner).order_by("-kind", "name")
+        for name in ("role_groups", "eligible_role_groups"):
+            field = self.fields[name]
+            field.queryset = groups
+            field.label_from_instance = lambda g: f"{g.name} (API)" if g.kind == "api" else g.name
+
+    def clean(self):
+        data = super().clean()
+        both = set(data.get("role_groups") or ()) & set(data.get("eligible_role_groups") or ())
+        if both:
+            names = ", ".join(sorted(g.name for g in both))
+            self.add_error(
+                "eligible_role_groups",
+                f"The role already grants {names}; a group is either granted or eligible.",
+            )
+        return data
 
 
 def parse_cells(data, channel: str) -> tuple[dict[str, str], list[str]]:
@@ -243,3 +270,157 @@ class ReasonForm(forms.Form):
         help_text="Recorded in the audit log.",
         error_messages={"required": "Say why; the reason is kept in the audit log."},
     )
+
+
+# Just-in-time access ------------------------------------------------------------------------
+
+
+class _GroupChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        how = "you activate it yourself" if obj.self_activation else "someone else approves"
+        kind = ", API" if obj.kind == RoleGroupKind.API else ""
+        return f"{obj.name} ({how}{kind})"
+
+
+def _hours_field(limit: int, **kwargs) -> forms.IntegerField:
+    message = f"Choose between 1 and {limit} hours (your organisation's maximum)."
+    return forms.IntegerField(
+        min_value=1,
+        max_value=limit,
+        error_messages={"min_value": message, "max_value": message, "invalid": message},
+        widget=forms.NumberInput(attrs={"min": 1, "max": limit}),
+        **kwargs,
+    )
+
+
+class AccessRequestForm(forms.Form):
+    """Ask for one eligible role group for a few hours, now or from a later moment."""
+
+    START_CHOICES = [("now", "Now"), ("later", "Later")]
+
+    role_group = _GroupChoiceField(
+        queryset=RoleGroup.objects.none(),
+        empty_label=None,
+        label="Role group",
+        error_messages={"invalid_choice": "Choose a role group you are eligible for."},
+    )
+    start = forms.ChoiceField(
+        choices=START_CHOICES, initial="now", widget=forms.RadioSelect, label="Start"
+    )
+    starts_at = forms.DateTimeField(
+        required=False,
+        label="Start at",
+        help_text="Only with a later start; in your time zone.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    hours = forms.IntegerField()  # replaced in __init__ with the owner's maximum
+    justification = forms.CharField(
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What you need it for. Approvers read this; the audit log keeps it.",
+        error_messages={"required": "Say why you need it; approvers read this."},
+    )
+    ticket = forms.CharField(
+        max_length=120, required=False, label="Ticket reference", help_text="Optional."
+    )
+
+    def __init__(self, *args, groups, max_hours: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role_group"].queryset = RoleGroup.objects.filter(
+            pk__in=[g.pk for g in groups]
+        ).order_by("name")
+        self.fields["hours"] = _hours_field(
+            max_hours, initial=1, help_text=f"1 to {max_hours}; it ends by itself then."
+        )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("start") == "later":
+            if not data.get("starts_at") and "starts_at" not in self.errors:
+                self.add_error("starts_at", "Choose when it starts, or start now.")
+        else:
+            data["starts_at"] = None
+        return data
+
+
+class EmergencyAccessForm(forms.Form):
+    """Break-glass: activate an eligible role group at once, with the emergency as the reason."""
+
+    role_group = _GroupChoiceField(
+        queryset=RoleGroup.objects.none(),
+        empty_label=None,
+        label="Role group",
+        error_messages={"invalid_choice": "Choose a role group you are eligible for."},
+    )
+    hours = forms.IntegerField()
+    justification = forms.CharField(
+        max_length=1000,
+        label="Reason",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What the emergency is. Every approver is emailed at once.",
+        error_messages={"required": "Say what the emergency is."},
+    )
+
+    def __init__(self, *args, groups, max_hours: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role_group"].queryset = RoleGroup.objects.filter(
+            pk__in=[g.pk for g in groups]
+        ).order_by("name")
+        self.fields["hours"] = _hours_field(max_hours, initial=1)
+
+
+class ApproveForm(forms.Form):
+    hours = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Hours",
+        help_text="Leave empty to approve the whole window asked for; fewer hours shorten it.",
+    )
+    note = forms.CharField(
+        max_length=500,
+        required=False,
+        label="Note to the requester",
+        help_text="Optional; emailed with the approval and kept in the audit log.",
+    )
+    row_version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+
+class DenyForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="The requester is told; the audit log keeps it.",
+        error_messages={"required": "Say why; the requester is told."},
+    )
+    row_version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+
+class EndElevationForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500,
+        required=False,
+        help_text="Kept in the audit log.",
+    )
+
+
+class EligibilityForm(forms.Form):
+    """Make one user eligible for one role group."""
+
+    role_group = forms.ModelChoiceField(
+        queryset=RoleGroup.objects.none(),
+        label="Role group",
+        error_messages={"invalid_choice": "Choose a role group of your organisation."},
+    )
+    reason = forms.CharField(
+        max_length=500,
+        help_text="Why this person may ask for it; kept in the audit log.",
+        error_messages={"required": "Say why this person may ask for it."},
+    )
+
+    def __init__(self, *args, owner, exclude=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["role_group"]
+        field.queryset = (
+            RoleGroup.objects.filter(owner=owner).exclude(pk__in=exclude).order_by("-kind", "name")
+        )
+        field.label_from_instance = lambda g: f"{g.name} (API)" if g.kind == "api" else g.name

@@ -2,7 +2,7 @@ from django.urls import path
 
 from portal.navigation import Screen, register
 
-from . import catalog, views
+from . import catalog, elevation_views, views
 
 app_name = "roles"
 
@@ -35,6 +35,29 @@ urlpatterns = [
     path("access/users/<int:pk>/", views.user_permissions, name="user_permissions"),
     path("access/users/<int:pk>/overrides/", views.override_add, name="override_add"),
     path("access/overrides/<int:pk>/remove/", views.override_remove, name="override_remove"),
+    # Just-in-time access.
+    path("me/access-requests/", elevation_views.request_list, name="request_list"),
+    path("me/access-requests/new/", elevation_views.request_create, name="request_create"),
+    path(
+        "me/access-requests/<int:pk>/withdraw/",
+        elevation_views.request_withdraw,
+        name="request_withdraw",
+    ),
+    path("me/access-requests/<int:pk>/end/", elevation_views.request_end, name="request_end"),
+    path("access/requests/", elevation_views.request_queue, name="request_queue"),
+    path("access/requests/<int:pk>/", elevation_views.request_decide, name="request_decide"),
+    path("access/elevations/", elevation_views.elevation_list, name="elevation_list"),
+    path("access/elevations/<int:pk>/end/", elevation_views.elevation_end, name="elevation_end"),
+    path(
+        "access/users/<int:pk>/eligibility/",
+        elevation_views.eligibility_add,
+        name="eligibility_add",
+    ),
+    path(
+        "access/eligibilities/<int:pk>/remove/",
+        elevation_views.eligibility_remove,
+        name="eligibility_remove",
+    ),
 ]
 
 _GROUPS = catalog.USER_GROUPS
@@ -78,5 +101,40 @@ register(
         _GROUPS,
         catalog.READ,
         "Move a tested role model between environments as JSON.",
+    ),
+)
+
+register(
+    Screen(
+        "roles:request_create",
+        "Request access",
+        "You",
+        None,
+        description="Ask for a role group you are eligible for, for a few hours.",
+        visible_to=elevation_views.may_request,
+    ),
+    Screen(
+        "roles:request_list",
+        "My requests",
+        "You",
+        None,
+        description="Your access requests: waiting, active, ended; withdraw or end one.",
+        visible_to=elevation_views.may_request,
+    ),
+    Screen(
+        "roles:request_queue",
+        "Requests",
+        "Access",
+        catalog.ACCESS_REQUESTS,
+        catalog.READ,
+        "Access requests waiting for a decision, with what each would add.",
+    ),
+    Screen(
+        "roles:elevation_list",
+        "Active elevations",
+        "Access",
+        catalog.ACCESS_REQUESTS,
+        catalog.READ,
+        "Who holds what through a request now, until when, why and approved by whom.",
     ),
 )

@@ -14,7 +14,8 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, OuterRef, Prefetch, Subquery, Value
+from django.db import transaction
+from django.db.models import Count, OuterRef, Prefetch, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -26,7 +27,7 @@ from portal.access import requires, signed_in
 from portal.forms import apply_service_errors
 from portal.generic import PortalFormView, PortalListView
 
-from . import catalog, permissions, reports, services, transfer
+from . import catalog, elevations, permissions, reports, services, transfer
 from .forms import (
     CELL_PREFIX,
     CloneForm,
@@ -417,6 +418,7 @@ def role_edit(request, pk=None):
             "name": role.name,
             "description": role.description,
             "role_groups": list(role.role_groups.all()),
+            "eligible_role_groups": list(role.eligible_role_groups.all()),
             "row_version": role.row_version,
         }
     form = RoleForm(request.POST or None, initial=initial, owner=owner)
@@ -425,16 +427,23 @@ def role_edit(request, pk=None):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         groups = list(data["role_groups"])
+        eligible = list(data["eligible_role_groups"])
+        reason = data["reason"].strip()
         try:
             if role is None:
-                role = services.create_role(
-                    actor=request.user,
-                    name=data["name"],
-                    description=data["description"],
-                    groups=groups,
-                    reason="",
-                )
-                messages.success(request, f"Role {role.name} created.")
+                # The role and what its holders may ask for are saved together or not at all.
+                with transaction.atomic():
+                    created = services.create_role(
+                        actor=request.user,
+                        name=data["name"],
+                        description=data["description"],
+                        groups=groups,
+                        reason=reason,
+                    )
+                    elevations.set_role_eligibility(
+                        created, eligible, actor=request.user, reason=reason
+                    )
+                messages.success(request, f"Role {created.name} created.")
                 return redirect("roles:role_list")
             moved = _fingerprint(groups) != _fingerprint(role.role_groups.all())
             if moved and data["previewed"] != _fingerprint(groups):
@@ -448,15 +457,19 @@ def role_edit(request, pk=None):
                 )
                 form.is_valid()
             else:
-                services.update_role(
-                    role,
-                    actor=request.user,
-                    expected_row_version=data["row_version"],
-                    name=data["name"],
-                    description=data["description"],
-                    groups=groups,
-                    reason="",
-                )
+                with transaction.atomic():
+                    services.update_role(
+                        role,
+                        actor=request.user,
+                        expected_row_version=data["row_version"],
+                        name=data["name"],
+                        description=data["description"],
+                        groups=groups,
+                        reason=reason,
+                    )
+                    elevations.set_role_eligibility(
+                        role, eligible, actor=request.user, reason=reason
+                    )
                 messages.success(request, f"Role {data['name']} saved.")
                 return redirect("roles:role_list")
         except (EscalationRefused, ValidationError) as exc:
@@ -695,7 +708,7 @@ def who_has_access(request):
     """List every user whose effective level on an area reaches a minimum, and through what."""
     owner = request.user.owner
     form = WhoHasAccessForm(request.GET or None)
-    page, rows, status = None, [], 200
+    page, rows, eligible, status = None, [], [], 200
     if request.GET:
         if form.is_valid():
             area, level = form.cleaned_data["area"], form.cleaned_data["level"]
@@ -703,6 +716,7 @@ def who_has_access(request):
             with without_jit():
                 page = Paginator(users, 50).get_page(request.GET.get("page"))
                 rows = reports.explain_access(owner, area, list(page.object_list))
+                eligible = _eligible_for(owner, area, level, reaching=users)
         else:
             status = 400
     query = request.GET.copy()
@@ -714,10 +728,36 @@ def who_has_access(request):
             "form": form,
             "page": page,
             "rows": rows,
+            "eligible": eligible,
             "query": query.urlencode(),
             "area": catalog.BY_CODE.get(form.cleaned_data.get("area", "")) if page else None,
         },
         status=status,
+    )
+
+
+ELIGIBLE_ROWS = 50
+
+
+def _eligible_for(owner, code: str, level: str, *, reaching):
+    """Return the users who do not reach `level` on `code` but may ask for a role group that
+    gives it (through their role's eligible groups or their own eligibility)."""
+    User = get_user_model()
+
+    area = catalog.get(code)
+    enough = [lvl for lvl in area.levels if lvl != catalog.NONE and area.at_least(lvl, level)]
+    granting = Grant.objects.filter(area=code, level__in=enough, role_group__owner=owner).values(
+        "role_group_id"
+    )
+    return list(
+        User.objects.filter(owner=owner)
+        .filter(
+            Q(role__eligible_role_groups__in=granting) | Q(eligibilities__role_group__in=granting)
+        )
+        .exclude(pk__in=reaching.values("pk"))
+        .select_related("role")
+        .distinct()
+        .order_by("last_name", "first_name", "username")[:ELIGIBLE_ROWS]
     )
 
 
