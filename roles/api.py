@@ -6,13 +6,14 @@ API permissions (`request.api_permissions`). Application grants never count here
 
 from __future__ import annotations
 
+import datetime
 from typing import Annotated, Literal
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
 from django.http import Http404
-from ninja import Field, Path, Router, Schema, Status
+from ninja import Field, Path, Query, Router, Schema, Status
 
 from . import catalog, decisions
 from .models import Grant, Role, RoleGroup
@@ -442,3 +443,132 @@ def delete_role(request, role_id: Id, reason: Name):
     version = expected_version(request, None) if "If-Match" in request.headers else None
     services.delete_role(role, actor=request.api_user, expected_row_version=version, reason=reason)
     return Status(204, None)
+
+
+# Separation of duties ----------------------------------------------------------------------
+
+
+class SodPairOut(Schema):
+    area: str
+    level: str = Field(description="The minimum level that meets this part of the side.")
+
+
+class SodRuleOut(Schema):
+    id: int
+    name: str
+    description: str
+    left: list[SodPairOut]
+    left_join: Literal["any", "all"]
+    left_text: str = Field(description="The first side as people read it.")
+    right: list[SodPairOut]
+    right_join: Literal["any", "all"]
+    right_text: str
+    effect: Literal["block", "exception"] = Field(
+        description="block: a change creating a violation is refused; exception: it goes "
+        "through only for a person with an approved exception in force."
+    )
+    row_version: int
+
+
+class SodRuleList(Schema):
+    items: list[SodRuleOut]
+
+
+class SodViolatorOut(Schema):
+    id: int
+    username: str
+    label: str
+    excepted: bool = Field(description="An approved exception in force covers this person.")
+    exception_expires_at: datetime.datetime | None
+
+
+class SodViolationsOut(Schema):
+    rule: SodRuleOut
+    count: int = Field(description="Everyone holding both sides now.")
+    violators: list[SodViolatorOut] = Field(description="The first `limit` of them, by name.")
+
+
+class SodViolationsList(Schema):
+    items: list[SodViolationsOut]
+
+
+def sod_rule_out(rule) -> dict:
+    from . import sod
+
+    return {
+        "id": rule.pk,
+        "name": rule.name,
+        "description": rule.description,
+        "left": [{"area": a, "level": lvl} for a, lvl in rule.left],
+        "left_join": rule.left_join,
+        "left_text": sod.describe_side(rule.left, rule.left_join),
+        "right": [{"area": a, "level": lvl} for a, lvl in rule.right],
+        "right_join": rule.right_join,
+        "right_text": sod.describe_side(rule.right, rule.right_join),
+        "effect": rule.effect,
+        "row_version": rule.row_version,
+    }
+
+
+@router.get("/sod/rules", response=SodRuleList, summary="List separation-of-duties rules")
+def list_sod_rules(request):
+    """The organisation's separation-of-duties rules (needs API Roles read)."""
+    from .models import SodRule
+
+    require(request, catalog.API_ROLES, catalog.READ)
+    return {"items": [sod_rule_out(r) for r in SodRule.objects.filter(owner_id=owner_id(request))]}
+
+
+@router.get(
+    "/sod/violations",
+    response=SodViolationsList,
+    summary="Who violates each separation-of-duties rule now",
+)
+def list_sod_violations(
+    request,
+    rule: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    limit: Annotated[int, Query(ge=0, le=1000)] = 200,
+):
+    """Per rule (or only `rule`), everyone holding both sides now (standing access and
+    elevations in force), whether an exception in force covers them, and how many there are
+    (needs API Roles read)."""
+    from django.utils import timezone
+
+    from . import sod
+    from .models import SodException, SodRule
+
+    require(request, catalog.API_ROLES, catalog.READ)
+    now = timezone.now()
+    rules = SodRule.objects.filter(owner_id=owner_id(request))
+    if rule is not None:
+        rules = rules.filter(pk=rule)
+        if not rules.exists():
+            raise Http404
+    covering: dict[tuple[int, int], datetime.datetime] = {}
+    for rule_id, user_id, ends in (
+        SodException.objects.filter(owner_id=owner_id(request))
+        .in_force(now)
+        .values_list("rule_id", "user_id", "expires_at")
+    ):
+        covering[(rule_id, user_id)] = max(ends, covering.get((rule_id, user_id), ends))
+    items = []
+    for found in rules:
+        people = sod.violators(found, now=now)
+        shown = people.order_by("last_name", "first_name", "username")[:limit] if limit else []
+        items.append(
+            {
+                "rule": sod_rule_out(found),
+                "count": people.count(),
+                "violators": [
+                    {
+                        "id": u.pk,
+                        "username": u.username,
+                        "label": u.label,
+                        "excepted": (found.pk, u.pk) in covering,
+                        "exception_expires_at": covering.get((found.pk, u.pk)),
+                    }
+                    for u in shown
+                ],
+            }
+        )
+    return {"items": items}

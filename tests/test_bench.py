@@ -81,6 +81,10 @@ def test_bench_runs_end_to_end_and_reports_every_figure(bench_database_url, tmp_
     assert report["screens"]["600 users"]["home"]["queries"] == 2  # the session and the user
 
     assert [row["groups"] for row in report["middleware"]] == [1, 10, 50]
+    sod = report["sod"]
+    assert sod["rules"] == 50 and sod["users"] >= 600
+    assert sod["check_queries"] > 0 and sod["check_p95_ms"] > 0 and sod["report_p95_ms"] > 0
+    assert "SoD check of one change against 50 rules" in result.stdout
     goals = {row["goal"]: row for row in report["goals"]}
     independent = "every screen's queries independent of the number of users"
     assert goals[independent]["met"], goals[independent]["figure"]

@@ -8,6 +8,9 @@ run right after a run of the floor it is compared with, so that both share the m
 moods; the figures are the medians of the rounds. BENCH_SKIP_HTTP=1 skips the gunicorn runs.
 BENCH_OUT (default var/bench) is where the JSON report and wrk's scripts go.
 
+Separation of duties (tests/bench/sod.py): 50 rules per owner, seeded before the screens; one
+role-group matrix change checked against them, and the violations report for the whole owner.
+
 Screens are measured in-process by calling the WSGI application directly, as gunicorn does,
 with a signed-in session cookie; the floor is the same call through a handler that has only
 Django's session and authentication middleware, in front of a bare view.
@@ -71,6 +74,8 @@ from portal.access import requires  # noqa: E402
 from roles import catalog, permissions  # noqa: E402
 from roles.middleware import PermissionMiddleware  # noqa: E402
 from tests.bench import seed  # noqa: E402
+from tests.bench import sod as sod_bench  # noqa: E402
+from tests.bench import webhooks as webhook_bench  # noqa: E402
 from tests.bench.api import api_targets  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -620,6 +625,29 @@ def goals(report) -> list[dict]:
             worst < 0.3,
             f"p95 {worst:.4f} ms at worst (1, 10, 50 groups)",
         )
+    sod = report.get("sod")
+    if sod:
+        goal(
+            f"SoD check of one change against {sod['rules']} rules: at most 2 queries, "
+            "p95 within 20 ms",
+            sod["check_queries"] <= 2 and sod["check_p95_ms"] <= 20,
+            f"{sod['check_queries']} queries, p95 {sod['check_p95_ms']} ms at "
+            f"{sod['users']:,} users",
+        )
+        goal(
+            f"SoD violations report for the whole owner ({sod['rules']} rules): p95 within 2 s",
+            sod["report_p95_ms"] <= 2000,
+            f"p95 {sod['report_p95_ms']} ms at {sod['users']:,} users",
+        )
+    hooks = report.get("webhooks")
+    if hooks:
+        goal(
+            f"a change reaches a local webhook receiver p95 <= {webhook_bench.GOAL_P95:g} s after "
+            f"commit at {hooks['rate_asked']:g} changes per second",
+            hooks["goal_met"],
+            f"p95 {hooks['p95_s']} s, p50 {hooks['p50_s']} s, {hooks['delivered']} of "
+            f"{hooks['changes']} delivered at {hooks['rate_achieved']} changes/s",
+        )
     http = report["http"]
     floor, home = http.get(FLOOR, {}), http.get("home", {})
     if floor.get("rps") and home.get("of_floor"):
@@ -663,12 +691,14 @@ def main():
         "seeding": {},
         "screens": {},
         "middleware": [],
+        "sod": {},
         "http": {},
     }
     biggest = None
     for size in SIZES:
         owner = seed.owner_for(size)
         seed.seed_model(owner)
+        sod_bench.seed_rules(owner)  # before the screens: a user's page shows their violations
         seconds = seed.seed_users(owner, size)
         report["seeding"][f"{size:,} users"] = f"{seconds:.1f}s"
         biggest = owner
@@ -682,6 +712,8 @@ def main():
     for size in SIZES:
         report["screens"][f"{size:,} users"] = measure_screens(seed.owner_for(size), size)
     report["middleware"] = measure_middleware(biggest)
+    report["sod"] = sod_bench.measure(biggest, repeat=REPEAT)
+    report["webhooks"] = webhook_bench.measure(biggest)
     report["http"] = http_runs(biggest, seed.bench_admin(biggest))
     report["goals"] = goals(report)
     report["pace_ms"]["end"] = machine_pace()
@@ -726,6 +758,24 @@ def print_report(report):
         print(
             f"  {row['groups']:>6} {row['hit_p50_ms']:>9} {row['hit_p95_ms']:>9} "
             f"{row['miss_p50_ms']:>9} {row['miss_p95_ms']:>9}"
+        )
+    sod = report.get("sod")
+    if sod:
+        print(
+            f"\nSeparation of duties at {sod['users']:,} users, {sod['rules']} rules (ms)\n"
+            f"  SoD check of one change against {sod['rules']} rules ({sod['change']}): "
+            f"{sod['check_queries']} queries, p50 {sod['check_p50_ms']}, "
+            f"p95 {sod['check_p95_ms']}{' (refused)' if sod['check_refused'] else ''}\n"
+            f"  violations report for the whole owner ({sod['report_violations']:,} violations, "
+            f"{sod['report_runs']} runs): p50 {sod['report_p50_ms']}, p95 {sod['report_p95_ms']}"
+        )
+    hooks = report.get("webhooks")
+    if hooks:
+        print(
+            f"\nWebhooks: {hooks['changes']} changes at {hooks['rate_achieved']} per second, one "
+            f"worker process, a receiver on 127.0.0.1: after commit p50 {hooks['p50_s']} s, "
+            f"p95 {hooks['p95_s']} s, max {hooks['max_s']} s; {hooks['bad_signatures']} bad "
+            "signatures"
         )
     print(
         f"\nOver HTTP: gunicorn, 2 workers; wrk {WRK_THREADS} threads, {WRK_CONNECTIONS} "
