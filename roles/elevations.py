@@ -199,7 +199,10 @@ def _holds_everything(user, group: RoleGroup, now) -> bool:
         return False
     held = permissions.compute(user, group.channel, now=now, explain=False)
     return all(
-        catalog.get(code).at_least(held.level(code), level) for code, level in levels.items()
+        catalog.BY_CODE[code].at_least(held.level(code), level)
+        for code, level in levels.items()
+        if code
+        in catalog.BY_CODE  # a grant of an area since retired from the catalog gives nothing
     )
 
 
@@ -363,7 +366,8 @@ def _locked_pending(request: AccessRequest, expected_row_version: int | None, no
         who = f" by {locked.decided_by.label}" if locked.decided_by else ""
         raise ValidationError(
             f"Request #{locked.pk} was already {locked.get_state_display().lower()}{who}; "
-            "nothing was changed."
+            "nothing was changed.",
+            code="stale",
         )
     if expected_row_version is not None and locked.row_version != expected_row_version:
         raise ValidationError(f"Request #{locked.pk} changed since you opened it; look again.")
@@ -500,7 +504,9 @@ def withdraw(request: AccessRequest, *, actor, now: datetime.datetime | None = N
     with transaction.atomic():
         locked = AccessRequest.objects.select_for_update().get(pk=request.pk)
         if locked.state != RequestState.PENDING:
-            raise ValidationError(f"Request #{locked.pk} is no longer waiting; nothing changed.")
+            raise ValidationError(
+                f"Request #{locked.pk} is no longer waiting; nothing changed.", code="stale"
+            )
         locked.state = RequestState.WITHDRAWN
         locked.decided_at = now
         locked.row_version += 1
@@ -538,7 +544,9 @@ def end(
             .get(pk=request.pk)
         )
         if locked.state != RequestState.APPROVED or locked.ends_at <= now:
-            raise ValidationError(f"Request #{locked.pk} is not in force; nothing changed.")
+            raise ValidationError(
+                f"Request #{locked.pk} is not in force; nothing changed.", code="stale"
+            )
         locked.ends_at = max(now, locked.starts_at)
         locked.ended_early_at = now
         locked.ended_by = actor

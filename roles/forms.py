@@ -28,6 +28,12 @@ class RoleGroupCreateForm(forms.Form):
 class RoleGroupEditForm(RowVersionMixin):
     name = forms.CharField(max_length=120)
     description = forms.CharField(max_length=2000, required=False, widget=forms.Textarea)
+    self_activation = forms.BooleanField(
+        required=False,
+        label="Self-activation",
+        help_text="People eligible for this group activate it themselves, after confirming who "
+        "they are, instead of asking someone else to approve.",
+    )
 
 
 class CloneForm(forms.Form):

@@ -113,6 +113,13 @@ def explain_access(owner, code: str, users: list, *, now=None) -> list[AccessRow
         user_id__in=ids, rolegroup_id__in=list(grants)
     ).values_list("user_id", "rolegroup_id"):
         extra[user_id].append(group_id)
+    elevated: dict[int, list[tuple[int, int, datetime.datetime]]] = defaultdict(list)
+    for request_id, user_id, group_id, ends_at in (
+        AccessRequest.objects.active(now)
+        .filter(user_id__in=ids, role_group_id__in=list(grants))
+        .values_list("pk", "user_id", "role_group_id", "ends_at")
+    ):
+        elevated[user_id].append((request_id, group_id, ends_at))
 
     rows = []
     for user in users:
@@ -133,6 +140,13 @@ def explain_access(owner, code: str, users: list, *, now=None) -> list[AccessRow
             for group_id in extra.get(user.pk, []):
                 grant = grants[group_id]
                 through.append(f"Extra group {grant.role_group.name} ({grant.level})")
+                best = max(best, grant.level, key=area.rank)
+            for request_id, group_id, ends_at in elevated.get(user.pk, []):
+                grant = grants[group_id]
+                through.append(
+                    f"Elevation {grant.role_group.name} ({grant.level}) until "
+                    f"{ends_at:%Y-%m-%d %H:%M}, request #{request_id}"
+                )
                 best = max(best, grant.level, key=area.rank)
             level = best
         if (

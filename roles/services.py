@@ -183,21 +183,38 @@ def update_role_group(
     expected_row_version: int | None,
     name: str,
     description: str = "",
+    self_activation: bool | None = None,
 ) -> RoleGroup:
-    """Rename a role group or change its description."""
+    """Rename a role group, change its description, or whether people eligible for it activate
+    it themselves (`self_activation`; None leaves it as it is)."""
     _check_owner(actor, group)
     with transaction.atomic():
         group = RoleGroup.objects.select_for_update().get(pk=group.pk)
         _check_version(group, expected_row_version, "role group")
         name = _clean_name(RoleGroup, group.owner, name, exclude_pk=group.pk)
-        before = {"name": group.name, "description": group.description}
+        before = {
+            "name": group.name,
+            "description": group.description,
+            "self_activation": group.self_activation,
+        }
         group.name, group.description = name, description.strip()
-        changes = diff(before, {"name": name, "description": group.description})
+        if self_activation is not None:
+            group.self_activation = self_activation
+        changes = diff(
+            before,
+            {
+                "name": name,
+                "description": group.description,
+                "self_activation": group.self_activation,
+            },
+        )
         if not changes:
             return group
         group.row_version += 1
         group.updated_at = timezone.now()
-        group.save(update_fields=["name", "description", "row_version", "updated_at"])
+        group.save(
+            update_fields=["name", "description", "self_activation", "row_version", "updated_at"]
+        )
         bump_owner(group.owner)  # explanations name the group
         audit.record(
             AuditAction.ROLE_GROUP_CHANGED,

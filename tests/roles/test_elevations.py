@@ -3,11 +3,13 @@
 import datetime
 
 import pytest
+from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from delivery.worker import run_due
 from roles import catalog, elevations, permissions
 from roles.choices import RequestState
 from roles.guards import EscalationRefused
@@ -254,3 +256,80 @@ def test_a_miss_with_elevations_stays_at_two_queries(
         assert permissions.for_user(user).level("payments") == "full"
     with django_assert_num_queries(0):
         permissions.for_user(user)
+
+
+def test_denial_needs_a_reason_and_tells_the_requester(clerk, approver, payments):
+    request = ask(clerk, payments)
+    with pytest.raises(ValidationError):
+        elevations.deny(request, actor=approver, reason=" ")
+    elevations.deny(request, actor=approver, reason="Use the shared run instead")
+    run_due()
+    assert mail.outbox[-1].to == [clerk.email]
+    assert "Use the shared run instead" in mail.outbox[-1].body
+
+
+def test_approvers_are_emailed_when_someone_asks(owner, clerk, approver, payments):
+    make_user(owner, username="weak", grants={catalog.ACCESS_REQUESTS: catalog.APPROVE})
+    ask(clerk, payments)
+    run_due()
+    assert [m.to for m in mail.outbox] == [[approver.email]]  # only who could approve it
+    assert "Month-end payment run" in mail.outbox[0].body
+
+
+def test_break_glass_needs_an_emergency_account_and_tells_every_approver(
+    owner, clerk, approver, payments
+):
+    with pytest.raises(PermissionDenied):
+        elevations.break_glass(clerk, payments, reason="Outage", hours=1)
+    clerk.is_emergency_account = True
+    clerk.save()
+    with pytest.raises(ValidationError):
+        elevations.break_glass(clerk, payments, reason="", hours=1)
+    request = elevations.break_glass(clerk, payments, reason="Payment gateway down", hours=1)
+    run_due()
+    assert request.break_glass and request.state == RequestState.APPROVED
+    assert level(clerk, "payments") == "full"
+    assert actions() == ["break_glass"]
+    assert mail.outbox[-1].to == [approver.email]
+    assert mail.outbox[-1].subject.startswith("EMERGENCY ACCESS")
+
+
+def test_the_outbox_carries_the_email_to_the_approvers(owner, clerk, approver, payments):
+    from delivery.models import OutboundEmail
+
+    ask(clerk, payments)
+    assert OutboundEmail.objects.filter(to__icontains=approver.email).exists()
+
+
+def test_who_has_access_explains_an_elevation(owner, clerk, approver, payments):
+    from roles.reports import explain_access
+
+    request = elevations.approve(ask(clerk, payments), actor=approver)
+    (row,) = explain_access(owner, "payments", [type(clerk).objects.get(pk=clerk.pk)])
+    assert row.level == "full"
+    assert f"request #{request.pk}" in row.through[-1]
+
+
+def test_a_grant_of_a_retired_area_does_not_break_a_request(owner, clerk, payments):
+    from roles.models import Grant
+
+    Grant.objects.create(role_group=payments, area="retired_area", level="full")
+    assert ask(clerk, payments).state == RequestState.PENDING
+
+
+def test_self_activation_is_set_on_the_group_and_audited(owner, admin_user, payments):
+    from roles import services
+
+    services.update_role_group(
+        payments,
+        actor=admin_user,
+        reason="Run day is routine",
+        expected_row_version=payments.row_version,
+        name=payments.name,
+        description="",
+        self_activation=True,
+    )
+    payments.refresh_from_db()
+    assert payments.self_activation
+    event = AuditEvent.objects.get(action="role_group_changed")
+    assert event.changes == {"self_activation": [False, True]}

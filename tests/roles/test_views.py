@@ -399,7 +399,7 @@ def test_list_screens_have_constant_query_counts(client, signed_in, admin_user, 
     who_large = _queries(client, reverse("roles:who_has_access"), area="invoices", level="read")
     assert small == large
     assert who_small == who_large
-    assert max(large + [who_large]) <= 12
+    assert max(large + [who_large]) <= 13  # who has access: one more for elevations in force
 
 
 def test_matrix_and_user_pages_have_bounded_query_counts(

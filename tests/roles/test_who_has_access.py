@@ -96,7 +96,7 @@ def test_explains_the_page_in_constant_queries(owner):
             rows = explain_access(owner, "invoices", users)
         counts.append(len(ctx.captured_queries))
         assert len(rows) == User.objects.filter(owner=owner).count()
-    assert counts[0] == counts[1] <= 5
+    assert counts[0] == counts[1] <= 6  # one of them the elevations in force
     clerk = next(r for r in rows if r.user.role_id)
     assert clerk.level == "full"
     assert clerk.through == ["Role Clerk → Finance (full)", "Extra group Cover (read)"]
