@@ -41,29 +41,50 @@ def _fall_back(name: str):
     return method
 
 
+class _Outage:
+    """Whether one Redis location is away, shared by every thread of the process (Django gives
+    each thread its own cache object), so an outage is logged once per process."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.down_since: float | None = None
+        self.retry_at = 0.0
+
+
+_outages: dict[str, _Outage] = {}
+_outages_lock = threading.Lock()
+
+
+def _outage_of(location: str) -> _Outage:
+    with _outages_lock:
+        return _outages.setdefault(location, _Outage())
+
+
 class FallbackRedisCache(RedisCache):
     """Django's Redis cache, answered from local memory while Redis cannot be reached."""
 
     def __init__(self, server, params):
         super().__init__(server, params)
-        self.local = LocMemCache(f"redis-fallback-{id(self)}", {"TIMEOUT": params.get("TIMEOUT")})
-        self._state = threading.Lock()
-        self._down_since: float | None = None
-        self._retry_at = 0.0
+        location = server if isinstance(server, str) else ",".join(server)
+        # LocMemCache keeps its entries per name, so every thread of the process shares them.
+        self.local = LocMemCache(f"redis-fallback:{location}", {"TIMEOUT": params.get("TIMEOUT")})
+        self._outage = _outage_of(location)
 
     @property
     def is_down(self) -> bool:
-        return self._down_since is not None
+        return self._outage.down_since is not None
 
     def _use_redis(self) -> bool:
-        return self._down_since is None or time.monotonic() >= self._retry_at
+        outage = self._outage
+        return outage.down_since is None or time.monotonic() >= outage.retry_at
 
     def _went_away(self, exc: Exception) -> None:
-        with self._state:
-            self._retry_at = time.monotonic() + RETRY_SECONDS
-            if self._down_since is not None:
+        outage = self._outage
+        with outage.lock:
+            outage.retry_at = time.monotonic() + RETRY_SECONDS
+            if outage.down_since is not None:
                 return
-            self._down_since = time.monotonic()
+            outage.down_since = time.monotonic()
         log.warning(
             "Redis cache unreachable (%s: %s); using this process's memory until it answers.",
             type(exc).__name__,
@@ -71,13 +92,14 @@ class FallbackRedisCache(RedisCache):
         )
 
     def _answered(self) -> None:
-        if self._down_since is None:
+        outage = self._outage
+        if outage.down_since is None:
             return
-        with self._state:
-            if self._down_since is None:
+        with outage.lock:
+            if outage.down_since is None:
                 return
-            away = time.monotonic() - self._down_since
-            self._down_since = None
+            away = time.monotonic() - outage.down_since
+            outage.down_since = None
         self.local.clear()  # entries written meanwhile may be older than Redis's
         log.info("Redis cache answers again after %.0f s.", away)
 

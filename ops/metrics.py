@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 from functools import partial
+from typing import Any
 
 from django.apps import apps
 from django.db import transaction
@@ -67,9 +68,22 @@ _LOOKUP_COUNTERS = {
 UNRESOLVED = "unresolved"  # a 404 that matched no URL: one label for every path
 
 
+# The labelled children by view name (a bounded set: URL names), so that a request costs two
+# dictionary reads and two writes, not prometheus-client's label lookups under its lock.
+_by_view: dict[str, tuple[Any, dict[int, Any]]] = {}
+
+
 def observe_request(view: str, status: int, seconds: float) -> None:
-    REQUEST_SECONDS.labels(view).observe(seconds)
-    REQUESTS.labels(view, f"{status // 100}xx").inc()
+    children = _by_view.get(view)
+    if children is None:
+        children = _by_view.setdefault(view, (REQUEST_SECONDS.labels(view), {}))
+    histogram, by_class = children
+    histogram.observe(seconds)
+    status_class = status // 100
+    counter = by_class.get(status_class)
+    if counter is None:
+        counter = by_class.setdefault(status_class, REQUESTS.labels(view, f"{status_class}xx"))
+    counter.inc()
 
 
 def observe_permission_lookup(outcome: str) -> None:
