@@ -18,6 +18,7 @@ import ssl
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -38,7 +39,9 @@ def on_audit_event(event) -> None:
     """Enqueue a flush of the owner's stream, if they stream (same transaction as the event)."""
     if event.owner_id is None:
         return
-    if SiemStream.objects.filter(owner_id=event.owner_id, enabled=True).exists():
+    # A stream waiting for its retry has that retry's flush queued, which sends this one too.
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=event.occurred_at)
+    if SiemStream.objects.filter(due, owner_id=event.owner_id, enabled=True).exists():
         from .tasks import flush_stream
 
         flush_stream.enqueue(event.owner_id)
