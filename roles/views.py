@@ -157,7 +157,12 @@ class RoleGroupEditView(_OwnedObjectMixin, PortalFormView):
 
     def get_initial(self):
         g = self.object
-        return {"name": g.name, "description": g.description, "row_version": g.row_version}
+        return {
+            "name": g.name,
+            "description": g.description,
+            "self_activation": g.self_activation,
+            "row_version": g.row_version,
+        }
 
     def perform(self, form):
         return services.update_role_group(
@@ -166,6 +171,7 @@ class RoleGroupEditView(_OwnedObjectMixin, PortalFormView):
             expected_row_version=form.cleaned_data["row_version"],
             name=form.cleaned_data["name"],
             description=form.cleaned_data["description"],
+            self_activation=form.cleaned_data["self_activation"],
             reason="",
         )
 
