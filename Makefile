@@ -88,7 +88,8 @@ bench-test: venv ## Only the bench harness self-check (tests/test_bench.py), onc
 
 typecheck: venv ## mypy on the typed modules
 	@$(PY) -m mypy roles/resolver.py roles/permissions.py portal/navigation.py roles/middleware.py \
-	  audit/services.py security/middleware.py security/stepup.py accounts/middleware.py accounts/users.py
+	  audit/services.py security/middleware.py security/stepup.py accounts/middleware.py accounts/users.py \
+	  ops/middleware.py ops/endpoints.py ops/readiness.py ops/metrics.py ops/cache.py
 
 bench: venv ## Benchmarks against a dedicated PostgreSQL database; figures under var/bench/
 	@TEST_DB_NAME=billing_access_bench bin/with-postgres $(PY) -m tests.bench

@@ -83,6 +83,7 @@ def database_unavailable(request) -> HttpResponse:
     screens a page drawn without the database (no session, user or menu) and no traceback.
     """
     path = request.path_info
+    response: HttpResponse
     if path.startswith(("/api/", "/access/v1/", "/.well-known/")):
         response = JsonResponse(
             {"error": {"code": "unavailable", "message": UNAVAILABLE_MESSAGE}}, status=503

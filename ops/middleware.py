@@ -7,7 +7,11 @@ Host they send. Every other request is timed from here to its response and count
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from time import perf_counter
+
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 
 from . import conf, endpoints, metrics
 
@@ -19,10 +23,10 @@ _ENDPOINTS = {
 
 
 class OpsMiddleware:
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]):
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         endpoint = _ENDPOINTS.get(request.path_info)
         if endpoint is not None and request.method in ("GET", "HEAD"):
             return endpoint(request)
