@@ -55,10 +55,12 @@ def check_host(host: str, port: int) -> str:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise ValidationError(f"{host} cannot be resolved.") from exc
-    address = found[0][4][0]
+    address = str(found[0][4][0])
     if not getattr(settings, "WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False):
         for info in found:
             ip = ipaddress.ip_address(info[4][0])
+            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+                ip = ip.ipv4_mapped
             if ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast:
                 raise ValidationError(
                     f"{host} resolves to {ip}, a loopback or link-local address: refused."

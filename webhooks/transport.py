@@ -59,7 +59,7 @@ def resolve(url: str) -> tuple[str, int, str, str]:
         found = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise ValidationError(f"{parts.hostname} cannot be resolved.") from exc
-    addresses = [info[4][0] for info in found]
+    addresses = [str(info[4][0]) for info in found]
     if not allow_private():
         refused = [a for a in addresses if not is_public(a)]
         if refused:

@@ -230,3 +230,18 @@ def test_record_format():
     assert ' billing-access - user_deactivated [audit@32473 owner="7" chain="7" seq="12" ' in text
     assert text.endswith('] \ufeff{"seq":12}')
     assert syslog.frame(b"abc") == b"3 abc"
+
+
+def test_a_name_resolving_to_mapped_loopback_is_refused(settings):
+    from siem.stream import check_host
+
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    mapped = [(10, 1, 6, "", ("::ffff:127.0.0.1", 6514, 0, 0))]
+    with (
+        mock.patch("socket.getaddrinfo", return_value=mapped),
+        pytest.raises(ValidationError, match="loopback"),
+    ):
+        check_host("siem.example.com", 6514)
+    private = [(2, 1, 6, "", ("10.0.0.5", 6514))]
+    with mock.patch("socket.getaddrinfo", return_value=private):
+        assert check_host("siem.internal", 6514) == "10.0.0.5"  # SIEMs live on private networks
