@@ -162,6 +162,25 @@ class OutboxCollector:
         emails.add_metric(["retrying"], retrying)
         emails.add_metric(["failed"], by_state.get("failed", 0))
         yield emails
+        if apps.is_installed("webhooks"):
+            # By name: only the project's settings and urls import webhooks (pyproject).
+            deliveries = apps.get_model("webhooks", "WebhookDelivery").objects
+            webhooks = GaugeMetricFamily(
+                "billing_access_outbox_webhook_deliveries",
+                "Webhook deliveries pending (waiting or retrying) and given up.",
+                labels=["state"],
+            )
+            by_state = dict(
+                deliveries.filter(state__in=["pending", "failed"])
+                .values_list("state")
+                .annotate(n=Count("pk"))
+            )
+            webhooks.add_metric(["pending"], by_state.get("pending", 0))
+            webhooks.add_metric(
+                ["retrying"], deliveries.filter(state="pending", attempts__gt=0).count()
+            )
+            webhooks.add_metric(["failed"], by_state.get("failed", 0))
+            yield webhooks
 
 
 def oldest_due_seconds() -> float:

@@ -127,6 +127,8 @@ def test_metrics_count_views_sign_ins_and_permission_lookups(
     assert 'billing_access_requests_total{status="2xx",view="home"}' in text
     assert 'billing_access_outbox_tasks{status="ready"}' in text
     assert "billing_access_outbox_oldest_due_seconds" in text
+    assert 'billing_access_outbox_emails{state="failed"}' in text
+    assert 'billing_access_outbox_webhook_deliveries{state="pending"}' in text
 
 
 def test_permission_lookup_observers_are_told_each_outcome(monkeypatch):
