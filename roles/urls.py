@@ -2,7 +2,7 @@ from django.urls import path
 
 from portal.navigation import Screen, register
 
-from . import catalog, elevation_views, views
+from . import catalog, elevation_views, sod_views, views
 
 app_name = "roles"
 
@@ -57,6 +57,36 @@ urlpatterns = [
         "access/eligibilities/<int:pk>/remove/",
         elevation_views.eligibility_remove,
         name="eligibility_remove",
+    ),
+    # Separation of duties.
+    path("access/separation-of-duties/", sod_views.sod_rule_list, name="sod_rule_list"),
+    path("access/separation-of-duties/new/", sod_views.sod_rule_edit, name="sod_rule_create"),
+    path("access/separation-of-duties/<int:pk>/", sod_views.sod_rule_edit, name="sod_rule_edit"),
+    path(
+        "access/separation-of-duties/<int:pk>/delete/",
+        sod_views.sod_rule_delete,
+        name="sod_rule_delete",
+    ),
+    path("access/separation-of-duties/report/", sod_views.sod_report, name="sod_report"),
+    path(
+        "access/separation-of-duties/report.csv",
+        sod_views.sod_report_csv,
+        name="sod_report_csv",
+    ),
+    path(
+        "access/separation-of-duties/exceptions/",
+        sod_views.sod_exception_list,
+        name="sod_exception_list",
+    ),
+    path(
+        "access/separation-of-duties/exceptions/new/",
+        sod_views.sod_exception_create,
+        name="sod_exception_create",
+    ),
+    path(
+        "access/separation-of-duties/exceptions/<int:pk>/end/",
+        sod_views.sod_exception_revoke,
+        name="sod_exception_revoke",
     ),
 ]
 
@@ -136,5 +166,32 @@ register(
         catalog.ACCESS_REQUESTS,
         catalog.READ,
         "Who holds what through a request now, until when, why and approved by whom.",
+    ),
+)
+
+register(
+    Screen(
+        "roles:sod_rule_list",
+        "Separation of duties",
+        "Access",
+        _GROUPS,
+        catalog.READ,
+        "Combinations of rights nobody may hold at once, checked at every change of access.",
+    ),
+    Screen(
+        "roles:sod_exception_list",
+        "SoD exceptions",
+        "Access",
+        catalog.ACCESS_REQUESTS,
+        catalog.READ,
+        "Approved, expiring exceptions to separation-of-duties rules; grant or end one.",
+    ),
+    Screen(
+        "roles:sod_report",
+        "SoD violations",
+        "Governance",
+        _GROUPS,
+        catalog.READ,
+        "Who holds both sides of a separation-of-duties rule now, and under which exception.",
     ),
 )

@@ -27,7 +27,7 @@ from portal.access import requires, signed_in
 from portal.forms import apply_service_errors
 from portal.generic import PortalFormView, PortalListView
 
-from . import catalog, elevations, permissions, reports, services, transfer
+from . import catalog, elevations, permissions, reports, services, sod, transfer
 from .forms import (
     CELL_PREFIX,
     CloneForm,
@@ -72,6 +72,14 @@ def _errors_of(exc: ValidationError) -> list[str]:
 
 def _can_change(request) -> bool:
     return request.permissions.has(*CHANGE)
+
+
+def _sod_findings(owner, impact) -> list[sod.Finding]:
+    """Return the separation-of-duties violations a previewed change would create, those that
+    block first (the impact preview lists them before anything is saved)."""
+    if impact is None:
+        return []
+    return sorted(sod.findings_for(owner, impact), key=lambda finding: not finding.blocks)
 
 
 @signed_in
@@ -317,6 +325,7 @@ def rolegroup_matrix(request, pk):
                         ],
                         "impact": impact,
                         "impact_rows": impact.users[:IMPACT_ROWS],
+                        "sod_findings": _sod_findings(request.user.owner, impact),
                         "row_version": row_version,
                         "q": query,
                         "cell_prefix": CELL_PREFIX,
@@ -490,6 +499,7 @@ def role_edit(request, pk=None):
             "object": role,
             "impact": impact,
             "impact_rows": impact.users[:IMPACT_ROWS] if impact else [],
+            "sod_findings": _sod_findings(owner, impact),
             "can_change": _can_change(request),
             "members": services.role_usage(role, limit=20) if role else ([], 0),
         },
@@ -693,6 +703,7 @@ def role_model_import(request):
             "document": json.dumps(model),
             "impact": plan.impact,
             "impact_rows": plan.impact.users[:IMPACT_ROWS] if plan.impact else [],
+            "sod_findings": _sod_findings(owner, plan.impact),
         },
     )
 
@@ -819,6 +830,7 @@ def _user_page(request, user, *, form=None, status=200, impact=None):
             "can_change": can_change,
             "impact": impact,
             "impact_rows": impact.users[:IMPACT_ROWS] if impact else [],
+            "sod_findings": _sod_findings(user.owner, impact),
         },
         status=status,
     )
