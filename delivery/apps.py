@@ -10,9 +10,10 @@ class DeliveryConfig(AppConfig):
         from accounts import record
         from roles import catalog
 
-        from . import checks, panels, sweeps  # noqa: F401 - checks register themselves
+        from . import checks, email, panels, sweeps  # noqa: F401 - checks register themselves
 
         sweeps.register(panels.overdue_emails)
+        sweeps.register_purge("emails", email.purge_finished)
         record.register_security_panel(
             record.SecurityPanel(
                 name="emails",

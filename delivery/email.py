@@ -131,3 +131,11 @@ def requeue_overdue(now: datetime.datetime) -> int:
         for pk in ids:
             send_email.enqueue(pk)
     return len(ids)
+
+
+def purge_finished(before: datetime.datetime) -> int:
+    """Delete emails sent or given up before `before` (their bodies are already wiped)."""
+    deleted, _ = OutboundEmail.objects.filter(
+        state__in=[EmailState.SENT, EmailState.FAILED], created_at__lt=before
+    ).delete()
+    return deleted

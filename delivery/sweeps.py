@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 Sweep = Callable[[datetime.datetime], int]
 _sweeps: list[Sweep] = []
+# Purges of finished outbox rows older than a cutoff (`manage.py purge_outbox`), by kind.
+Purge = Callable[[datetime.datetime], int]
+_purges: dict[str, Purge] = {}
 
 
 def register(sweep: Sweep) -> Sweep:
@@ -59,3 +62,14 @@ def housekeep(now: datetime.datetime | None = None) -> dict[str, int]:
     for sweep in _sweeps:
         done[sweep.__qualname__] = sweep(now)
     return done
+
+
+def register_purge(kind: str, purge: Purge) -> Purge:
+    """Let `manage.py purge_outbox` delete `kind`'s finished rows older than a cutoff."""
+    _purges[kind] = purge
+    return purge
+
+
+def purge_finished(before: datetime.datetime) -> dict[str, int]:
+    """Delete every kind's finished outbox rows older than `before`; return the counts."""
+    return {kind: purge(before) for kind, purge in _purges.items()}

@@ -14,3 +14,4 @@ class WebhooksConfig(AppConfig):
 
         on_record(events.on_audit_event)
         sweeps.register(deliveries.requeue_overdue)
+        sweeps.register_purge("webhook messages", deliveries.purge_finished)

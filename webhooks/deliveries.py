@@ -141,3 +141,14 @@ def requeue_overdue(now: datetime.datetime) -> int:
         for pk in ids:
             deliver_webhook.enqueue(pk)
     return len(ids)
+
+
+def purge_finished(before: datetime.datetime) -> int:
+    """Delete messages older than `before` none of whose deliveries is still pending."""
+    from .models import WebhookMessage
+
+    pending = WebhookDelivery.objects.filter(state=DeliveryState.PENDING).values("message_id")
+    _, per_model = (
+        WebhookMessage.objects.filter(created_at__lt=before).exclude(pk__in=pending).delete()
+    )
+    return per_model.get(WebhookMessage._meta.label, 0)

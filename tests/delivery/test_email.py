@@ -242,3 +242,18 @@ def test_user_record_shows_delivery_state_never_the_content(
     page = client.get(f"/users/{alice.pk}/security/").content.decode()
     assert "Sent" in page
     assert "/set-password/" not in page
+
+
+@pytest.mark.django_db
+def test_purge_outbox_deletes_finished_rows_past_the_cutoff(owner):
+    from django.core.management import call_command
+
+    old = outbox.queue(to="a@example.test", subject="Old", body="b", kind=EmailKind.ACCOUNT_NOTICE)
+    waiting = outbox.queue(
+        to="b@example.test", subject="Waiting", body="b", kind=EmailKind.ACCOUNT_NOTICE
+    )
+    worker.run_due(max_tasks=1)  # sends the first
+    assert OutboundEmail.objects.get(pk=old.pk).state == EmailState.SENT
+    with later(days=91):
+        call_command("purge_outbox", "--days", "90")
+    assert list(OutboundEmail.objects.values_list("pk", flat=True)) == [waiting.pk]  # queued stays

@@ -20,7 +20,7 @@ from roles import catalog
 from roles import services as role_services
 from tests.access_helpers import assert_screen_access
 from tests.builders import make_user
-from webhooks import events, services, signing, transport
+from webhooks import deliveries, events, services, signing, transport
 from webhooks.choices import DeliveryState, EventType
 from webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookMessage
 
@@ -379,3 +379,16 @@ def test_another_owners_endpoint_is_not_found(signed_in, endpoint):
     client = signed_in(stranger)
     assert client.get(f"/settings/webhooks/{endpoint.pk}/").status_code == 404
     assert client.post(f"/settings/webhooks/{endpoint.pk}/test/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_purge_keeps_messages_still_being_delivered(endpoint, receiver, integrator):
+    events.send_test_event(endpoint, actor=integrator)
+    run_due()  # delivered
+    receiver.status = 503
+    events.send_test_event(endpoint, actor=integrator)
+    run_due()  # pending, retrying
+    with later(days=91):
+        assert deliveries.purge_finished(timezone.now()) == 1
+    (left,) = WebhookMessage.objects.all()
+    assert left.deliveries.get().state == DeliveryState.PENDING
