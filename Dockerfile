@@ -32,7 +32,6 @@ ENV PATH=/venv/bin:$PATH \
     DJANGO_SETTINGS_MODULE=billing_access.settings \
     VAR_DIR=/app/var \
     GUNICORN_BIND=0.0.0.0:8000 \
-    PROMETHEUS_MULTIPROC_DIR=/tmp/billing-access-metrics \
     SAML_XMLSEC_BINARY=/usr/bin/xmlsec1
 COPY --from=builder /venv /venv
 WORKDIR /app

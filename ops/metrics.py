@@ -38,6 +38,11 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 log = logging.getLogger(__name__)
 
+# prometheus-client writes each process's values to this folder from the first metric on; a
+# process started outside gunicorn (a command, the outbox worker) must not fail for its absence.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
