@@ -338,6 +338,10 @@ def gunicorn(settings_module, port, **environ):
                 "-m",
                 "gunicorn",
                 "billing_access.wsgi",
+                # Not the checkout's gunicorn.conf.py (threads, access log, worker recycling):
+                # the figures stay those of plain sync workers, as measured before it existed.
+                "--config",
+                os.devnull,
                 "--workers",
                 "2",
                 "--bind",
