@@ -76,8 +76,11 @@ _NO_TIME = Value(None, output_field=DateTimeField())
 def _elevation_grants(user, channel: str, now, *, area: str | None = None):
     """Return the grants of the user's elevations in force or still to start, as rows of
     (group id, group name, area, level, via role, starts at, ends at, request id)."""
-    rows = AccessRequest.objects.not_over(now).filter(
-        user_id=user.pk, role_group__kind=_KIND_OF_CHANNEL[channel]
+    # Unordered: a part of a UNION may not carry the model's ORDER BY (SQLite refuses it).
+    rows = (
+        AccessRequest.objects.not_over(now)
+        .order_by()
+        .filter(user_id=user.pk, role_group__kind=_KIND_OF_CHANNEL[channel])
     )
     rows = rows.filter(role_group__grants__isnull=False)  # "none" is never stored as a grant
     if area is not None:
@@ -109,6 +112,7 @@ def grant_levels_of(user, channel: str, *, now=None) -> list[GroupGrant]:
     )
     elevated = (
         AccessRequest.objects.not_over(now)
+        .order_by()  # a part of a UNION may not carry the model's ORDER BY (SQLite refuses it)
         .filter(user_id=user.pk, role_group__kind=_KIND_OF_CHANNEL[channel])
         .filter(role_group__grants__isnull=False)
         .exclude(role_group__grants__level=catalog.NONE)

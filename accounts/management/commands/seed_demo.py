@@ -1,4 +1,5 @@
-"""Load demo data: an owner, its settings lists, role groups, roles and users. Idempotent."""
+"""Load the demo owner and its month of history (`accounts.demo`); optionally bulk users and
+events for benchmarks. Idempotent."""
 
 from __future__ import annotations
 
@@ -6,89 +7,17 @@ import time
 
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand
-from django.db import transaction
 
-from accounts.models import CommissionProfile, Department, Owner, UpdateReason, User
-from roles import catalog
-from roles.models import Grant, Role, RoleGroup
-from security.models import PasswordPolicy
-
-DEMO_PASSWORD = "correct horse battery staple"
-
-DEPARTMENTS = ["Finance", "Customer Support", "Operations", "Sales", "IT"]
-UPDATE_REASONS = ["New starter", "Change of role", "Leaver", "Access review", "Correction"]
-COMMISSION_PROFILES = ["Standard sales", "Partner channel", "Enterprise"]
-
-ROLE_GROUPS = {
-    "Administrators": ("application", "all-full"),
-    "Finance": (
-        "application",
-        {
-            "invoices": "full",
-            "payments": "read",
-            "billing": "read",
-            "transactions": "read",
-            "reports": "run",
-        },
-    ),
-    "Customer Support": (
-        "application",
-        {
-            "customers": "read",
-            "tickets": "full",
-            "notes": "full",
-            "users": "read",
-            "dp_data_protection_access": "full",
-            "customer_contacts": "read",
-        },
-    ),
-    "Security Review": (
-        "application",
-        {
-            "users": "read",
-            "user_activity": "read",
-            "dp_user_activity": "read",
-            "settings_user_groups": "read",
-        },
-    ),
-    "Integration API": (
-        "api",
-        {
-            "api_customers": "write",
-            "api_invoices": "read",
-            "api_users": "read",
-            "api_authorization": "read",
-        },
-    ),
-}
-ROLES = {
-    "Administrator": ["Administrators"],
-    "Finance clerk": ["Finance"],
-    "Support agent": ["Customer Support"],
-    "Security reviewer": ["Security Review"],
-    "Integration": ["Integration API"],
-}
-USERS = [
-    # username, first, last, role, privilege, extra
-    ("admin", "Alex", "Admin", "Administrator", 10, {"expert_level": 3}),
-    ("support", "Sam", "Support", "Support agent", 6, {}),
-    ("finance", "Fran", "Finance", "Finance clerk", 3, {"is_commission_holder": True}),
-    ("auditor", "Ada", "Auditor", "Security reviewer", 6, {}),
-    ("leaver", "Lee", "Leaver", "Finance clerk", 3, {"allow_login": False}),
-    (
-        "crm-sync",
-        "CRM",
-        "Sync",
-        "Integration",
-        1,
-        {"kind": "api", "allow_login": False, "allow_api_read": True, "allow_api_write": True},
-    ),
-]
+from accounts import demo
+from accounts.demo import DEMO_PASSWORD
+from accounts.models import Owner, User
+from roles.models import Role
 
 
 class Command(BaseCommand):
     help = (
-        "Load the demo owner Acme Telecom (idempotent); --users N adds N bulk users for benchmarks."
+        "Load the demo owner Acme Telecom with a month of history (idempotent); --users N adds "
+        "N bulk users for benchmarks."
     )
 
     def add_arguments(self, parser):
@@ -100,8 +29,19 @@ class Command(BaseCommand):
         parser.add_argument("--quiet", action="store_true")
 
     def handle(self, *args, **options):
-        with transaction.atomic():
-            owner = self.seed_owner(options["owner"])
+        started = time.monotonic()
+        owner, seeded = demo.seed(options["owner"])
+        elapsed = time.monotonic() - started
+        if seeded.story:
+            self.say(
+                options,
+                f"Seeded {owner.name}: {seeded.people} people and a month of history "
+                f"({seeded.events:,} audit events) in {elapsed:.1f}s.",
+            )
+        elif seeded.anything:
+            self.say(options, f"Added {seeded.people + seeded.structure} demo records.")
+        else:
+            self.say(options, f"Demo data for {owner.name} is already loaded: nothing added.")
         if options["users"]:
             started = time.monotonic()
             added = bulk_users(owner, options["users"])
@@ -119,54 +59,6 @@ class Command(BaseCommand):
     def say(self, options, text):
         if not options["quiet"]:
             self.stdout.write(text)
-
-    def seed_owner(self, name: str) -> Owner:
-        slug = name.lower().replace(" ", "-")
-        owner, _ = Owner.objects.get_or_create(slug=slug, defaults={"name": name})
-        PasswordPolicy.objects.get_or_create(owner=owner)
-        for model, names in (
-            (Department, DEPARTMENTS),
-            (UpdateReason, UPDATE_REASONS),
-            (CommissionProfile, COMMISSION_PROFILES),
-        ):
-            for item in names:
-                model.objects.get_or_create(owner=owner, name=item)
-        groups = {}
-        for group_name, (kind, grants) in ROLE_GROUPS.items():
-            group, created = RoleGroup.objects.get_or_create(
-                owner=owner, name=group_name, defaults={"kind": kind}
-            )
-            groups[group_name] = group
-            if created:
-                if grants == "all-full":
-                    grants = {a.code: a.top for a in catalog.areas_for(group.channel)}
-                Grant.objects.bulk_create(
-                    [Grant(role_group=group, area=a, level=lvl) for a, lvl in grants.items()]
-                )
-        roles = {}
-        for role_name, group_names in ROLES.items():
-            role, created = Role.objects.get_or_create(owner=owner, name=role_name)
-            if created:
-                role.role_groups.set([groups[g] for g in group_names])
-            roles[role_name] = role
-        password = make_password(DEMO_PASSWORD)
-        departments = list(Department.objects.filter(owner=owner))
-        for username, first, last, role_name, privilege, extra in USERS:
-            if User.objects.filter(username__ci=username).exists():
-                continue
-            user = User.objects.create(
-                owner=owner,
-                username=username,
-                email=f"{username}@acme-telecom.example",
-                first_name=first,
-                last_name=last,
-                role=roles[role_name],
-                privilege_level=privilege,
-                password=password if extra.get("kind") != "api" else make_password(None),
-                **extra,
-            )
-            user.departments.set(departments[:2])
-        return owner
 
 
 def bulk_users(owner: Owner, count: int, *, batch_size: int = 5000) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import itertools
-import json
 import queue
 import random
 import threading
@@ -13,38 +12,12 @@ from types import SimpleNamespace
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
-from audit import integrity, queries
+from audit import bulk, integrity, queries
 from audit.choices import AuditAction, category_of
-from audit.models import AuditChainHead, AuditEvent
-from audit.services import content_hash
-
-COLUMNS = (
-    "occurred_at",
-    "owner_id",
-    "action",
-    "category",
-    "actor_id",
-    "actor_label",
-    "target_type",
-    "target_id",
-    "target_label",
-    "subject_user_id",
-    "changes",
-    "reason",
-    "details",
-    "context",
-    "request_id",
-    "ip",
-    "user_agent",
-    "method",
-    "chain",
-    "seq",
-    "prev_hash",
-    "hash",
-)
+from audit.models import AuditChainHead
 
 A = AuditAction
 WEIGHTS = {
@@ -155,16 +128,7 @@ class Command(BaseCommand):
 
     def _load_batch(self, chain: int, events: list) -> None:
         """Chain one batch onto the head, under its lock, so concurrent writers never fork it."""
-        with transaction.atomic():
-            AuditChainHead.objects.bulk_create([AuditChainHead(chain=chain)], ignore_conflicts=True)
-            head = AuditChainHead.objects.select_for_update().get(chain=chain)
-            seq, last_hash = head.seq, head.last_hash
-            for event in events:
-                seq += 1
-                event.chain, event.seq, event.prev_hash = chain, seq, last_hash
-                event.hash = last_hash = content_hash(event)
-            _insert(events)
-            AuditChainHead.objects.filter(chain=chain).update(seq=seq, last_hash=last_hash)
+        bulk.append(chain, events)
 
 
 def _in_background(generator: EventGenerator, total: int, batch: int):
@@ -192,27 +156,6 @@ def _in_background(generator: EventGenerator, total: int, batch: int):
     worker.join()
     if failure:
         raise failure[0]
-
-
-def _insert(rows) -> None:
-    def values(event):
-        return tuple(
-            json.dumps(getattr(event, c)) if c in ("changes", "context") else getattr(event, c)
-            for c in COLUMNS
-        )
-
-    table = AuditEvent._meta.db_table
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-                for event in rows:
-                    copy.write_row(values(event))
-        else:
-            marks = ", ".join(["%s"] * len(COLUMNS))
-            cursor.executemany(
-                f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ({marks})",  # noqa: S608
-                [values(event) for event in rows],
-            )
 
 
 class EventGenerator:
