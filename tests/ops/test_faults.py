@@ -207,7 +207,8 @@ def test_oversized_flooding_and_slow_requests_are_refused(gunicorn):
             started = time.monotonic()
             assert requests.get(server.url + "/sign-in/", timeout=10).status_code == 200
             slowest = max(slowest, time.monotonic() - started)
-        assert slowest < 2.0, f"a page took {slowest:.1f} s beside slow clients"
+        # A page stuck behind a slow client would wait 5 s (a silent one) or for ever.
+        assert slowest < 3.0, f"a page took {slowest:.1f} s beside slow clients"
         for sock in silent:
             sock.settimeout(20)
             started = time.monotonic()
