@@ -100,7 +100,11 @@ def test_bench_runs_end_to_end_and_reports_every_figure(bench_database_url, tmp_
         "API POST /authz/check",
         "API POST /authz/check, no explanation",
         "API GET /me",
+        "AuthZEN POST /access/v1/evaluation",
+        "AuthZEN POST /access/v1/evaluations (100)",
     }
     for label, row in http.items():
         assert row["requests"] > 0 and row["rps"] > 0, label
         assert row["non_2xx"] == 0 and row["socket_errors"] == "", label
+    authzen = [row["goal"] for row in report["goals"] if "AuthZEN" in row["goal"]]
+    assert len(authzen) == 2, authzen

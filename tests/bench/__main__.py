@@ -73,6 +73,7 @@ from django.utils.crypto import get_random_string  # noqa: E402
 from portal.access import requires  # noqa: E402
 from roles import catalog, permissions  # noqa: E402
 from roles.middleware import PermissionMiddleware  # noqa: E402
+from tests.bench import api as api_bench  # noqa: E402
 from tests.bench import seed  # noqa: E402
 from tests.bench import sod as sod_bench  # noqa: E402
 from tests.bench import webhooks as webhook_bench  # noqa: E402
@@ -653,6 +654,20 @@ def goals(report) -> list[dict]:
             f"{hooks['changes']} delivered at {hooks['rate_achieved']} changes/s",
         )
     http = report["http"]
+    one, many = http.get(api_bench.AUTHZEN_ONE, {}), http.get(api_bench.AUTHZEN_BATCH, {})
+    if one.get("of_floor"):
+        goal(
+            "one AuthZEN decision over HTTP within 80 % of the floor's throughput",
+            one["of_floor"] >= 0.8,
+            f"{one['of_floor']:.0%} ({one['rps']:.0f} req/s)",
+        )
+    if one.get("p50_ms") and many.get("p50_ms"):
+        times = many["p50_ms"] / one["p50_ms"]
+        goal(
+            f"{api_bench.BATCH} AuthZEN decisions in one call within 3 × one decision",
+            times <= 3,
+            f"{times:.1f} × (p50 {many['p50_ms']} ms against {one['p50_ms']} ms)",
+        )
     floor, home = http.get(FLOOR, {}), http.get("home", {})
     if floor.get("rps") and home.get("of_floor"):
         goal(

@@ -1,5 +1,5 @@
-"""The JSON API over HTTP for `make bench`: POST /authz/check (with and without the explanation)
-and GET /me with a bearer token.
+"""The JSON API over HTTP for `make bench`: POST /authz/check (with and without the explanation),
+GET /me, and the AuthZEN decisions (one evaluation; a batch of 100) with a bearer token.
 
 Runs against gunicorn (2 workers) with wrk like the screens; the benchmark's server runs with the
 per-token rate limit off (API_RATE_LIMIT=0/minute) so that the figures measure the work, not the
@@ -15,7 +15,12 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.tokens import services as tokens
+from roles import catalog
 from roles.models import Grant, Role, RoleGroup
+
+BATCH = 100
+AUTHZEN_ONE = "AuthZEN POST /access/v1/evaluation"
+AUTHZEN_BATCH = f"AuthZEN POST /access/v1/evaluations ({BATCH})"
 
 LUA = """wrk.method = "{method}"
 wrk.headers["Authorization"] = "Bearer {token}"
@@ -70,7 +75,32 @@ def api_targets(owner, sample) -> list[dict]:
             "body": body,
         }
 
+    def post(label: str, path: str, payload: dict) -> dict:
+        body = json.dumps(payload, separators=(",", ":"))
+        return {
+            "label": label,
+            "path": path,
+            "script": LUA.format(method="POST", token=text, body=f"wrk.body = '{body}'"),
+            "headers": {**bearer, "Content-Type": "application/json"},
+            "method": "POST",
+            "body": body,
+        }
+
+    subject = {"type": "user", "id": sample.username}
+    areas = [a.code for a in catalog.areas_for(catalog.Channel.APPLICATION)][:BATCH]
+    one = {
+        "subject": subject,
+        "resource": {"type": "area", "id": "users"},
+        "action": {"name": "read"},
+    }
+    batch = {
+        "subject": subject,
+        "action": {"name": "read"},
+        "evaluations": [{"resource": {"type": "area", "id": code}} for code in areas],
+    }
     return [
+        post(AUTHZEN_ONE, "/access/v1/evaluation", one),
+        post(AUTHZEN_BATCH, "/access/v1/evaluations", batch),
         check("API POST /authz/check", question),
         check("API POST /authz/check, no explanation", {**question, "explain": False}),
         {
