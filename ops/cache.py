@@ -45,7 +45,7 @@ class _Outage:
     """Whether one Redis location is away, shared by every thread of the process (Django gives
     each thread its own cache object), so an outage is logged once per process."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.lock = threading.Lock()
         self.down_since: float | None = None
         self.retry_at = 0.0

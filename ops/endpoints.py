@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 
@@ -55,7 +55,7 @@ def healthz(request):
 
 
 @never_cache
-def readyz(request):
+def readyz(request: HttpRequest) -> JsonResponse:
     """Answer whether this process can serve: 503 when the database is away."""
     status, checks = readiness.run()
     body: dict = {"status": status}
