@@ -387,5 +387,6 @@ class PasswordSetToken(models.Model):
         return f"password link of user {self.user_id} until {self.expires_at:%Y-%m-%d %H:%M}"
 
 
+from .takeover.models import *  # noqa: E402,F403
 from .tokens.models import *  # noqa: E402,F403
 from .twofactor.models import *  # noqa: E402,F403

@@ -40,6 +40,7 @@ from .models import (
     UpdateReason,
     User,
 )
+from .takeover import services as takeover
 from .users import void_password_links
 
 # ---------------------------------------------------------------------------------------------
@@ -61,6 +62,7 @@ def record_sign_in(request, user, *, method: str = "password", second_factor: st
             method=method,
             context={"second_factor": second_factor} if second_factor else {},
         )
+        takeover.observe_sign_in(user, now=now)
 
 
 def record_sign_in_failure(login: str, reason: str, user=None, *, method: str = "password") -> None:

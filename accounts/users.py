@@ -34,6 +34,7 @@ from security.services import end_tracked_sessions
 
 from .choices import IDP_SOURCES, AccessSource, AuthSource, UserKind
 from .models import CommissionProfile, PasswordSetToken, User
+from .takeover import services as takeover
 
 DETAIL_FIELDS = (
     "first_name",
@@ -424,6 +425,10 @@ def update_user(
             context=_context(context, source, row_version=current.row_version),
         )
         _record_withheld(current, withheld, actor_label=actor_label, source=source, method=method)
+        if "email" in changes:
+            takeover.notify_change(
+                current, takeover.Change.EMAIL, actor=actor, old_email=changes["email"][0] or ""
+            )
     user.refresh_from_db()
     return changes
 

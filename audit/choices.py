@@ -63,6 +63,13 @@ class AuditAction(models.TextChoices):
     SSO_PROVIDER_CHANGED = "sso_provider_changed", "Identity provider changed"
     SSO_REFUSED = "sso_refused", "Single sign-on refused"
     STEP_UP = "step_up", "Identity re-confirmed"
+    # Passkeys and account-takeover signals.
+    PASSKEY_ADDED = "passkey_added", "Passkey added"
+    PASSKEY_REMOVED = "passkey_removed", "Passkey removed"
+    PASSKEY_REFUSED = "passkey_refused", "Passkey refused"
+    AUTHENTICATOR_REVOKED = "authenticator_revoked", "Authenticator revoked"
+    UNFAMILIAR_SIGN_IN = "unfamiliar_sign_in", "Sign-in from a new device or country"
+    SECURITY_NOTICE_SENT = "security_notice_sent", "Security notice emailed"
     # Views of sensitive records and the log itself.
     SENSITIVE_VIEWED = "sensitive_viewed", "Sensitive record viewed"
     AUDIT_EXPORTED = "audit_exported", "Audit log exported"

@@ -20,10 +20,15 @@ SECOND_FACTORS = {
     "backup_code": "Backup code",
     "recovery_code": "Recovery code",
     "webauthn": "Security key",
+    "passkey": "Passkey",
     "saml": "At the identity provider",
 }
 METHODS = {
     "password": "Password",
+    "password+totp": "Password and authenticator app",
+    "password+backup_code": "Password and backup code",
+    "password+passkey": "Password and passkey",
+    "passkey": "Passkey",
     "saml": "Single sign-on",
     "sso": "Single sign-on",
     "token": "API token",

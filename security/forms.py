@@ -32,6 +32,9 @@ class PasswordPolicyForm(forms.ModelForm):
             "absolute_timeout_hours": "Longest session (hours)",
             "require_2fa": "Require two-factor authentication",
             "max_token_days": "Longest API token lifetime (days)",
+            "allow_passwordless": "Allow passwordless sign-in with a passkey",
+            "require_phishing_resistant": "Require phishing-resistant sign-in for privileged users",
+            "notify_new_sign_in": "Email people about sign-ins from a new device or country",
         }
         help_texts = {
             "min_length": "At least 15, or at least 8 when two-factor authentication is required.",
@@ -39,6 +42,20 @@ class PasswordPolicyForm(forms.ModelForm):
             "lockout_minutes": "0 = locked until an administrator clears it.",
             "idle_timeout_minutes": "A session without activity for this long ends.",
             "absolute_timeout_hours": "A session ends this long after sign-in, active or not.",
+            "allow_passwordless": (
+                "A passkey alone signs a person in (the browser offers it in the username "
+                "field). Lockout, the Login flag, sign-in restrictions and session rules apply "
+                "as to a password."
+            ),
+            "require_phishing_resistant": (
+                "People holding a data-protection area, Users at full or Approve on Access "
+                "Requests add a passkey before anything else; an authenticator app code or a "
+                "backup code no longer completes their sign-in."
+            ),
+            "notify_new_sign_in": (
+                "The first sign-in from a browser family or a country not seen for that person "
+                "before is emailed to them, with a link to end sessions they do not recognise."
+            ),
         }
         widgets = {"allowed_characters": forms.TextInput(attrs={"autocomplete": "off"})}
 

@@ -67,6 +67,18 @@ class PasswordPolicy(models.Model):
         default=12, validators=[MinValueValidator(1), MaxValueValidator(24 * 30)]
     )
     require_2fa = models.BooleanField("require two-factor authentication", default=False)
+    # Passkeys (accounts.passkeys): a passkey alone may sign people in; privileged people (a
+    # data-protection area, Users full, Approve on Access Requests) must use one.
+    allow_passwordless = models.BooleanField(
+        "allow passwordless sign-in with a passkey", default=False
+    )
+    require_phishing_resistant = models.BooleanField(
+        "require phishing-resistant sign-in for privileged users", default=False
+    )
+    notify_new_sign_in = models.BooleanField(
+        "email people about sign-ins from a new device or country",
+        default=True,
+    )
     max_token_days = models.PositiveSmallIntegerField(
         "longest API token lifetime (days)",
         default=365,

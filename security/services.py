@@ -41,6 +41,9 @@ POLICY_FIELDS = (
     "absolute_timeout_hours",
     "require_2fa",
     "max_token_days",
+    "allow_passwordless",
+    "require_phishing_resistant",
+    "notify_new_sign_in",
 )
 # Previous hashes kept per user: the deepest history a policy may ask for.
 HISTORY_KEPT = 24
@@ -153,6 +156,10 @@ def set_password(user, raw: str, *, actor, via: str) -> None:
             target=user,
             context={"via": via},
         )
+        if via not in (PasswordVia.RECOVERY, "recovery_code"):  # recovery emails on its own
+            from accounts.takeover import services as takeover
+
+            takeover.notify_change(user, takeover.Change.PASSWORD, actor=actor)
 
 
 def password_expired(user, *, now=None) -> bool:

@@ -48,6 +48,10 @@ POLICY_SECTIONS = (
     ),
     ("Lockout", ("lockout_threshold", "lockout_minutes")),
     ("Sessions and tokens", ("idle_timeout_minutes", "absolute_timeout_hours", "max_token_days")),
+    (
+        "Passkeys and sign-in alerts",
+        ("allow_passwordless", "require_phishing_resistant", "notify_new_sign_in"),
+    ),
 )
 COMPOSITION_FIELDS = ("require_upper", "require_lower", "require_digit", "require_symbol")
 

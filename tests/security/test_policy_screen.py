@@ -24,6 +24,7 @@ def form_data(**changes):
         "idle_timeout_minutes": 30,
         "absolute_timeout_hours": 12,
         "max_token_days": 365,
+        "notify_new_sign_in": "on",  # the one setting on by default
         "row_version": 1,
     }
     data.update(changes)
