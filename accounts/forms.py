@@ -8,6 +8,7 @@ from django import forms
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.db.models import Q
 
+from roles import guards
 from roles.models import Role, RoleGroup
 
 from . import users
@@ -63,6 +64,32 @@ def reason_text(value) -> str:
     return str(value) if value else ""
 
 
+class _SomeChoicesDisabled:
+    """A choice widget whose options with a value in `disabled` are shown but cannot be picked."""
+
+    disabled: frozenset[str] = frozenset()
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if str(value) in self.disabled:
+            option["attrs"]["disabled"] = True
+        return option
+
+
+class SelectSomeDisabled(_SomeChoicesDisabled, forms.Select):
+    pass
+
+
+class CheckboxesSomeDisabled(_SomeChoicesDisabled, forms.CheckboxSelectMultiple):
+    pass
+
+
+def _needs(found) -> str:
+    """Return why an option is not offered: "needs Tariffs full (and 97 more areas)"."""
+    more = len(found) - 1
+    return f"needs {found[0].needs}" + (f" and {more} more area{'s' * (more > 1)}" if more else "")
+
+
 class UserForm(forms.ModelForm):
     """A user's record: details, access, departments and commission, in sections.
 
@@ -84,7 +111,8 @@ class UserForm(forms.ModelForm):
         fields = list(users.EDITABLE_FIELDS)
         widgets = {
             "commission_reference_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-            "extra_role_groups": forms.CheckboxSelectMultiple,
+            "role": SelectSomeDisabled,
+            "extra_role_groups": CheckboxesSomeDisabled,
             "departments": forms.CheckboxSelectMultiple,
             "username": forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
             "email": forms.EmailInput(attrs={"autocomplete": "off"}),
@@ -106,13 +134,15 @@ class UserForm(forms.ModelForm):
             "privilege_level": "Nobody can set a level above their own.",
         }
 
-    def __init__(self, *args, owner, **kwargs):
+    def __init__(self, *args, owner, actor=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.owner = owner
         instance = self.instance
         has_pk = instance.pk is not None
         self.fields["role"].queryset = Role.objects.for_owner(owner)
         self.fields["extra_role_groups"].queryset = RoleGroup.objects.for_owner(owner)
+        if actor is not None:
+            self._offer_only_what_actor_may_grant(actor)
         selected_departments = instance.departments.values_list("pk", flat=True) if has_pk else []
         self.fields["departments"].queryset = _active_or(
             Department.objects.for_owner(owner), selected_departments
@@ -129,6 +159,48 @@ class UserForm(forms.ModelForm):
         self.fields["username"].validators.append(UnicodeUsernameValidator())
         self.fields["username"].help_text = "Used to sign in. Letters, digits and @ . + - _ only."
         self.fields["role"].empty_label = "No role"
+
+    def _offer_only_what_actor_may_grant(self, actor) -> None:
+        """Offer what the writer would accept from `actor` (see `accounts.users`).
+
+        Roles and role groups whose grants exceed the actor's own levels stay in the list,
+        disabled, with what they need; privilege and expert levels above the actor's are not
+        offered. What the user already has stays available: keeping it is no grant.
+        """
+        if actor.is_superuser:
+            return
+        instance = self.instance
+        group_needs, role_needs = guards.grant_shortfalls(actor, self.owner)
+        current_groups = (
+            set(instance.extra_role_groups.values_list("pk", flat=True)) if instance.pk else set()
+        )
+        for name, needs, current in (
+            ("role", role_needs, {instance.role_id}),
+            ("extra_role_groups", group_needs, current_groups),
+        ):
+            if name not in self.fields:
+                continue
+            field = self.fields[name]
+            blocked = {pk: found for pk, found in needs.items() if pk not in current}
+            field.widget.disabled = frozenset(str(pk) for pk in blocked)
+            field.label_from_instance = lambda obj, blocked=blocked: (
+                f"{obj.name} ({_needs(blocked[obj.pk])})" if obj.pk in blocked else obj.name
+            )
+        for name, own in (
+            ("privilege_level", actor.privilege_level),
+            ("expert_level", actor.expert_level),
+        ):
+            if name not in self.fields:
+                continue
+            field = self.fields[name]
+            current = getattr(instance, name) if instance.pk else None
+            field.choices = [
+                (value, label)
+                for value, label in field.choices
+                if value == "" or int(value) <= own or value == current
+            ]
+            field.help_text = f"Up to your own level, {own}."
+            field.error_messages["invalid_choice"] = f"Choose a level up to your own ({own})."
 
     def sections(self):
         """Yield (slug, title, bound fields) for the template, in order."""

@@ -189,6 +189,9 @@ class UserCreateView(OwnerFormMixin, PortalFormView):
     form_class = UserCreateForm
     template_name = "accounts/user_form.html"
 
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "actor": self.request.user}
+
     def perform(self, form):
         return users.create_user(
             actor=self.request.user,
@@ -240,6 +243,7 @@ class UserEditView(OwnerFormMixin, UserRecordMixin, PortalFormView):
     def get_form_kwargs(self):
         kwargs = super().get_form_kwargs()
         kwargs["instance"] = User.objects.get(pk=self.subject.pk)
+        kwargs["actor"] = self.request.user
         return kwargs
 
     def form_valid(self, form):

@@ -148,6 +148,12 @@ ERROR_SCHEMA: dict[str, Any] = {
                 "message": {"type": "string"},
                 "fields": {"type": "object", "additionalProperties": {"type": "string"}},
                 "current_row_version": {"type": "integer"},
+                "areas": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "escalation_refused: every area asked for above the caller's "
+                    "own level (the message names the nearest few).",
+                },
             },
         }
     },
@@ -203,8 +209,10 @@ def _rate_limited(request, exc):
 
 @api.exception_handler(PermissionDenied)
 def _forbidden(request, exc):
-    code = "escalation_refused" if isinstance(exc, EscalationRefused) else "forbidden"
-    return error(request, 403, code, str(exc) or "Not allowed.")
+    if isinstance(exc, EscalationRefused):
+        extra = {"areas": exc.details} if exc.shortfalls else {}
+        return error(request, 403, "escalation_refused", str(exc) or "Not allowed.", **extra)
+    return error(request, 403, "forbidden", str(exc) or "Not allowed.")
 
 
 @api.exception_handler(Http404)

@@ -9,7 +9,8 @@ Platform superusers are the only exception to the first three.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -18,7 +19,63 @@ from . import catalog, permissions
 
 
 class EscalationRefused(PermissionDenied):
-    """A change would give someone more than the actor holds; the message says what."""
+    """A change would give someone more than the actor holds; the message says what.
+
+    A refusal over many areas names the few nearest ones; `shortfalls` holds every one of them
+    (for a screen's expandable detail or an API's error details).
+    """
+
+    def __init__(self, message: str = "", *, shortfalls: Iterable[Shortfall] = ()):
+        super().__init__(message)
+        self.shortfalls: list[Shortfall] = list(shortfalls)
+
+    @property
+    def names_only_some(self) -> bool:
+        """Say whether the message names only a few of the areas refused (see `summarise`)."""
+        return len(self.shortfalls) > SHOWN_SHORTFALLS + 1
+
+    @property
+    def details(self) -> list[str]:
+        """Return every area refused, as text ("Tariffs (full; you hold read)")."""
+        return [str(s) for s in self.shortfalls]
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """One area a grant asks more of than the actor holds."""
+
+    area: catalog.Area
+    level: str
+    held: str
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.level}; you hold {self.held})"
+
+    @property
+    def label(self) -> str:
+        """Return the area's name, "API …" for an API area (Customers exists in both)."""
+        api = self.area.channel == catalog.Channel.API
+        return f"API {self.area.label}" if api else self.area.label
+
+    @property
+    def needs(self) -> str:
+        """Return what a screen says an option needs ("Tariffs full")."""
+        return f"{self.label} {self.level}"
+
+
+SHOWN_SHORTFALLS = 3
+_CATALOG_ORDER = {area.code: n for n, area in enumerate(catalog.AREAS)}
+
+
+def summarise(shortfalls: Sequence[Shortfall], *, shown: int = SHOWN_SHORTFALLS) -> str:
+    """Return the few areas that matter and how many more ("A, B, C and 97 more areas")."""
+    texts = [str(s) for s in shortfalls]
+    if len(texts) > shown + 1:
+        rest = len(texts) - shown
+        return f"{', '.join(texts[:shown])} and {rest} more areas"
+    if len(texts) > 1:
+        return f"{', '.join(texts[:-1])} and {texts[-1]}"
+    return texts[0] if texts else ""
 
 
 def get_owned_or_404(actor, queryset, pk):
@@ -38,21 +95,32 @@ def held(actor, channel: str = catalog.Channel.APPLICATION):
     return permissions.for_user(actor, channel)
 
 
-def check_can_grant(actor, levels: Mapping[str, str]) -> None:
-    """Refuse when any `{area: level}` exceeds what the actor holds in that area's channel."""
+def shortfalls(actor, levels: Mapping[str, str]) -> list[Shortfall]:
+    """Return each `{area: level}` above what the actor holds, the nearest misses first.
+
+    Nearest: areas where the actor holds something (but less) before areas they hold nothing
+    of, each group in catalog order; that is what a refusal names first.
+    """
     if actor.is_superuser:
-        return
-    too_high = []
+        return []
+    found = []
     for code, level in levels.items():
         area = catalog.validate(code, level)
         if level == catalog.NONE:
             continue
         mine = _held_level(actor, area)
         if area.rank(level) > area.rank(mine):
-            too_high.append(f"{area.label} ({level}; you hold {mine})")
-    if too_high:
+            found.append(Shortfall(area, level, mine))
+    found.sort(key=lambda s: (s.held == catalog.NONE, _CATALOG_ORDER.get(s.area.code, 0)))
+    return found
+
+
+def check_can_grant(actor, levels: Mapping[str, str]) -> None:
+    """Refuse when any `{area: level}` exceeds what the actor holds in that area's channel."""
+    missing = shortfalls(actor, levels)
+    if missing:
         raise EscalationRefused(
-            "You cannot grant more than you hold yourself: " + ", ".join(too_high) + "."
+            f"You cannot grant what you do not hold: {summarise(missing)}.", shortfalls=missing
         )
 
 
@@ -73,6 +141,17 @@ def _held_level(actor, area: catalog.Area) -> str:
     return best
 
 
+def _combine(rows: Iterable[tuple[str, str]], into: dict[str, str]) -> dict[str, str]:
+    """Fold (area, level) rows into `{area: highest level}` (unknown areas and levels skipped)."""
+    for code, level in rows:
+        area = catalog.BY_CODE.get(code)
+        if area is None or not area.is_level(level):
+            continue
+        if code not in into or area.rank(level) > area.rank(into[code]):
+            into[code] = level
+    return into
+
+
 def check_can_grant_groups(actor, groups: Iterable) -> None:
     """Refuse handing out role groups whose grants exceed what the actor holds."""
     if actor.is_superuser:
@@ -80,14 +159,59 @@ def check_can_grant_groups(actor, groups: Iterable) -> None:
     from .models import Grant
 
     combined: dict[str, str] = {}
+    names: dict[str, set[str]] = {}
     # One query whatever the number of groups (a queryset of groups becomes a subquery).
-    for code, level in Grant.objects.filter(role_group__in=groups).values_list("area", "level"):
-        area = catalog.BY_CODE.get(code)
-        if area is None or not area.is_level(level):
-            continue
-        if code not in combined or area.rank(level) > area.rank(combined[code]):
-            combined[code] = level
-    check_can_grant(actor, combined)
+    rows = Grant.objects.filter(role_group__in=groups).values_list(
+        "role_group__name", "area", "level"
+    )
+    for name, code, level in rows:
+        _combine([(code, level)], combined)
+        names.setdefault(code, set()).add(name)
+    missing = shortfalls(actor, combined)
+    if missing:
+        culprits = sorted({name for s in missing for name in names.get(s.area.code, ())})
+        what = (
+            f"the role group {culprits[0]}, which gives"
+            if len(culprits) == 1
+            else f"the role groups {_and(culprits)}, which give"
+        )
+        raise EscalationRefused(
+            f"You cannot grant {what} what you do not hold: {summarise(missing)}.",
+            shortfalls=missing,
+        )
+
+
+def grant_shortfalls(actor, owner) -> tuple[dict[int, list[Shortfall]], dict[int, list[Shortfall]]]:
+    """Return what the actor lacks to hand out each of the owner's role groups and roles.
+
+    Two dicts, role group id -> shortfalls and role id -> shortfalls (empty lists omitted), in
+    two queries whatever the number of roles and groups: the user form offers only what the
+    writer would accept.
+    """
+    if actor.is_superuser:
+        return {}, {}
+    from .models import Grant, Role
+
+    by_group: dict[int, dict[str, str]] = {}
+    for group_id, code, level in Grant.objects.filter(role_group__owner=owner).values_list(
+        "role_group_id", "area", "level"
+    ):
+        _combine([(code, level)], by_group.setdefault(group_id, {}))
+    groups = {pk: shortfalls(actor, levels) for pk, levels in by_group.items()}
+    by_role: dict[int, dict[str, str]] = {}
+    for role_id, group_id in Role.role_groups.through.objects.filter(role__owner=owner).values_list(
+        "role_id", "rolegroup_id"
+    ):
+        _combine(by_group.get(group_id, {}).items(), by_role.setdefault(role_id, {}))
+    roles = {pk: shortfalls(actor, levels) for pk, levels in by_role.items()}
+    return (
+        {pk: found for pk, found in groups.items() if found},
+        {pk: found for pk, found in roles.items() if found},
+    )
+
+
+def _and(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def check_can_manage_user(actor, target, *, new_privilege_level: int | None = None) -> None:

@@ -14,6 +14,7 @@ from accounts.choices import AccessSource
 from accounts.models import CommissionProfile, Department, PasswordSetToken, UpdateReason, User
 from audit.models import AuditEvent
 from delivery.worker import run_due
+from roles import catalog
 from tests.access_helpers import assert_screen_access
 from tests.builders import (
     make_department,
@@ -137,7 +138,7 @@ class TestCreate:
             ("email", "not-an-email", "valid email"),
             ("email", "a@" + "b" * 260 + ".test", "at most 254"),
             ("time_zone", "Mars/Olympus", "valid choice"),
-            ("privilege_level", "11", "valid choice"),
+            ("privilege_level", "11", "Choose a level up to your own (10)"),
             ("commission_annual_target", "lots", "number"),
             ("commission_annual_target", "-5", "cannot be negative"),
             ("commission_paid", "-0.01", "cannot be negative"),
@@ -173,16 +174,103 @@ class TestCreate:
         client = signed_in(actor)
         response = client.post("/users/new/", user_form_data(privilege_level="9"))
         assert response.status_code == 400
-        assert "above your own" in response.content.decode()
+        assert "Choose a level up to your own (4)" in response.content.decode()
         rich = make_role(owner, groups=[make_role_group(owner, grants={"payments": "full"})])
         response = client.post("/users/new/", user_form_data(role=str(rich.pk)))
         assert response.status_code == 400
-        assert "cannot grant more than you hold" in response.content.decode()
+        assert "cannot grant the role group" in response.content.decode()
         theirs = make_role(make_owner())
         response = client.post("/users/new/", user_form_data(role=str(theirs.pk)))
         assert response.status_code == 400
         assert "role" in response.context["form"].errors
         assert not User.objects.filter(username="nora").exists()
+
+
+class TestEscalationWall:
+    """A manager holding Users full and Invoices read is offered only what they may grant."""
+
+    @pytest.fixture
+    def manager(self, owner):
+        return make_user(
+            owner,
+            username="mara",
+            grants={"users": "full", "invoices": "read"},
+            privilege_level=4,
+            expert_level=1,
+        )
+
+    @pytest.fixture
+    def access(self, owner):
+        readers = make_role_group(owner, "Invoice readers", grants={"invoices": "read"})
+        finance = make_role_group(owner, "Finance", grants={"invoices": "full", "payments": "read"})
+        admins = make_role_group(
+            owner,
+            "Administrators",
+            grants={a.code: a.top for a in catalog.areas_for("application")},
+        )
+        return {
+            "readers": readers,
+            "finance": finance,
+            "admins": admins,
+            "reader": make_role(owner, "Invoice reader", groups=[readers]),
+            "clerk": make_role(owner, "Finance clerk", groups=[finance]),
+            "administrator": make_role(owner, "Administrator", groups=[admins]),
+        }
+
+    def test_form_offers_only_what_the_manager_may_grant(self, signed_in, manager, access):
+        response = signed_in(manager).get("/users/new/")
+        form = response.context["form"]
+        role = form.fields["role"]
+        assert role.widget.disabled == {str(access["clerk"].pk), str(access["administrator"].pk)}
+        labels = {obj.pk: role.label_from_instance(obj) for obj in role.queryset}
+        assert labels[access["reader"].pk] == "Invoice reader"
+        assert labels[access["clerk"].pk] == "Finance clerk (needs Invoices full and 1 more area)"
+        assert labels[access["administrator"].pk].startswith(
+            "Administrator (needs Invoices full and "
+        )
+        groups = form.fields["extra_role_groups"]
+        assert groups.widget.disabled == {str(access["finance"].pk), str(access["admins"].pk)}
+        assert [v for v, _ in form.fields["privilege_level"].choices] == [0, 1, 2, 3, 4]
+        assert [v for v, _ in form.fields["expert_level"].choices] == [0, 1]
+        html = response.content.decode()
+        assert f'<option value="{access["clerk"].pk}" disabled>' in html
+        assert f'value="{access["reader"].pk}">Invoice reader</option>' in html
+        assert html.count("disabled") >= 4  # two roles, two groups
+
+    def test_what_the_user_already_has_stays_available(self, signed_in, owner, manager, access):
+        held = make_user(owner, username="kept", privilege_level=3, role=access["clerk"])
+        held.extra_role_groups.add(access["finance"])
+        form = signed_in(manager).get(f"/users/{held.pk}/edit/").context["form"]
+        assert str(access["clerk"].pk) not in form.fields["role"].widget.disabled
+        assert str(access["finance"].pk) not in form.fields["extra_role_groups"].widget.disabled
+        assert str(access["admins"].pk) in form.fields["extra_role_groups"].widget.disabled
+
+    def test_a_refusal_names_a_few_areas_and_lists_the_rest(self, signed_in, manager, access):
+        client = signed_in(manager)
+        response = client.post("/users/new/", user_form_data(role=str(access["administrator"].pk)))
+        assert response.status_code == 400
+        message = response.context["form"].non_field_errors()[0]
+        areas = len(catalog.areas_for("application")) - 1  # Users full is held
+        assert message == (
+            "You cannot grant the role group Administrators, which gives what you do not hold: "
+            "Invoices (full; you hold read), Billing (full; you hold none), Reports (full; you "
+            f"hold none) and {areas - 3} more areas."
+        )
+        details = response.context["form"].refusal_details
+        assert len(details) == areas and "Tariffs (full; you hold none)" in details
+        html = response.content.decode()
+        assert f"<summary>All {areas} areas</summary>" in html
+        assert "<li>Tariffs (full; you hold none)</li>" in html
+        response = client.post("/users/new/", user_form_data(role=str(access["clerk"].pk)))
+        message = response.context["form"].non_field_errors()[0]
+        assert message == (
+            "You cannot grant the role group Finance, which gives what you do not hold: "
+            "Invoices (full; you hold read) and Payments (read; you hold none)."
+        )
+        assert not getattr(response.context["form"], "refusal_details", None)
+        assert "refusal-details" not in response.content.decode()
+        response = client.post("/users/new/", user_form_data(role=str(access["reader"].pk)))
+        assert response.status_code == 302
 
 
 class TestEdit:

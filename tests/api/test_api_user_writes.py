@@ -55,6 +55,7 @@ def test_create_refuses_escalation(owner, writer):
     response = writer.post("/users", {**NEW, "role": role.pk})
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "escalation_refused"
+    assert response.json()["error"]["areas"] == ["Users (full; you hold none)"]
     response = writer.post("/users", {**NEW, "privilege_level": 9})
     assert response.status_code == 403
     assert not User.objects.filter(username="nina").exists()

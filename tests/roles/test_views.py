@@ -182,7 +182,7 @@ def test_matrix_refuses_bad_cells_and_escalation(client, signed_in, owner, finan
     # A crafted POST straight to "save", skipping the form and the preview.
     crafted = client.post(url, {"cell-payments": "full", "row_version": 1, "action": "save"})
     assert crafted.status_code == 400
-    assert b"cannot grant more than you hold" in crafted.content
+    assert b"cannot grant what you do not hold: Payments (full; you hold none)" in crafted.content
     assert finance.levels()["payments"] == "read"
 
 
