@@ -26,6 +26,9 @@ class SignInFailure:
     MISSING_FIELDS = "missing_fields"
     ADDRESS_NOT_ALLOWED = "address_not_allowed"
     OUTSIDE_ALLOWED_HOURS = "outside_allowed_hours"
+    UNKNOWN_PASSKEY = "unknown_passkey"
+    PASSKEY_REFUSED = "passkey_refused"
+    PASSWORDLESS_NOT_ALLOWED = "passwordless_not_allowed"
 
     LABELS = {
         UNKNOWN_USER: "No user with this login",
@@ -38,6 +41,9 @@ class SignInFailure:
         MISSING_FIELDS: "Login or password missing",
         ADDRESS_NOT_ALLOWED: "Signed in from an address outside the user's allowed networks",
         OUTSIDE_ALLOWED_HOURS: "Signed in outside the user's allowed hours",
+        UNKNOWN_PASSKEY: "No user has this passkey",
+        PASSKEY_REFUSED: "The passkey's response was refused",
+        PASSWORDLESS_NOT_ALLOWED: "The owner's policy does not allow passwordless sign-in",
     }
     # Refusals of a right password that do not count towards a lockout.
     NOT_COUNTED = frozenset({ADDRESS_NOT_ALLOWED, OUTSIDE_ALLOWED_HOURS})

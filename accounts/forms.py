@@ -22,7 +22,8 @@ class SignInForm(forms.Form):
     login = forms.CharField(
         label="Username or email",
         max_length=254,
-        widget=forms.TextInput(attrs={"autocomplete": "username", "autofocus": True}),
+        # "webauthn": the browser also offers the person's passkeys here (conditional mediation).
+        widget=forms.TextInput(attrs={"autocomplete": "username webauthn", "autofocus": True}),
     )
     password = forms.CharField(
         label="Password",

@@ -41,7 +41,6 @@ from .twofactor.models import (
     RecoveryCode,
     RecoveryPurpose,
     RecoveryThrottle,
-    TOTPDevice,
     hash_code,
     new_code,
 )
@@ -255,7 +254,7 @@ def available_actions(user) -> list[str]:
     actions = []
     if not user.is_sso_managed:
         actions.append(ACTION_PASSWORD)
-    if TOTPDevice.objects.filter(user=user).exists():
+    if twofactor.has_any_device(user):
         actions.append(ACTION_REMOVE_2FA)
     return actions
 
@@ -329,7 +328,7 @@ CONSOLE_END_SESSIONS = "end_sessions"
 CONSOLE_LABELS = {
     CONSOLE_ACCESS_EMAIL: "Send an access email (sign-in details and a password-set link)",
     CONSOLE_RECOVERY_CODE: "Send a recovery code email",
-    CONSOLE_RESET_2FA: "Reset two-factor authentication",
+    CONSOLE_RESET_2FA: "Reset two-factor authentication (app, backup codes and passkeys)",
     CONSOLE_CLEAR_LOCKOUT: "Clear the sign-in lockout",
     CONSOLE_END_SESSIONS: "End all sessions",
 }
@@ -364,7 +363,7 @@ def console_actions(user) -> list[tuple[str, str, bool]]:
     available = {
         CONSOLE_ACCESS_EMAIL: _can_receive_access_email(user),
         CONSOLE_RECOVERY_CODE: True,
-        CONSOLE_RESET_2FA: TOTPDevice.objects.filter(user=user).exists(),
+        CONSOLE_RESET_2FA: twofactor.has_any_device(user),
         CONSOLE_CLEAR_LOCKOUT: lockout.is_locked(user),
         CONSOLE_END_SESSIONS: True,
     }
@@ -389,7 +388,8 @@ def run_console_action(user, *, actor, action: str, reason: str) -> str:
         elif action == CONSOLE_RECOVERY_CODE:
             send_recovery_code(user, actor=actor, reason=reason)
         elif action == CONSOLE_RESET_2FA:
-            twofactor.reset_device(user, actor=actor, reason=reason)
+            # The console's own email below tells the user; the reset's notice would repeat it.
+            twofactor.reset_device(user, actor=actor, reason=reason, notify=False)
         elif action == CONSOLE_CLEAR_LOCKOUT:
             security_services.clear_lockout(user, actor=actor, reason=reason)
         elif action == CONSOLE_END_SESSIONS:

@@ -6,6 +6,7 @@ into Python values and says clearly which variable is wrong when one is.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
@@ -159,3 +160,21 @@ def email_config(url: str | None) -> dict:
         f"EMAIL_URL scheme {parsed.scheme!r} is not supported; "
         "use smtp://, smtps://, console:, memory: or file://."
     )
+
+
+def webauthn_relying_party(public_url: str) -> tuple[str, str]:
+    """Return the WebAuthn RP ID and origin of the address people use (`PUBLIC_URL`).
+
+    WebAuthn accepts a domain name only, never an IP address: an address on an IP (such as
+    `http://127.0.0.1:8000`) gives `localhost` on the same scheme and port.
+    """
+    parsed = urlparse(public_url)
+    host = parsed.hostname or "localhost"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        host = "localhost"
+    port = f":{parsed.port}" if parsed.port else ""
+    return host, f"{parsed.scheme or 'https'}://{host}{port}"

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "scim",
     "djangosaml2",
     "django_otp",
+    "django_otp_webauthn",
     "django_tasks_db",
     "delivery",
     "ops",
@@ -98,6 +99,7 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "roles.middleware.PermissionMiddleware",
     "security.middleware.PasswordChangeRequiredMiddleware",
+    "accounts.passkeys.middleware.PasskeyEnrolmentMiddleware",
     "accounts.twofactor.middleware.TwoFactorEnrolmentMiddleware",
 ]
 
@@ -295,6 +297,17 @@ LOGGING = {
 # Two-factor sign-in and recovery (accounts/twofactor.py, accounts/recovery.py).
 OTP_TOTP_ISSUER = env.get_str("OTP_TOTP_ISSUER", "Billing Access")
 RECOVERY_CODE_MINUTES = env.get_int("RECOVERY_CODE_MINUTES", 30)
+
+# Passkeys and security keys (accounts/passkeys, on django-otp-webauthn): the relying party is the
+# host people reach the portal at, and only these origins may answer a ceremony. WebAuthn refuses
+# an IP address as RP ID, so a PUBLIC_URL on 127.0.0.1 (make run's) gives localhost: use passkeys
+# there at http://localhost:8000.
+_WEBAUTHN_RP_ID, _WEBAUTHN_ORIGIN = env.webauthn_relying_party(PUBLIC_URL)
+OTP_WEBAUTHN_RP_ID = env.get_str("WEBAUTHN_RP_ID") or _WEBAUTHN_RP_ID
+OTP_WEBAUTHN_RP_NAME = env.get_str("WEBAUTHN_RP_NAME", "Billing Access")
+OTP_WEBAUTHN_ALLOWED_ORIGINS = env.get_list("WEBAUTHN_ORIGINS", [_WEBAUTHN_ORIGIN])
+OTP_WEBAUTHN_HELPER_CLASS = "accounts.passkeys.ceremony.PortalWebAuthnHelper"
+OTP_WEBAUTHN_EXCEPTION_LOGGER_NAME = ""  # refusals are audited by accounts.passkeys instead
 
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 

@@ -16,6 +16,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("", include("accounts.urls")),
     path("", include("accounts.twofactor.urls")),
+    path("", include("accounts.passkeys.urls")),
     path("", include("roles.urls")),
     path("", include("security.urls")),
     path("", include("audit.urls")),

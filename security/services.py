@@ -156,7 +156,9 @@ def set_password(user, raw: str, *, actor, via: str) -> None:
             target=user,
             context={"via": via},
         )
-        if via not in (PasswordVia.RECOVERY, "recovery_code"):  # recovery emails on its own
+        had_one = bool(previous_hash) and not previous_hash.startswith("!")
+        # A first password is no change to tell of; recovery emails the person on its own.
+        if had_one and via not in (PasswordVia.RECOVERY, "recovery_code"):
             from accounts.takeover import services as takeover
 
             takeover.notify_change(user, takeover.Change.PASSWORD, actor=actor)

@@ -28,6 +28,7 @@ WATCHED = {
     "accounts.ApiToken",
     "accounts.TOTPDevice",
     "accounts.BackupCodeDevice",
+    "django_otp_webauthn.WebAuthnCredential",
     "roles.Role",
     "roles.RoleGroup",
     "roles.Grant",
@@ -45,6 +46,8 @@ BOOKKEEPING_FIELDS = {
     "throttling_failure_count",
     "throttling_failure_timestamp",
     "last_throttled_at",
+    "sign_count",  # a passkey's counter and backup state move at each use
+    "backup_state",
     "updated_at",
 }
 

@@ -12,6 +12,9 @@ from . import services as twofactor
 ALLOWED_VIEWS = {
     "twofactor:enrol",
     "twofactor:manage",
+    "passkeys:add",  # a passkey satisfies the rule as well as an app
+    "passkeys:register_begin",
+    "passkeys:register_complete",
     "accounts:sign_out",
     "security:password_change",  # an expired password is changed first (middleware before)
     "security:keep_alive",
@@ -20,7 +23,7 @@ ALLOWED_VIEWS = {
 
 
 class TwoFactorEnrolmentMiddleware:
-    """With the owner's `require_2fa`, a user without a confirmed device reaches only enrolment.
+    """With the owner's `require_2fa`, a user without an app or a passkey reaches only enrolment.
 
     Users signed in through the identity provider (SAML) are left to the provider's own second
     factor. Once a session is known to belong to a user with a device it is not checked again.
@@ -46,7 +49,7 @@ class TwoFactorEnrolmentMiddleware:
             return None
         if not twofactor.is_required(user):  # the policy came with the user: no query
             return None
-        if twofactor.has_confirmed_device(user):
+        if twofactor.has_second_factor(user):
             request.session[twofactor.VERIFIED_SESSION_KEY] = True
             return None
         return redirect("twofactor:enrol")

@@ -30,6 +30,8 @@ from security import lockout
 from security import services as security_services
 from security.services import password_expired
 
+from ..passkeys import policy as passkey_policy
+from ..takeover import services as takeover
 from .models import BackupCode, BackupCodeDevice, TOTPDevice, new_code
 
 logger = logging.getLogger(__name__)
@@ -42,6 +44,9 @@ BACKUP_CODES_LOW = 3
 
 METHOD_TOTP = "password+totp"
 METHOD_BACKUP_CODE = "password+backup_code"
+METHOD_PASSKEY = "password+passkey"
+# The second factor each method records on the sign-in event.
+SECOND_FACTORS = {METHOD_TOTP: "totp", METHOD_BACKUP_CODE: "backup_code", METHOD_PASSKEY: "passkey"}
 
 
 class TwoFactorRefused(ValidationError):
@@ -57,6 +62,12 @@ class Status:
     last_used_at: object
     backup_codes_remaining: int
     required: bool
+    passkeys: int = 0
+
+    @property
+    def any_factor(self) -> bool:
+        """Say whether the person holds any second factor (an app or a passkey)."""
+        return self.enrolled or self.passkeys > 0
 
     @property
     def backup_codes_low(self) -> bool:
@@ -75,6 +86,17 @@ def has_confirmed_device(user) -> bool:
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
 
+def has_second_factor(user) -> bool:
+    """Say whether the user holds a confirmed authenticator app or a passkey."""
+    return has_confirmed_device(user) or passkey_policy.has_passkey(user)
+
+
+def has_any_device(user) -> bool:
+    """Say whether the user holds anything a reset would remove (an app, even unconfirmed, or
+    a passkey)."""
+    return TOTPDevice.objects.filter(user=user).exists() or passkey_policy.has_passkey(user)
+
+
 def is_required(user) -> bool:
     """Say whether the owner's policy makes two-factor sign-in compulsory for this user."""
     from security.validators import policy_for
@@ -83,7 +105,7 @@ def is_required(user) -> bool:
 
 
 def status(user) -> Status:
-    """Return the two-factor state of `user` for the security tab (3 queries at most)."""
+    """Return the two-factor state of `user` for the security tab (4 queries at most)."""
     device = confirmed_device(user)
     remaining = 0
     if device is not None:
@@ -94,6 +116,7 @@ def status(user) -> Status:
         last_used_at=getattr(device, "last_used_at", None),
         backup_codes_remaining=remaining,
         required=is_required(user),
+        passkeys=passkey_policy.credentials().filter(user_id=user.pk, confirmed=True).count(),
     )
 
 
@@ -147,6 +170,9 @@ def confirm_enrolment(user, token: str) -> list[str]:
                 target=user,
                 context={"device": device.name, "backup_codes": len(codes)},
             )
+            takeover.notify_change(
+                user, takeover.Change.AUTHENTICATORS, actor=user, details="Authenticator app added."
+            )
             return codes
         audit.record(
             AuditAction.TOTP_FAILED, actor=user, target=user, context={"stage": "enrolment"}
@@ -194,9 +220,10 @@ def regenerate_backup_codes(user, *, actor) -> list[str]:
 
 @dataclass(frozen=True)
 class SecondFactorResult:
-    method: str = ""  # METHOD_TOTP or METHOD_BACKUP_CODE when accepted
+    method: str = ""  # METHOD_TOTP, METHOD_BACKUP_CODE or METHOD_PASSKEY when accepted
     throttled: bool = False
     locked: bool = False
+    passkey_required: bool = False  # codes refused: the owner requires a passkey of this user
     backup_codes_remaining: int | None = None
 
     @property
@@ -208,8 +235,9 @@ def verify_second_factor(user, code: str, *, stage: str = "sign_in") -> SecondFa
     """Check a TOTP code (6 digits) or a backup code for `user`; audit the outcome.
 
     Wrong codes are throttled per device with exponential delay and count towards the account
-    lockout like wrong passwords; a locked account accepts no code. `stage` (sign_in, step_up)
-    is recorded with every refusal.
+    lockout like wrong passwords; a locked account accepts no code, nor does the account of a
+    privileged person who holds a passkey while their owner requires phishing-resistant sign-in.
+    `stage` (sign_in, step_up) is recorded with every refusal.
     """
     code = (code or "").strip()
     is_totp = code.replace(" ", "").isdigit()
@@ -223,6 +251,16 @@ def verify_second_factor(user, code: str, *, stage: str = "sign_in") -> SecondFa
             context={"stage": stage, "locked": True},
         )
         return SecondFactorResult(locked=True)
+    if passkey_policy.codes_refused(user):
+        audit.record(
+            AuditAction.TOTP_FAILED,
+            actor=None,
+            actor_label=user.username,
+            target=user,
+            reason="A passkey is required: the owner's policy refuses codes for this user",
+            context={"stage": stage, "phishing_resistant_rule": True},
+        )
+        return SecondFactorResult(passkey_required=True)
     with transaction.atomic():
         device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).first()
         if device is None:
@@ -265,11 +303,12 @@ def verify_second_factor(user, code: str, *, stage: str = "sign_in") -> SecondFa
 def start_second_step(request, user, *, next_url: str = ""):
     """After a good password: hold the sign-in for the second factor, or return None.
 
-    Returns a redirect to the verification page when `user` has a confirmed device; the session
+    Returns a redirect to the verification page when `user` has a confirmed authenticator app or
+    a passkey; the session
     key changes and the session then carries only the pending user id and time, and `next_url`
     (already checked to stay on this site), where the person goes once verified.
     """
-    if not has_confirmed_device(user):
+    if not has_second_factor(user):
         return None
     request.session.cycle_key()
     request.session[PENDING_KEY] = {
@@ -309,7 +348,7 @@ def complete_sign_in(request, user, result: SecondFactorResult) -> str:
         request,
         user,
         method=result.method,
-        second_factor="totp" if result.method == METHOD_TOTP else "backup_code",
+        second_factor=SECOND_FACTORS.get(result.method, "backup_code"),
     )
     request.session[VERIFIED_SESSION_KEY] = True
     stepup.mark_proof(request)
@@ -345,29 +384,47 @@ def remove_own_device(user, *, password: str = "", token: str = "") -> None:
                 context={"stage": "removal"},
             )
         else:
-            delete_devices(user)
+            delete_app(user)
             audit.record(
                 AuditAction.TOTP_REMOVED,
                 actor=user,
                 target=user,
                 method="password" if by_password else "totp",
             )
+            takeover.notify_change(
+                user,
+                takeover.Change.AUTHENTICATORS,
+                actor=user,
+                details="Authenticator app and backup codes removed.",
+            )
             return
     lockout.register_failure(None, user, "device_removal_proof_wrong")
     raise TwoFactorRefused("That password or code did not match.")
 
 
-def delete_devices(user) -> None:
+def delete_app(user) -> None:
     """Delete the user's TOTP device and backup codes (callers audit and hold the transaction)."""
     TOTPDevice.objects.filter(user=user).delete()
     BackupCodeDevice.objects.filter(user=user).delete()
 
 
-def reset_device(target, *, actor, reason: str) -> int:
-    """Remove another person's device and backup codes and end all their sessions.
+def delete_devices(user) -> int:
+    """Delete the user's TOTP device, backup codes and passkeys; return the passkeys deleted.
+
+    Callers audit and hold the transaction.
+    """
+    delete_app(user)
+    passkeys = passkey_policy.credentials().filter(user_id=user.pk)
+    _, deleted = passkeys.delete()
+    return deleted.get(passkeys.model._meta.label, 0)
+
+
+def reset_device(target, *, actor, reason: str, notify: bool = True) -> int:
+    """Remove another person's device, backup codes and passkeys and end all their sessions.
 
     Needs full Data Protection Access and the right to manage `target` (no escalation). Returns
-    the number of sessions ended.
+    the number of sessions ended. The person is emailed (with `notify`; the recovery console
+    sends its own email instead).
     """
     reason = (reason or "").strip()
     if not reason:
@@ -375,15 +432,27 @@ def reset_device(target, *, actor, reason: str) -> int:
     check_support_rights(actor, target)
     with transaction.atomic():
         had_device = TOTPDevice.objects.filter(user=target).exists()
-        delete_devices(target)
+        passkeys = delete_devices(target)
         ended = delete_sessions(target, reason="Two-factor reset")
         audit.record(
             AuditAction.TOTP_RESET,
             actor=actor,
             target=target,
             reason=reason,
-            context={"had_device": had_device, "sessions_ended": ended},
+            context={
+                "had_device": had_device,
+                "webauthn_removed": passkeys,
+                "sessions_ended": ended,
+            },
         )
+        if notify:
+            takeover.notify_change(
+                target,
+                takeover.Change.AUTHENTICATORS,
+                actor=actor,
+                details="Two-factor sign-in reset: authenticator app, backup codes and passkeys "
+                "removed, every session ended.",
+            )
     return ended
 
 

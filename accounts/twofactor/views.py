@@ -71,6 +71,8 @@ def verify(request):
             return redirect(target)
         if result.locked:
             error = "Too many failed attempts: sign-in is paused for this account. Try again later."
+        elif result.passkey_required:
+            error = "Your organisation requires a passkey for your account. Use your passkey."
         elif result.throttled:
             error = "Too many wrong codes. Wait a minute, then try again."
         else:
@@ -80,7 +82,7 @@ def verify(request):
     return render(
         request,
         "twofactor/verify.html",
-        {"form": form, "error": error},
+        {"form": form, "error": error, "pending": user},
         status=400 if error else 200,
     )
 
@@ -216,7 +218,8 @@ def reset(request, pk):
     context = {
         "title": f"Reset two-factor authentication of {target.label}",
         "question": (
-            f"Remove the authenticator app and backup codes of {target.label} ({target.username})?"
+            f"Remove the authenticator app, backup codes and passkeys of {target.label} "
+            f"({target.username})?"
         ),
         "consequences": [
             "Every session of this user ends now.",

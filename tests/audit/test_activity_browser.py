@@ -13,10 +13,10 @@ def test_reviewer_reads_sign_ins_chart_and_filters(page, live_server, screenshot
     page.goto(f"{live_server.url}/sign-in/")
     page.get_by_label("Username or email").fill("admin")
     page.get_by_label("Password").fill("wrong")
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.get_by_label("Username or email").fill("admin")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(f"{live_server.url}/")
 
     page.get_by_role("link", name="Activity").first.click()

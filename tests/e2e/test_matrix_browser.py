@@ -27,7 +27,7 @@ def test_edit_matrix_preview_and_save(page, live_server, screenshot_dir, admin_u
     page.goto(f"{live_server.url}/sign-in/")
     page.get_by_label("Username or email").fill("admin")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(f"{live_server.url}/")
 
     page.get_by_role("link", name="Role groups").first.click()

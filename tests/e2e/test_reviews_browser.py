@@ -22,7 +22,7 @@ def test_access_review_from_creation_to_closure(page, live_server, screenshot_di
     page.goto(f"{live_server.url}/sign-in/")
     page.get_by_label("Username or email").fill("admin")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(f"{live_server.url}/")
 
     # Open the review from the menu.

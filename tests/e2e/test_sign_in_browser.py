@@ -12,13 +12,13 @@ def test_sign_in_and_land_on_home(page, live_server, screenshot_dir, admin_user)
     assert "/sign-in/" in page.url
     page.get_by_label("Username or email").fill("admin")
     page.get_by_label("Password").fill("not it")
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     assert page.get_by_role("alert").inner_text().startswith("Those sign-in details did not work")
     page.screenshot(path=str(screenshot_dir / "sign-in-refused.png"), full_page=True)
 
     page.get_by_label("Username or email").fill("admin@example.test")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(f"{live_server.url}/")
     assert page.get_by_role("heading", level=1).inner_text().startswith("Welcome")
     assert page.get_by_role("link", name="My access").count() >= 1
@@ -37,6 +37,6 @@ def test_no_console_csp_violations(page, live_server, owner):
     page.goto(f"{live_server.url}/sign-in/")
     page.get_by_label("Username or email").fill("plain")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(f"{live_server.url}/")
     assert [e for e in errors if "Content Security Policy" in e] == []

@@ -15,7 +15,7 @@ def sign_in_with_password(page, base):
     page.goto(f"{base}/sign-in/")
     page.get_by_label("Username or email").fill("erin")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def sign_out(page):
@@ -111,7 +111,7 @@ def test_support_console_and_public_recovery(page, live_server, screenshot_dir, 
     page.goto(f"{base}/sign-in/")
     page.get_by_label("Username or email").fill("sam")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(f"{base}/")
     page.goto(f"{base}/users/{alice.pk}/security/")
     assert page.get_by_role("heading", name="Two-factor sign-in").is_visible()

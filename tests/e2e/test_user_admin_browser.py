@@ -65,7 +65,7 @@ def sign_in(page, base_url, login, password):
     page.goto(f"{base_url}/sign-in/")
     page.get_by_label("Username or email").fill(login)
     field(page, "Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(f"{base_url}/")
 
 

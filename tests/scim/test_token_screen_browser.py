@@ -19,7 +19,7 @@ def test_create_a_token_and_see_it_once(page, live_server, screenshot_dir, admin
     page.goto(f"{live_server.url}/sign-in/")
     page.get_by_label("Username or email").fill("admin")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(f"{live_server.url}/")
     page.goto(f"{live_server.url}/settings/provisioning/")
     assert page.get_by_role("heading", name="Provisioning (SCIM)").is_visible()

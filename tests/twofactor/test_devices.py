@@ -48,7 +48,7 @@ def test_enrolment_needs_a_first_good_code(owner, clock):
     codes = twofactor.confirm_enrolment(user, code)
     assert twofactor.has_confirmed_device(user)
     assert len(codes) == 10 and len(set(codes)) == 10
-    assert actions(user)[-1] == "totp_enrolled"
+    assert actions(user)[-2:] == ["totp_enrolled", "security_notice_sent"]  # and emailed
     stored = list(BackupCode.objects.filter(device__user=user).values_list("digest", "salt"))
     assert len(stored) == 10
     flat = " ".join(d + s for d, s in stored)
@@ -153,7 +153,7 @@ def test_remove_own_device_needs_password_or_code(owner, clock):
     clock.advance(seconds=5)
     twofactor.remove_own_device(user, token=totp.at(clock.epoch))
     assert not twofactor.has_confirmed_device(user)
-    assert actions(user)[-2:] == ["totp_failed", "totp_removed"]
+    assert actions(user)[-3:] == ["totp_failed", "totp_removed", "security_notice_sent"]
 
 
 def test_config_url_is_what_authenticator_apps_read(owner):
