@@ -27,7 +27,7 @@ import audit
 from audit.choices import AuditAction
 from audit.models import AuditEvent
 from audit.services import diff
-from roles import guards, sod, versions
+from roles import catalog, guards, permissions, sod, versions
 from roles.guards import EscalationRefused
 from roles.impact import Proposal
 from security.services import end_tracked_sessions
@@ -58,6 +58,7 @@ ACCESS_FIELDS = (
     "expert_level",
     "is_account_manager",
     "is_commission_holder",
+    "is_emergency_account",
 )
 COMMISSION_FIELDS = (
     "commission_reference_date",
@@ -201,11 +202,26 @@ def _check_access_rules(
         raise EscalationRefused(
             f"You cannot set an expert level above your own ({actor.expert_level})."
         )
+    if "is_emergency_account" in changed and after.get("is_emergency_account"):
+        _check_can_mark_emergency(actor, target)
     if "role" in changed and after.get("role") is not None:
         guards.check_can_grant_groups(actor, after["role"].role_groups.all())
     added_groups = list(added_groups)
     if added_groups:
         guards.check_can_grant_groups(actor, added_groups)
+
+
+def _check_can_mark_emergency(actor: User, target: User) -> None:
+    """An emergency account activates eligible access without approval, so only someone who
+    approves access requests may mark one, and never their own."""
+    if actor.is_superuser:
+        return
+    if target.pk is not None and target.pk == actor.pk:
+        raise EscalationRefused("You cannot make your own account an emergency account.")
+    if not permissions.for_user(actor).has(catalog.ACCESS_REQUESTS, catalog.APPROVE):
+        raise EscalationRefused(
+            "Marking an emergency account needs Approve on Access Requests, as approving does."
+        )
 
 
 def _save_identity(save) -> None:

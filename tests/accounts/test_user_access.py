@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.choices import AccessSource, AuthSource
 from accounts.models import User
-from accounts.users import set_user_access
+from accounts.users import set_user_access, update_user
 from audit.models import AuditEvent
 from reviews import services as reviews
 from reviews.choices import Decision, ScopeKind
@@ -299,3 +299,22 @@ def test_a_review_cannot_change_what_the_identity_provider_sets(manager, owner, 
     assert "identity provider" in item.apply_error
     assert fresh(target).role_id is None
     assert not AuditEvent.objects.filter(action="user_changed").exists()
+
+
+def test_only_an_approver_marks_an_emergency_account_and_never_their_own(manager, owner):
+    target = make_user(owner, username="eve", privilege_level=3)
+    screen = {"reason": "On call", "source": AccessSource.SCREEN}
+    with pytest.raises(EscalationRefused, match="Approve on Access Requests"):
+        update_user(target, actor=manager, data={"is_emergency_account": True}, **screen)
+    approver = make_user(
+        owner,
+        username="ann",
+        grants={catalog.USERS: "full", catalog.ACCESS_REQUESTS: catalog.APPROVE},
+        privilege_level=5,
+    )
+    with pytest.raises(EscalationRefused, match="your own"):
+        update_user(approver, actor=approver, data={"is_emergency_account": True}, **screen)
+    update_user(target, actor=approver, data={"is_emergency_account": True}, **screen)
+    assert fresh(target).is_emergency_account
+    event = AuditEvent.objects.filter(action="user_changed").latest("id")
+    assert event.changes == {"is_emergency_account": [False, True]}
