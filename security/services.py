@@ -21,6 +21,7 @@ from django.utils import timezone
 
 import audit
 from audit.choices import AuditAction
+from audit.display import summarise_user_agent
 from audit.services import diff
 
 from . import lockout
@@ -206,21 +207,36 @@ def hash_session_key(key: str) -> str:
     return hashlib.sha256((key or "").encode()).hexdigest()
 
 
-def end_session(session: UserSession, *, actor, reason: str) -> None:
-    """End one of a user's sessions (refused at its next request) and audit SESSIONS_ENDED."""
+def end_session(session: UserSession, *, actor, reason: str) -> bool:
+    """End one of a user's sessions (refused at its next request) and audit SESSIONS_ENDED.
+
+    The actor is the session's own user or someone of the same owner (the screens check that
+    they may administer users). Return False when the session had already ended.
+    """
+    user = session.user
+    if actor.pk != user.pk and user.owner_id != actor.owner_id and not actor.is_superuser:
+        raise ValidationError("This session belongs to another organisation.")
     with transaction.atomic():
+        now = timezone.now()
         updated = UserSession.objects.filter(pk=session.pk, ended_at__isnull=True).update(
-            ended_at=timezone.now(), end_reason=reason[:100]
+            ended_at=now, end_reason=reason[:100]
         )
         if updated:
             _move_session_epoch(session.user_id)
+            session.ended_at, session.end_reason = now, reason[:100]
             audit.record(
                 AuditAction.SESSIONS_ENDED,
                 actor=actor,
-                target=session.user,
+                target=user,
                 reason=reason,
-                context={"count": 1, "session_id": session.pk},
+                context={
+                    "count": 1,
+                    "session_id": session.pk,
+                    "device": summarise_user_agent(session.user_agent),
+                    "session_ip": session.ip or "",
+                },
             )
+    return bool(updated)
 
 
 def end_other_sessions(user, *, current_key: str, actor) -> int:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import datetime
+
 from django.contrib import auth, messages
 from django.contrib.auth import update_session_auth_hash
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.db.models import Q
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
+from audit import geo
+from audit.display import summarise_user_agent
 from portal.access import requires, signed_in
 from portal.forms import apply_service_errors
 from portal.redirects import safe_next
@@ -221,13 +227,35 @@ def keep_alive(request):
 # -- Sessions ------------------------------------------------------------------------------------
 
 
+ENDED_SHOWN_FOR = datetime.timedelta(days=1)
+
+
+def _describe_sessions(sessions) -> list:
+    """Attach what the sessions lists show: the browser as people say it, and the place."""
+    for row in sessions:
+        row.device = summarise_user_agent(row.user_agent) if row.user_agent else "Unknown browser"
+        row.place = geo.locate(row.ip) if row.ip else ""
+    return sessions
+
+
 @signed_in
 @never_cache
 @require_http_methods(["GET", "POST"])
 def my_sessions(request):
-    """List the person's own sessions; sign out of every other one."""
+    """List the person's own sessions; sign out of one of them, or of every other one."""
     current = services.hash_session_key(request.session.session_key or "")
     if request.method == "POST":
+        if request.POST.get("session"):
+            row = get_object_or_404(
+                UserSession, pk=_int(request.POST["session"]), user=request.user
+            )
+            if row.key_hash == current:
+                messages.error(request, "That is the session you are using: sign out instead.")
+            elif services.end_session(
+                row, actor=request.user, reason="Signed out from Your sessions"
+            ):
+                messages.success(request, f"Signed out of {_describe_sessions([row])[0].device}.")
+            return redirect("security:my_sessions")
         count = services.end_other_sessions(
             request.user, current_key=request.session.session_key or "", actor=request.user
         )
@@ -235,11 +263,18 @@ def my_sessions(request):
             request, f"Signed out of {count} other session{'s' if count != 1 else ''}."
         )
         return redirect("security:my_sessions")
-    sessions = UserSession.objects.filter(user=request.user, ended_at__isnull=True)
+    recently = timezone.now() - ENDED_SHOWN_FOR
+    sessions = UserSession.objects.filter(user=request.user).filter(
+        Q(ended_at__isnull=True) | Q(ended_at__gte=recently)
+    )
     return render(
         request,
         "security/my_sessions.html",
-        {"sessions": sessions, "current_hash": current, "signed_in_at": SIGNED_IN_AT},
+        {
+            "sessions": _describe_sessions(sorted(sessions, key=lambda s: s.ended_at is not None)),
+            "current_hash": current,
+            "signed_in_at": SIGNED_IN_AT,
+        },
     )
 
 
@@ -247,22 +282,40 @@ def my_sessions(request):
 @never_cache
 @require_http_methods(["GET", "POST"])
 def user_sessions(request, pk: int):
-    """List a user's sessions; end them all (an administrator's action)."""
+    """List a user's sessions; end one of them, or all (an administrator's action)."""
     target = get_owned_or_404(request.user, User.objects.all(), pk)
     form = ReasonForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        count = services.end_all_sessions(
-            target, actor=request.user, reason=form.cleaned_data["reason"]
-        )
-        messages.success(request, f"Ended {count} session{'s' if count != 1 else ''} of {target}.")
-        return redirect("security:user_sessions", pk=target.pk)
+        reason = form.cleaned_data["reason"]
+        if request.POST.get("session"):
+            row = get_object_or_404(UserSession, pk=_int(request.POST["session"]), user=target)
+            if services.end_session(
+                row, actor=request.user, reason=reason or "Ended by an administrator"
+            ):
+                device = _describe_sessions([row])[0].device
+                messages.success(request, f"Ended the session of {target} on {device}.")
+            else:
+                messages.info(request, "That session had already ended.")
+        else:
+            count = services.end_all_sessions(target, actor=request.user, reason=reason)
+            messages.success(
+                request, f"Ended {count} session{'s' if count != 1 else ''} of {target}."
+            )
+        return redirect(safe_next(request, reverse("security:user_sessions", args=[target.pk])))
     sessions = UserSession.objects.filter(user=target).order_by("ended_at", "-last_seen_at")[:50]
     return render(
         request,
         "security/user_sessions.html",
-        {"target": target, "sessions": sessions, "form": form},
+        {"target": target, "sessions": _describe_sessions(list(sessions)), "form": form},
         status=400 if form.errors else 200,
     )
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise Http404("No such session.") from exc
 
 
 # -- Lockouts ------------------------------------------------------------------------------------

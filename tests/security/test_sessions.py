@@ -113,6 +113,89 @@ class TestYourSessions:
         assert event.context["count"] == 1 and event.actor_id == fran.pk
 
 
+CHROME = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 "
+    "Safari/537.36"
+)
+FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:140.0) Gecko/20100101 Firefox/140.0"
+
+
+@pytest.mark.django_db
+class TestEndOneSession:
+    def test_the_person_signs_out_of_one_session_and_sees_it_ended(self, fran):
+        laptop, phone, tablet = (signed_in_client(fran) for _ in range(3))
+        laptop.get("/", HTTP_USER_AGENT=CHROME)
+        phone.get("/", HTTP_USER_AGENT=FIREFOX)
+        tablet.get("/", HTTP_USER_AGENT=FIREFOX)
+        page = laptop.get(TestYourSessions.URL).content.decode()
+        assert "Chrome 156 on Linux" in page and "Firefox 140 on Windows" in page
+        assert f'title="{CHROME}"' in page  # the whole user agent on hover
+        row = UserSession.objects.get(key_hash=hash_key(phone))
+        response = laptop.post(TestYourSessions.URL, {"session": row.pk}, follow=True)
+        assert "Signed out of Firefox 140 on Windows." in response.content.decode()
+        assert phone.get("/").status_code == 302
+        assert tablet.get("/").status_code == 200 and laptop.get("/").status_code == 200
+        event = AuditEvent.objects.get(action="sessions_ended")
+        assert event.actor_id == fran.pk and event.context["count"] == 1
+        assert event.context["device"] == "Firefox 140 on Windows"
+        assert event.context["session_id"] == row.pk
+        page = laptop.get(TestYourSessions.URL).content.decode()
+        assert "Ended " in page and "Signed out from Your sessions" in page
+
+    def test_the_current_session_and_other_peoples_are_not_ended_here(self, owner, fran):
+        laptop = signed_in_client(fran)
+        laptop.get("/")
+        mine = UserSession.objects.get(key_hash=hash_key(laptop))
+        response = laptop.post(TestYourSessions.URL, {"session": mine.pk}, follow=True)
+        assert "That is the session you are using" in response.content.decode()
+        other = signed_in_client(make_user(owner, username="gale"))
+        other.get("/")
+        theirs = UserSession.objects.get(key_hash=hash_key(other))
+        assert laptop.post(TestYourSessions.URL, {"session": theirs.pk}).status_code == 404
+        assert laptop.post(TestYourSessions.URL, {"session": "x"}).status_code == 404
+        assert not UserSession.objects.filter(ended_at__isnull=False).exists()
+        assert not AuditEvent.objects.filter(action="sessions_ended").exists()
+
+    def test_an_administrator_ends_one_session_with_a_reason(self, signed_in, admin_user, fran):
+        phone, laptop = signed_in_client(fran), signed_in_client(fran)
+        phone.get("/", HTTP_USER_AGENT=FIREFOX)
+        laptop.get("/", HTTP_USER_AGENT=CHROME)
+        row = UserSession.objects.get(key_hash=hash_key(phone))
+        admin = signed_in(admin_user)
+        url = reverse("security:user_sessions", args=[fran.pk])
+        response = admin.post(url, {"session": row.pk, "reason": "Phone lost"})
+        assert response.status_code == 302
+        assert phone.get("/").status_code == 302 and laptop.get("/").status_code == 200
+        event = AuditEvent.objects.get(action="sessions_ended")
+        assert event.actor_id == admin_user.pk and event.subject_user_id == fran.pk
+        assert event.reason == "Phone lost" and event.context["count"] == 1
+        page = admin.get(url).content.decode()
+        assert "Chrome 156 on Linux" in page and "Ended " in page and "Phone lost" in page
+        assert admin.post(url, {"session": row.pk}).status_code == 302  # already ended: no event
+        assert AuditEvent.objects.filter(action="sessions_ended").count() == 1
+
+    def test_the_record_lists_live_sessions_with_an_end_button(self, signed_in, admin_user, fran):
+        signed_in_client(fran).get("/", HTTP_USER_AGENT=CHROME)
+        page = signed_in(admin_user).get(f"/users/{fran.pk}/security/").content.decode()
+        assert "Chrome 156 on Linux" in page
+        assert 'name="session"' in page and "End<span" in page
+
+    def test_another_owners_session_is_not_found(self, signed_in, admin_user, fran):
+        stranger = make_user(make_owner())
+        browser = signed_in_client(stranger)
+        browser.get("/")
+        row = UserSession.objects.get(user=stranger)
+        url = reverse("security:user_sessions", args=[fran.pk])
+        assert signed_in(admin_user).post(url, {"session": row.pk}).status_code == 404
+        assert browser.get("/").status_code == 200
+
+
+def hash_key(client) -> str:
+    from security.services import hash_session_key
+
+    return hash_session_key(client.session.session_key)
+
+
 @pytest.mark.django_db
 class TestEndAllSessions:
     def url(self, user):
