@@ -27,7 +27,7 @@ from saml2.sigver import MissingKey, SignatureError
 from saml2.validate import ResponseLifetimeExceed, ToEarly
 
 from . import config
-from .models import SamlIdentityProvider
+from .models import SamlAssertionId, SamlIdentityProvider
 
 PENDING_REQUESTS = "_saml2_pending_requests"
 MAX_PENDING = 10
@@ -161,6 +161,10 @@ def verify_response(request, saml_response: str, relay_state: str = "", *, now=N
     in_response_to, issuer = _peek(xml)
     pending = request.saml_session.get(PENDING_REQUESTS, {})
     solicited = pending.get(in_response_to) if in_response_to else None
+    if not solicited:
+        # Its request was answered already (or never made here): before calling it unsolicited,
+        # see whether its assertion was used to sign in, which makes it a replay.
+        _refuse_a_replay(xml)
     provider = _choose_provider(issuer, solicited)
     _check_algorithms(xml, provider)
     client = Saml2Client(
@@ -228,6 +232,23 @@ def _peek(xml: bytes) -> tuple[str, str]:
     return root.get("InResponseTo", ""), (issuer.text or "").strip() if issuer is not None else ""
 
 
+def _refuse_a_replay(xml: bytes) -> None:
+    """Refuse as a replay a response whose assertion already signed someone in.
+
+    Assertion ids are random and kept (`SamlAssertionId`) until the assertion expires, so a
+    match means this very response, or its assertion, came back; an assertion id read from the
+    unverified XML only names the refusal, it lets nothing in.
+    """
+    ids = [a.get("ID", "") for a in _parse(xml).iter(f"{{{SAML}}}Assertion")]
+    used = (
+        SamlAssertionId.objects.select_related("provider__owner")
+        .filter(assertion_id__in=[i[:256] for i in ids if i])
+        .first()
+    )
+    if used is not None:
+        raise SsoRefused(Refusal.REPLAYED, used.assertion_id, provider=used.provider)
+
+
 def _choose_provider(issuer: str, solicited: dict | None) -> SamlIdentityProvider:
     if solicited:
         provider = (
@@ -290,7 +311,29 @@ def _classify(exc: Exception | None, xml: bytes) -> str:
     audiences = [a.text for a in root.iter(f"{{{SAML}}}Audience")]
     if audiences and config.sp_entity_id() not in audiences:
         return Refusal.WRONG_AUDIENCE
+    if _out_of_time(root, timezone.now()):
+        return Refusal.EXPIRED
     return Refusal.INVALID
+
+
+def _out_of_time(root, now: datetime.datetime) -> bool:
+    """Say whether a response is outside its time: issued more than a day away from now (pysaml2
+    then refuses it without saying why), or its assertion already expired or not yet valid."""
+    slack = datetime.timedelta(seconds=config.ACCEPTED_TIME_DIFF)
+    issued = _instant(root.get("IssueInstant", ""))
+    if issued is not None and abs(now - issued) > datetime.timedelta(days=1) + slack:
+        return True
+    for element in (
+        *root.iter(f"{{{SAML}}}Conditions"),
+        *root.iter(f"{{{SAML}}}SubjectConfirmationData"),
+    ):
+        ends = _instant(element.get("NotOnOrAfter", ""))
+        starts = _instant(element.get("NotBefore", ""))
+        if (ends is not None and now >= ends + slack) or (
+            starts is not None and now < starts - slack
+        ):
+            return True
+    return False
 
 
 def _facts(response, relay_state: str, *, now=None) -> Assertion:
@@ -330,7 +373,7 @@ def _facts(response, relay_state: str, *, now=None) -> Assertion:
 
 def _instant(value: str) -> datetime.datetime | None:
     try:
-        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.datetime.fromisoformat((value or "").replace("Z", "+00:00"))
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)

@@ -3,10 +3,13 @@
 Every refusal shows the person the same generic page (403) and records the precise reason.
 """
 
+import contextlib
+import datetime
 import time
 from unittest import mock
 
 import pytest
+from django.test import Client
 from saml2 import xmldsig
 
 from accounts.models import User
@@ -38,6 +41,27 @@ OKTA_FRAN = {
     "lastName": "Finance",
     "groups": ["billing-clerks", "Everyone"],
 }
+
+
+@contextlib.contextmanager
+def idp_clock(shift: datetime.timedelta):
+    """Run the test IdP `shift` away from now (pysaml2 reads both time.gmtime and datetime)."""
+    seconds = shift.total_seconds()
+    real_gmtime, real_time = time.gmtime, time.time
+
+    class Shifted(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.datetime.now(tz) + shift
+
+    with (
+        mock.patch(
+            "time.gmtime", lambda t=None: real_gmtime(real_time() + seconds if t is None else t)
+        ),
+        mock.patch("time.time", lambda: real_time() + seconds),
+        mock.patch("saml2.time_util.datetime", Shifted),
+    ):
+        yield
 
 
 def last_event():
@@ -297,7 +321,17 @@ class TestMessagesRefused:
         assert post_response(client, saml_response, relay).status_code == 302
         client.post("/sign-out/")
         response = post_response(client, saml_response, relay)
-        assert_refused(client, response, "unsolicited")
+        event = assert_refused(client, response, "replayed")
+        assert event.reason == "Assertion already used (replay)"
+        assert event.owner_id == provider.owner_id
+
+    def test_replay_from_another_browser(self, client, idp, provider):
+        saml_request, relay = start_sign_in(client, provider)
+        request = idp.parse_request(saml_request)
+        saml_response = idp.response("00u1fran", OKTA_FRAN, in_response_to=request.id)
+        assert post_response(client, saml_response, relay).status_code == 302
+        attacker = Client()
+        assert_refused(attacker, post_response(attacker, saml_response, relay), "replayed")
 
     def test_replay_is_refused_even_when_idp_initiated_sign_in_is_allowed(
         self, client, owner, idp, provider
@@ -337,6 +371,30 @@ class TestMessagesRefused:
         with mock.patch("saml2.time_util.utc_now", return_value=later):
             response = post_response(client, saml_response, relay)
         assert_refused(client, response, "expired")
+
+    @pytest.mark.parametrize("days", [-2, 2])
+    def test_a_response_issued_days_away_is_recorded_as_expired(self, client, idp, provider, days):
+        saml_request, relay = start_sign_in(client, provider)
+        request = idp.parse_request(saml_request)
+        with idp_clock(datetime.timedelta(days=days)):
+            saml_response = idp.response("00u1fran", OKTA_FRAN, in_response_to=request.id)
+        event = assert_refused(client, post_response(client, saml_response, relay), "expired")
+        assert event.reason == "Assertion expired or not yet valid"
+
+    def test_an_unsigned_old_response_is_still_a_bad_signature(self, client, idp, provider):
+        saml_request, relay = start_sign_in(client, provider)
+        request = idp.parse_request(saml_request)
+        with idp_clock(datetime.timedelta(days=-2)):
+            saml_response = idp.response(
+                "00u1fran",
+                OKTA_FRAN,
+                in_response_to=request.id,
+                sign_response=False,
+                sign_assertion=False,
+            )
+        response = post_response(client, saml_response, relay)
+        assert response.status_code == 403
+        assert last_event().context["reason"] in {"bad_signature", "expired"}
 
     def test_xml_with_an_external_entity(self, client, idp, provider):
         saml_request, relay = start_sign_in(client, provider)
