@@ -70,6 +70,11 @@ def _their_time(user, moment=None) -> str:
     return f"{timezone.localtime(moment or timezone.now(), zone):%d %b %Y at %H:%M %Z}"
 
 
+def _staff(actor, user) -> str:
+    """Name the staff member who acted, and where from: "Sam Support at Acme Telecom"."""
+    return f"{actor.label} at {user.owner.name}"
+
+
 def _notify(user, subject: str, lines: list[str], *, kind=EmailKind.ACCOUNT_NOTICE, **queued):
     """Put an email to `user` in the outbox, in the caller's transaction (the worker sends it)."""
     body = "\n\n".join([f"Hello {user.get_short_name()},", *lines, "Billing Access"])
@@ -130,7 +135,7 @@ def send_recovery_code(user, *, actor, reason: str) -> RecoveryCode:
             user,
             "your recovery code",
             [
-                f"{actor.label} of support sent you this recovery code:\n\n    {code}\n\n"
+                f"{_staff(actor, user)} sent you this recovery code:\n\n    {code}\n\n"
                 f"Open {url}, enter your email address and the code, then choose to set a new "
                 "password or to remove your two-factor device.",
                 f"The code works once, until {_their_time(user, row.expires_at)} "
@@ -401,7 +406,7 @@ def run_console_action(user, *, actor, action: str, reason: str) -> str:
                 user,
                 "support acted on your account",
                 [
-                    f"On {_their_time(user)}, {actor.label} of support {CONSOLE_DONE[action]}.",
+                    f"On {_their_time(user)}, {_staff(actor, user)} {CONSOLE_DONE[action]}.",
                     "If you did not ask for this, contact your administrator at once: someone "
                     "may be trying to take over your account.",
                 ],

@@ -106,6 +106,29 @@ class DecisionForm(forms.Form):
             self.fields["decision"].choices = [
                 c for c in self.fields["decision"].choices if c[0] != Decision.DEACTIVATE
             ]
+        self.item = item
+
+    def clean(self):
+        """Leave behind the comment of a decision this one replaces.
+
+        The form opens with the recorded decision and its comment; a reviewer who picks another
+        decision without touching the comment would otherwise file the old reason under the new
+        decision (and the report would show "Keep access" explained by why to remove it).
+        """
+        data = super().clean()
+        item, decision = self.item, data.get("decision")
+        comment = (data.get("comment") or "").strip()
+        superseded = item.is_decided and decision and decision != item.decision
+        if superseded and comment and comment == (item.comment or "").strip():
+            if decision == Decision.KEEP:
+                data["comment"] = ""
+            else:
+                self.add_error(
+                    "comment",
+                    f"This comment explains the earlier decision ({item.get_decision_display()}). "
+                    "Say why you chose this one instead.",
+                )
+        return data
 
 
 ITEM_FILTERS = [

@@ -7,6 +7,7 @@ from django import forms
 from . import catalog
 from .choices import RoleGroupKind
 from .models import Role, RoleGroup
+from .services import check_override_expiry
 
 CELL_PREFIX = "cell-"
 
@@ -255,6 +256,14 @@ class OverrideForm(forms.Form):
     def __init__(self, *args, exclude_data_protection: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["area"].choices = area_choices(exclude_data_protection=exclude_data_protection)
+
+    def clean_expires_at(self):
+        expires_at = self.cleaned_data.get("expires_at")
+        try:
+            check_override_expiry(expires_at)
+        except forms.ValidationError as exc:
+            raise forms.ValidationError(exc.message_dict["expires_at"]) from exc
+        return expires_at
 
     def clean(self):
         data = super().clean()

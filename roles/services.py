@@ -555,6 +555,15 @@ def _check_data_protection(actor, area: catalog.Area) -> None:
         raise EscalationRefused(f"Only someone who holds {area.label} may change overrides of it.")
 
 
+def check_override_expiry(expires_at: datetime.datetime | None, *, now=None) -> None:
+    """Refuse an override expiry that is not in the future (empty means it never expires).
+
+    The override form's preview asks the same, so a preview never shows what saving refuses.
+    """
+    if expires_at is not None and expires_at <= (now or timezone.now()):
+        raise ValidationError({"expires_at": "Choose a time in the future, or leave it empty."})
+
+
 def set_override(
     user,
     area: str,
@@ -572,8 +581,7 @@ def set_override(
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": "Say why this override is needed."})
-    if expires_at is not None and expires_at <= timezone.now():
-        raise ValidationError({"expires_at": "Choose a time in the future, or leave it empty."})
+    check_override_expiry(expires_at)
     _check_owner(actor, user)
     check_can_manage_user(actor, user)
     _check_data_protection(actor, info)

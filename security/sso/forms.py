@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django import forms
+from django.utils.html import format_html
 
 from roles.choices import RoleGroupKind
 from roles.models import Role, RoleGroup
@@ -80,7 +81,7 @@ class IdentityProviderForm(forms.ModelForm):
         uploaded = cleaned.get("metadata_file")
         if uploaded:
             try:
-                cleaned["metadata_xml"] = uploaded.decode("utf-8")
+                cleaned["metadata_xml"] = self.uploaded_xml = uploaded.decode("utf-8")
             except UnicodeDecodeError:
                 self.add_error("metadata_file", "The file is not UTF-8 text.")
                 return cleaned
@@ -97,6 +98,27 @@ class IdentityProviderForm(forms.ModelForm):
         if preset == AttributePreset.CUSTOM and not cleaned.get("email_attribute"):
             self.add_error("email_attribute", "Name the attribute that carries the email address.")
         return cleaned
+
+    def full_clean(self):
+        """Validate; when the form comes back with errors, keep the metadata file it was given.
+
+        A browser never fills a file input again, so the file's XML is put in the text box
+        (and the preset and every other field keep what was chosen), and saving again needs
+        no second upload.
+        """
+        super().full_clean()
+        xml = getattr(self, "uploaded_xml", None)
+        if self.errors and xml is not None:
+            self.data = self.data.copy()
+            self.data[self.add_prefix("metadata_xml")] = xml
+            upload = self.files.get(self.add_prefix("metadata_file"))
+            name = getattr(upload, "name", "") or "The file you chose"
+            # Help texts are shown as HTML: the file's name is the person's, so escaped.
+            kept = format_html(
+                "{} is kept in the box below: there is no need to choose it again.", name[:200]
+            )
+            self.fields["metadata_file"].help_text = kept
+            self["metadata_file"].help_text = kept  # the bound field copied the old one
 
     def data_for_service(self) -> dict:
         return {name: self.cleaned_data.get(name) for name in self.Meta.fields}

@@ -164,6 +164,33 @@ def test_decide_apply_close_and_report_through_the_screens(signed_in, admin_user
     assert clara["Role at review"] == "Clerk"
 
 
+def test_a_superseded_decisions_comment_is_left_behind(signed_in, admin_user, campaign, clerk):
+    client = signed_in(admin_user)
+    item = campaign.items.get(user=clerk)
+    url = f"/reviews/campaigns/{campaign.pk}/items/{item.pk}/"
+    assert client.post(url, {"decision": "deactivate", "comment": "Left in May"}).status_code == 302
+    form = client.get(url).context["form"]
+    assert form.initial["comment"] == "Left in May"  # the form opens with what was recorded
+    # The reviewer changes their mind and keeps the access, leaving the comment untouched.
+    assert client.post(url, {"decision": "keep", "comment": "Left in May"}).status_code == 302
+    item.refresh_from_db()
+    assert (item.decision, item.comment) == ("keep", "")
+    report = client.get(f"/reviews/campaigns/{campaign.pk}/report/").content.decode()
+    assert "Left in May" not in report
+    # Back to a decision that needs a reason: the old one is not taken for it.
+    client.post(url, {"decision": "deactivate", "comment": "Left in May"})
+    refused = client.post(url, {"decision": "change_role", "comment": "Left in May"})
+    assert refused.status_code == 400
+    assert "This comment explains the earlier decision (Deactivate)" in refused.content.decode()
+    item.refresh_from_db()
+    assert (item.decision, item.comment) == ("deactivate", "Left in May")
+    assert (
+        client.post(url, {"decision": "deactivate", "comment": "Left in June"}).status_code == 302
+    )
+    item.refresh_from_db()
+    assert item.comment == "Left in June"  # the same decision, its comment corrected
+
+
 def test_dormant_report_takes_the_number_of_days(signed_in, admin_user, owner):
     make_user(owner, username="sleepy", last_sign_in_at=timezone.now() - datetime.timedelta(40))
     client = signed_in(admin_user)

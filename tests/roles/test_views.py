@@ -1,6 +1,7 @@
 """Screens of the permission engine: anonymous → sign-in, without permission → 403, with → 200,
 changes audited, bad input answered on the page, query counts constant in page size."""
 
+import datetime
 import json
 
 import pytest
@@ -8,6 +9,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import User
 from audit.models import AuditEvent
@@ -359,6 +361,24 @@ def test_user_permissions_and_overrides(client, signed_in, admin_user, clerk):
     removed = client.post(reverse("roles:override_remove", args=[override.pk]), {"reason": "Done"})
     assert removed.status_code == 302
     assert not PermissionOverride.objects.filter(pk=override.pk).exists()
+
+
+def test_override_preview_refuses_a_past_expiry_as_the_save_does(
+    client, signed_in, admin_user, clerk
+):
+    signed_in(admin_user)
+    url = reverse("roles:override_add", args=[clerk.pk])
+    past = (timezone.localtime() - datetime.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
+    data = {"area": "invoices", "level": "none", "reason": "Investigation", "expires_at": past}
+    preview = client.post(url, data)
+    assert preview.status_code == 400
+    assert b"Impact on users" not in preview.content
+    assert "Choose a time in the future, or leave it empty." in preview.content.decode()
+    crafted = client.post(url, {**data, "previewed": f"invoices:none:{past}"})
+    assert crafted.status_code == 400
+    assert not PermissionOverride.objects.filter(user=clerk).exists()
+    future = (timezone.localtime() + datetime.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
+    assert b"Impact on users" in client.post(url, {**data, "expires_at": future}).content
 
 
 def test_data_protection_overrides_only_for_holders(client, signed_in, owner, clerk):

@@ -425,3 +425,19 @@ def test_code_email_gives_the_expiry_in_the_users_time_zone(support, owner, cloc
     bea = make_user(owner, username="bea", time_zone="Asia/Tokyo", privilege_level=3)
     send_code(support, bea)
     assert "22 Nov 2026 at 19:30 JST" in mail.outbox[-1].body  # 10:00 UTC + 30 min
+
+
+def test_code_email_names_the_staff_member_and_the_organisation(owner):
+    sam = make_user(
+        owner,
+        username="sam",
+        first_name="Sam",
+        last_name="Support",
+        grants={catalog.DP_ACCESS: catalog.FULL},
+        privilege_level=8,
+    )
+    bea = make_user(owner, username="bea", privilege_level=3)
+    send_code(sam, bea)
+    body = mail.outbox[-1].body
+    assert f"Sam Support at {owner.name} sent you this recovery code" in body
+    assert "of support" not in body

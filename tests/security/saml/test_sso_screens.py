@@ -116,6 +116,26 @@ class TestProviderChanges:
         assert "https://idp.example.test/metadata" in detail
         assert f"/saml2/login/?idp={provider.pk}" in detail
 
+    def test_an_error_keeps_the_chosen_preset_and_file(self, signed_in, admin_user, idp):
+        client = signed_in(admin_user)
+        upload = SimpleUploadedFile("okta-<b>.xml", idp.metadata_xml.encode(), "text/xml")
+        response = client.post(
+            NEW, {**provider_form(name="", preset="entra"), "metadata_file": upload}
+        )
+        assert response.status_code == 400
+        form = response.context["form"]
+        assert "name" in form.errors
+        assert form["preset"].value() == "entra"
+        assert form["metadata_xml"].value() == idp.metadata_xml
+        html = response.content.decode()
+        assert '<option value="entra" selected>' in html
+        assert "okta-&lt;b&gt;.xml is kept in the box below" in html
+        # Saved again with the name, without choosing the file again.
+        data = {k: v for k, v in form.data.items() if k != "csrfmiddlewaretoken"}
+        assert client.post(NEW, {**data, "name": "Acme Entra"}).status_code == 302
+        saved = SamlIdentityProvider.objects.get(name="Acme Entra")
+        assert saved.preset == "entra" and saved.entity_id == idp.entity_id
+
     def test_creates_from_pasted_metadata_with_the_entra_preset(self, signed_in, admin_user, idp):
         client = signed_in(admin_user)
         response = client.post(NEW, provider_form(idp.metadata_xml, name="Entra", preset="entra"))
