@@ -502,14 +502,27 @@ def grant_exception(
     return exception
 
 
-def revoke_exception(exception: SodException, *, actor, reason: str) -> None:
-    """End an exception now."""
+def revoke_exception(exception: SodException, *, actor, reason: str) -> bool:
+    """End an exception now, with a reason; return whether it was still in force.
+
+    Like granting one, ending it needs Approve on Access Requests.
+    """
     if exception.owner_id != actor.owner_id and not actor.is_superuser:
         raise PermissionDenied("Not your organisation's exception.")
+    held = permissions.for_user(actor)
+    if not actor.is_superuser and not held.has(catalog.ACCESS_REQUESTS, catalog.APPROVE):
+        raise PermissionDenied("Ending exceptions needs Approve on Access Requests.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the exception ends now."})
     with transaction.atomic():
-        SodException.objects.filter(pk=exception.pk, revoked_at__isnull=True).update(
-            revoked_at=timezone.now()
+        ended = (
+            SodException.objects.in_force()
+            .filter(pk=exception.pk)
+            .update(revoked_at=timezone.now())
         )
+        if not ended:
+            return False  # already ended or expired: nothing to record
         audit.record(
             AuditAction.SOD_EXCEPTION_REVOKED,
             actor=actor,
@@ -517,6 +530,7 @@ def revoke_exception(exception: SodException, *, actor, reason: str) -> None:
             reason=reason,
             context={"rule": exception.rule.name},
         )
+    return True
 
 
 # The report ------------------------------------------------------------------------------------

@@ -336,3 +336,27 @@ def test_violators_are_found_in_sql(
     assert fine not in found
     other_owner = make_user(make_owner(), grants={"invoices": "full", "payments": "full"})
     assert other_owner not in found
+
+
+def test_ending_an_exception_needs_an_approver_a_reason_and_one_that_is_in_force(
+    owner, admin_user, rule, clerk
+):
+    rule.effect = SodEffect.EXCEPTION
+    rule.save()
+    approver = make_user(owner, grants={catalog.ACCESS_REQUESTS: catalog.APPROVE})
+    exception = sod.grant_exception(
+        rule,
+        clerk,
+        actor=approver,
+        requested_by=admin_user,
+        reason="Quarter close",
+        expires_at=timezone.now() + DAY,
+    )
+    plain = make_user(owner, grants={"invoices": "read"})
+    with pytest.raises(PermissionDenied):
+        sod.revoke_exception(exception, actor=plain, reason="Done")
+    with pytest.raises(ValidationError):
+        sod.revoke_exception(exception, actor=approver, reason=" ")
+    assert sod.revoke_exception(exception, actor=approver, reason="Close finished") is True
+    assert sod.revoke_exception(exception, actor=approver, reason="Again") is False
+    assert AuditEvent.objects.filter(action="sod_exception_revoked").count() == 1
