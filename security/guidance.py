@@ -1,28 +1,29 @@
 """What current guidance says about the policy options that owners may turn on for auditors.
 
-Shown on the policy screen beside an option while it is on. Sources: NIST SP 800-63B (revision 4,
-password verifiers) and OWASP ASVS 4.0.3 (V2.1, password security).
+Shown on the policy screen beside an option while it is on, after the label "Current guidance:",
+so each note starts with the advice itself. Sources: NIST SP 800-63B (revision 4, password
+verifiers) and OWASP ASVS 4.0.3 (V2.1, password security).
 """
 
 COMPOSITION = (
-    "Current guidance advises against composition rules. NIST SP 800-63B says verifiers shall "
+    "Composition rules are advised against. NIST SP 800-63B says verifiers shall "
     "not impose them, and OWASP ASVS (V2.1.9) asks for no rules limiting the kinds of characters. "
     "They make passwords harder to remember and push people to predictable patterns such as "
     "\u201cSummer2025!\u201d without making them stronger; length does that."
 )
 ALLOWED_CHARACTERS = (
-    "Current guidance advises accepting every character. OWASP ASVS (V2.1.4) asks that any "
+    "Every character should be accepted. OWASP ASVS (V2.1.4) asks that any "
     "printable Unicode character, spaces and emoji included, be accepted, and NIST SP 800-63B "
     "asks for all printing ASCII characters, the space and Unicode. A shorter list of symbols "
     "shrinks the number of possible passwords."
 )
 EXPIRY = (
-    "Current guidance advises against scheduled expiry. NIST SP 800-63B says passwords shall not "
+    "Scheduled expiry is advised against. NIST SP 800-63B says passwords shall not "
     "be changed periodically, only on evidence of compromise, and OWASP ASVS (V2.1.10) asks for no "
     "periodic rotation. Forced changes lead to small, guessable variations of the old password."
 )
 HISTORY = (
-    "Current guidance does not ask for a password history: OWASP ASVS (V2.1.10) asks for no "
+    "No password history is asked for: OWASP ASVS (V2.1.10) asks for no "
     "history requirements. Without expiry it rarely matters; with expiry it mostly stops the "
     "most obvious reuse."
 )
