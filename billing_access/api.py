@@ -228,8 +228,48 @@ def _conflict(request, exc):
     return error(request, 409, "conflict", str(exc), **extra)
 
 
+# Pydantic names the member of a union that failed ("int", "constrained-str", "list[int]",
+# "function-after[…]") in the error's location; a caller knows the field, not our types.
+_TYPE_TAGS = frozenset(
+    {"int", "str", "float", "bool", "bytes", "decimal", "list", "dict", "set", "tuple", "none"}
+)
+# What a caller is asked for, by pydantic error type; other errors keep pydantic's message,
+# which already speaks of the value (limits, lengths, choices).
+_PLAIN = {
+    "missing": "This field is required.",
+    "int_type": "Enter a whole number.",
+    "int_parsing": "Enter a whole number.",
+    "int_from_float": "Enter a whole number.",
+    "float_type": "Enter a number.",
+    "float_parsing": "Enter a number.",
+    "decimal_type": "Enter a number.",
+    "decimal_parsing": "Enter a number.",
+    "string_type": "Enter text.",
+    "bool_type": "Enter true or false.",
+    "bool_parsing": "Enter true or false.",
+    "list_type": "Enter a list.",
+    "dict_type": "Enter an object.",
+    "model_type": "Enter an object.",
+    "model_attributes_type": "Enter an object.",
+    "date_type": "Enter a date as YYYY-MM-DD.",
+    "date_parsing": "Enter a date as YYYY-MM-DD.",
+    "date_from_datetime_parsing": "Enter a date as YYYY-MM-DD.",
+    "datetime_type": "Enter a date and time (ISO 8601).",
+    "datetime_parsing": "Enter a date and time (ISO 8601).",
+    "datetime_from_date_parsing": "Enter a date and time (ISO 8601).",
+    "json_invalid": "The body is not valid JSON.",
+}
+
+
+def _is_type_tag(part) -> bool:
+    text = str(part)
+    return text in _TYPE_TAGS or "-" in text or "[" in text
+
+
 def _field_name(loc) -> str:
-    parts = [str(p) for p in loc]
+    """Return the caller's name of the field an error is about: its path in the body or the
+    query, list positions kept ("evaluations.0.resource"), union members left out."""
+    parts = [str(p) for p in loc if not _is_type_tag(p)]
     if parts and parts[0] == "body":
         parts = parts[2:] if len(parts) > 2 else parts[1:]
     elif parts:
@@ -237,12 +277,28 @@ def _field_name(loc) -> str:
     return ".".join(parts) or "__all__"
 
 
+def _plain_message(item) -> str:
+    return _PLAIN.get(str(item.get("type", "")), str(item.get("msg", "Invalid value.")))[:300]
+
+
+def _either(messages: list[str]) -> str:
+    """Join what each member of a union asked for: "Enter a whole number or text."."""
+    if len(messages) == 1:
+        return messages[0]
+    asks = [m.removesuffix(".") for m in messages]
+    rest = [a.removeprefix("Enter ") if a.startswith("Enter ") else a for a in asks[1:]]
+    return f"{asks[0]} or {' or '.join(rest)}."
+
+
 @api.exception_handler(NinjaValidationError)
 def _invalid(request, exc):
-    fields: dict[str, str] = {}
+    found: dict[str, list[str]] = {}
     for item in exc.errors:
-        name = _field_name(item.get("loc", ()))
-        fields.setdefault(name, str(item.get("msg", "Invalid value."))[:300])
+        messages = found.setdefault(_field_name(item.get("loc", ())), [])
+        message = _plain_message(item)
+        if message not in messages:
+            messages.append(message)
+    fields = {name: _either(messages) for name, messages in found.items()}
     return error(request, 422, "invalid", "Some fields are invalid.", fields=fields)
 
 
