@@ -41,6 +41,7 @@ from roles import catalog, elevations, sod
 from roles.models import Grant, PermissionOverride, Role, RoleGroup
 from security.models import PasswordPolicy
 
+from .choices import SignInFailure
 from .models import CommissionProfile, Department, Owner, UpdateReason, User
 from .tokens import lifecycle
 from .tokens.models import ApiToken
@@ -623,8 +624,6 @@ class Story:
             self.last_sign_in[user.pk] = max(when, self.last_sign_in.get(user.pk, when))
 
     def failed(self, login: str, when, *, reason="wrong_password", ip=None, agent=None) -> None:
-        from .choices import SignInFailure
-
         user = self.people.get(login)
         self.add(
             AuditAction.SIGN_IN_FAILED,
