@@ -10,6 +10,7 @@ code. Nothing else is reachable in between: the pending state is not a session o
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -157,7 +158,7 @@ def confirm_enrolment(user, token: str) -> list[str]:
         if device is None or device.confirmed:
             raise TwoFactorRefused("Start the set-up again from the two-factor page.")
         if not device.verify_is_allowed()[0]:
-            raise TwoFactorRefused("Too many wrong codes. Wait a minute, then try again.")
+            raise TwoFactorRefused(wait_message(device))
         accepted = device.verify_token(token)
         if accepted:
             device.confirmed = True
@@ -218,10 +219,29 @@ def regenerate_backup_codes(user, *, actor) -> list[str]:
 # The second step of sign-in ----------------------------------------------------------------
 
 
+def wait_message(device) -> str:
+    """Say how long codes are paused for a throttled device, in the time it really is.
+
+    django-otp doubles the pause with each wrong code in a row (1, 2, 4 … seconds), so after one
+    wrong code the wait is a second or two, not "a minute".
+    """
+    _, info = device.verify_is_allowed()
+    until = (info or {}).get("locked_until")
+    if until is None:
+        return "Too many wrong codes in a row. Wait a moment, then try again."
+    seconds = max(1, math.ceil((until - timezone.now()).total_seconds()))
+    if seconds < 120:
+        wait = f"{seconds} second{'s' if seconds != 1 else ''}"
+    else:
+        wait = f"{math.ceil(seconds / 60)} minutes"
+    return f"Too many wrong codes in a row. Try again in {wait}."
+
+
 @dataclass(frozen=True)
 class SecondFactorResult:
     method: str = ""  # METHOD_TOTP, METHOD_BACKUP_CODE or METHOD_PASSKEY when accepted
     throttled: bool = False
+    wait: str = ""  # with throttled: how long codes are paused, in words
     locked: bool = False
     passkey_required: bool = False  # codes refused: the owner requires a passkey of this user
     backup_codes_remaining: int | None = None
@@ -276,7 +296,7 @@ def verify_second_factor(user, code: str, *, stage: str = "sign_in") -> SecondFa
                 reason="Throttled: too many wrong codes",
                 context={"stage": stage, "throttled": True},
             )
-            return SecondFactorResult(throttled=True)
+            return SecondFactorResult(throttled=True, wait=wait_message(checker))
         if checker.verify_token(code):
             if checker is device:
                 return SecondFactorResult(method=METHOD_TOTP)
@@ -374,7 +394,7 @@ def remove_own_device(user, *, password: str = "", token: str = "") -> None:
         proved = by_password
         if not proved and token:
             if not device.verify_is_allowed()[0]:
-                raise TwoFactorRefused("Too many wrong codes. Wait a minute, then try again.")
+                raise TwoFactorRefused(wait_message(device))
             proved = device.confirmed and device.verify_token(token)
         if not proved:
             audit.record(

@@ -74,7 +74,7 @@ def verify(request):
         elif result.passkey_required:
             error = "Your organisation requires a passkey for your account. Use your passkey."
         elif result.throttled:
-            error = "Too many wrong codes. Wait a minute, then try again."
+            error = result.wait
         else:
             error = "That code did not work. Check it and try again."
     elif request.method == "POST":

@@ -83,14 +83,18 @@ def test_wrong_codes_are_throttled_with_growing_delay(owner, clock):
     user = make_user(owner)
     _, totp = make_totp_device(user)
     assert not twofactor.verify_second_factor(user, "123456").accepted
-    assert twofactor.verify_second_factor(user, "654321").throttled  # within 1 s of a miss
+    throttled = twofactor.verify_second_factor(user, "654321")  # within 1 s of a miss
+    assert throttled.throttled
+    # The message says the pause as it is (a second after one wrong code), not "a minute".
+    assert throttled.wait == "Too many wrong codes in a row. Try again in 1 second."
     # Within the delay even the right code is refused.
     refused = twofactor.verify_second_factor(user, totp.at(clock.epoch))
     assert refused.throttled and not refused.accepted
     clock.advance(seconds=2)
     assert not twofactor.verify_second_factor(user, "111111").accepted  # failure 2: wait 2 s
     clock.advance(seconds=1)
-    assert twofactor.verify_second_factor(user, totp.at(clock.epoch)).throttled
+    paused = twofactor.verify_second_factor(user, totp.at(clock.epoch))
+    assert paused.throttled and paused.wait.endswith("Try again in 1 second.")
     clock.advance(seconds=2)
     assert twofactor.verify_second_factor(user, totp.at(clock.epoch)).accepted
     failed = AuditEvent.objects.filter(subject_user_id=user.pk, action="totp_failed")
