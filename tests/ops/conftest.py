@@ -77,7 +77,7 @@ class Cluster:
 def cluster():
     bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: p.parent)
     if not bins:
-        pytest.skip("the PostgreSQL server binaries are not installed (apt-get install postgresql)")
+        pytest.fail("PostgreSQL server binaries are needed: apt-get install postgresql")
     folder = Path(tempfile.mkdtemp(prefix="billing-access-ops-pg-"))
     as_owner: list[str] = []
     if os.geteuid() == 0:

@@ -7,7 +7,9 @@ on the throw-away cluster of tests/ops/conftest.py; every loop is bounded in cou
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
 import threading
 import time
 
@@ -223,20 +225,44 @@ def test_oversized_flooding_and_slow_requests_are_refused(gunicorn):
     assert requests.get(server.url + "/healthz", timeout=5).status_code == 200
 
 
-def _redis_answers() -> bool:
+def _redis_answers(port: int = 6379) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
             return True
     except OSError:
         return False
 
 
-def test_two_servers_share_the_database_and_redis(gunicorn, seeded):
+@pytest.fixture
+def redis_url():
+    """The Redis on 127.0.0.1:6379 when one answers, else a throw-away one started here."""
+    if _redis_answers():
+        yield "redis://127.0.0.1:6379/11"
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("Redis is needed: a server on 127.0.0.1:6379, or redis-server installed")
+    port = free_port()
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(50):
+            if _redis_answers(port):
+                break
+            time.sleep(0.1)
+        yield f"redis://127.0.0.1:{port}/11"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_two_servers_share_the_database_and_redis(gunicorn, seeded, redis_url):
     """A permission change, a deactivation, an ended session and a lockout made through one
     server are in force on the other at its next request."""
-    if not _redis_answers():
-        pytest.skip("no Redis on 127.0.0.1:6379")
-    shared = {"CACHE_URL": "redis://127.0.0.1:6379/11"}
+    shared = {"CACHE_URL": redis_url}
     one, other = gunicorn("one", **shared), gunicorn("other", **shared)
     tag, password, people = seeded["tag"], seeded["password"], seeded["people"]
     api = {"Authorization": f"Bearer {seeded['token']}"}
