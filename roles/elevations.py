@@ -588,54 +588,44 @@ def record_transitions(now: datetime.datetime | None = None) -> Recorded:
     audit log complete. Safe to run from several processes: each row is claimed under a lock.
     """
     now = now or timezone.now()
-    done = Recorded()
-    starting = AccessRequest.objects.filter(
-        state=RequestState.APPROVED, starts_at__lte=now, activation_recorded_at__isnull=True
+    return Recorded(
+        activated=_record_once(
+            "activation_recorded_at", AuditAction.ELEVATION_ACTIVATED, now, starts_at__lte=now
+        ),
+        expired=_record_once(
+            "expiry_recorded_at", AuditAction.ELEVATION_EXPIRED, now, ends_at__lte=now
+        ),
     )
-    for pk in starting.values_list("pk", flat=True)[:1000]:
+
+
+def _record_once(marker: str, action: str, now, **due) -> int:
+    """Write `action` for each approved request that is `due` and not yet marked, marking it in
+    the same transaction; rows another process holds are left to it. Return how many."""
+    unmarked = {f"{marker}__isnull": True}
+    pending = AccessRequest.objects.filter(state=RequestState.APPROVED, **due, **unmarked)
+    count = 0
+    for pk in pending.values_list("pk", flat=True)[:1000]:
         with transaction.atomic():
             row = (
                 AccessRequest.objects.select_for_update(skip_locked=True)
                 .select_related("role_group", "user")
-                .filter(pk=pk, activation_recorded_at__isnull=True)
+                .filter(pk=pk, **unmarked)
                 .first()
             )
             if row is None:
                 continue
-            row.activation_recorded_at = now
-            row.save(update_fields=["activation_recorded_at"])
+            setattr(row, marker, now)
+            row.save(update_fields=[marker])
+            extra = {"self_activated": False} if action == AuditAction.ELEVATION_ACTIVATED else {}
             audit.record(
-                AuditAction.ELEVATION_ACTIVATED,
+                action,
                 actor_label="Just-in-time access",
                 target=row.user,
                 reason=_label(row),
-                context=_context(row, self_activated=False),
+                context=_context(row, **extra),
             )
-            done.activated += 1
-    ending = AccessRequest.objects.filter(
-        state=RequestState.APPROVED, ends_at__lte=now, expiry_recorded_at__isnull=True
-    )
-    for pk in ending.values_list("pk", flat=True)[:1000]:
-        with transaction.atomic():
-            row = (
-                AccessRequest.objects.select_for_update(skip_locked=True)
-                .select_related("role_group", "user")
-                .filter(pk=pk, expiry_recorded_at__isnull=True)
-                .first()
-            )
-            if row is None:
-                continue
-            row.expiry_recorded_at = now
-            row.save(update_fields=["expiry_recorded_at"])
-            audit.record(
-                AuditAction.ELEVATION_EXPIRED,
-                actor_label="Just-in-time access",
-                target=row.user,
-                reason=_label(row),
-                context=_context(row),
-            )
-            done.expired += 1
-    return done
+            count += 1
+    return count
 
 
 # Who is told ----------------------------------------------------------------------------------
