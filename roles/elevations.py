@@ -177,6 +177,49 @@ def max_hours(owner) -> int:
     return max(1, min(MAX_HOURS_CEILING, int(getattr(owner, "max_elevation_hours", 8) or 8)))
 
 
+def set_max_hours(owner, hours, *, actor, reason: str) -> dict[str, list]:
+    """Set the longest elevation the owner allows (1 to MAX_HOURS_CEILING hours); return what
+    changed.
+
+    Requests already made keep their windows; the limit applies to requests and approvals from
+    now on. A change needs a reason (setting the same value changes nothing and needs none).
+    The caller has checked that `actor` may change the owner's policy.
+    """
+    if not actor.is_superuser and owner.pk != actor.owner_id:
+        raise Http404("Not found.")
+    if not isinstance(hours, int) or isinstance(hours, bool) or not 1 <= hours <= MAX_HOURS_CEILING:
+        raise ValidationError(
+            {
+                "max_elevation_hours": (
+                    f"Choose a whole number of hours from 1 to {MAX_HOURS_CEILING} (three days)."
+                )
+            }
+        )
+    reason = (reason or "").strip()
+    with transaction.atomic():
+        locked = type(owner).objects.select_for_update().get(pk=owner.pk)
+        before = locked.max_elevation_hours
+        if before == hours:
+            return {}
+        if not reason:
+            raise ValidationError({"reason": "Say why the limit changes; the audit log keeps it."})
+        if len(reason) > 500:
+            raise ValidationError({"reason": "Keep the reason under 500 characters."})
+        locked.max_elevation_hours = hours
+        locked.save(update_fields=["max_elevation_hours"])
+        owner.max_elevation_hours = hours
+        changes = {"max_elevation_hours": [before, hours]}
+        audit.record(
+            AuditAction.OWNER_CHANGED,
+            actor=actor,
+            target=locked,
+            owner=locked.pk,
+            changes=changes,
+            reason=reason,
+        )
+    return changes
+
+
 def _window(owner, starts_at, hours, now) -> tuple[datetime.datetime, datetime.datetime]:
     errors = {}
     limit = max_hours(owner)

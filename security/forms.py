@@ -5,6 +5,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth.password_validation import validate_password
 
+from roles.elevations import MAX_HOURS_CEILING
+
 from .models import PasswordPolicy, SignInRestriction
 from .services import POLICY_FIELDS
 
@@ -168,3 +170,29 @@ class ReasonForm(forms.Form):
     """An optional reason recorded with an administrator's action."""
 
     reason = forms.CharField(label="Reason", max_length=200, required=False)
+
+
+class ElevationLimitForm(forms.Form):
+    """The owner's longest just-in-time elevation, with the reason for changing it."""
+
+    max_elevation_hours = forms.IntegerField(
+        label="Longest elevation (hours)",
+        min_value=1,
+        max_value=MAX_HOURS_CEILING,
+        help_text=(
+            f"1 to {MAX_HOURS_CEILING} hours. People ask for at most this long on Request access, "
+            "and approvers can only shorten it. Requests already decided keep their end."
+        ),
+        error_messages={
+            "min_value": f"Choose a whole number of hours from 1 to {MAX_HOURS_CEILING}.",
+            "max_value": f"Choose a whole number of hours from 1 to {MAX_HOURS_CEILING}.",
+            "invalid": f"Choose a whole number of hours from 1 to {MAX_HOURS_CEILING}.",
+            "required": "Enter the longest an elevation may last.",
+        },
+    )
+    reason = forms.CharField(
+        label="Reason for the change",
+        max_length=500,
+        required=False,
+        help_text="Required when the limit changes; kept in the activity log.",
+    )

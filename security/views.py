@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -22,12 +23,13 @@ from portal.access import requires, signed_in
 from portal.forms import apply_service_errors
 from portal.redirects import safe_next
 from portal.stepup import mark_proof, require_recent_proof
-from roles import catalog
+from roles import catalog, elevations
 from roles.guards import EscalationRefused, get_owned_or_404
 
 from . import guidance, lockout, services, stepup
 from .forms import (
     ChangePasswordForm,
+    ElevationLimitForm,
     PasswordPolicyForm,
     ReasonForm,
     ReauthenticateForm,
@@ -92,19 +94,27 @@ def _policy_sections(form) -> list[dict]:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def policy_edit(request):
-    """Show the owner's password policy; with full access, change it (after a recent proof)."""
+    """Show the owner's password policy and just-in-time limit; with full access, change either
+    (after a recent proof). Each has its own form and Save button."""
     can_change = request.permissions.has(catalog.PARAMETERS, catalog.FULL)
     if can_change:
         refusal = require_recent_proof(request)
         if refusal is not None:
             return refusal
-    policy = services.policy_of(request.user.owner)
-    form = PasswordPolicyForm(request.POST or None, instance=policy)
+    owner = request.user.owner
+    policy = services.policy_of(owner)
+    posted = request.POST.get("form", "policy") if request.method == "POST" else None
+    form = PasswordPolicyForm(request.POST if posted == "policy" else None, instance=policy)
+    elevation_form = ElevationLimitForm(
+        request.POST if posted == "elevations" else None,
+        initial={"max_elevation_hours": elevations.max_hours(owner)},
+        prefix="jit",
+    )
     if not can_change:
-        for field in form.fields.values():
+        for field in (*form.fields.values(), *elevation_form.fields.values()):
             field.disabled = True
     status = 200
-    if request.method == "POST":
+    if posted == "policy":
         if form.is_valid():
             data = {name: form.cleaned_data[name] for name in services.POLICY_FIELDS}
             try:
@@ -120,11 +130,36 @@ def policy_edit(request):
                 messages.success(request, "The password policy was saved.")
                 return redirect("security:policy")
         status = 400
+    elif posted == "elevations":
+        if elevation_form.is_valid():
+            try:
+                changed = elevations.set_max_hours(
+                    owner,
+                    elevation_form.cleaned_data["max_elevation_hours"],
+                    actor=request.user,
+                    reason=elevation_form.cleaned_data["reason"],
+                )
+            except ValidationError as exc:
+                apply_service_errors(elevation_form, exc)
+            else:
+                if changed:
+                    hours = changed["max_elevation_hours"][1]
+                    messages.success(
+                        request, f"Elevations now last at most {hours} hour{pluralize(hours)}."
+                    )
+                else:
+                    messages.info(request, "The limit was already that; nothing changed.")
+                return redirect(reverse("security:policy") + "#policy-elevations")
+        status = 400
+    elif posted is not None:
+        status = 400
     return render(
         request,
         "security/policy.html",
         {
             "form": form,
+            "elevation_form": elevation_form,
+            "max_hours_ceiling": elevations.MAX_HOURS_CEILING,
             "policy": policy,
             "sections": _policy_sections(form),
             "can_change": can_change,
