@@ -77,11 +77,20 @@ class AuditEvent(models.Model):
 
 
 class AuditChainHead(models.Model):
-    """The latest link of one chain; locked while an event is appended so chains never fork."""
+    """The latest link of one chain; locked while an event is appended so chains never fork.
+
+    `listeners` names the subscribers that want this chain's events (`services.on_record(…,
+    listener=NAME)`: webhooks, SIEM), and `listeners_stamp` changes with every change of their
+    configuration (`services.set_listening`): `record` reads both from the row it locks anyway,
+    so an owner with no receivers pays no query for them, and a subscriber may cache its
+    configuration under the stamp.
+    """
 
     chain = models.BigIntegerField(primary_key=True)
     seq = models.PositiveBigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="0" * 64)
+    listeners = models.JSONField(default=list, blank=True)
+    listeners_stamp = models.BigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"chain {self.chain} at {self.seq}"

@@ -8,6 +8,7 @@ import hashlib
 import ipaddress
 import json
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -135,18 +136,48 @@ def content_hash(event: Any) -> str:
 # Called with each event right after it is written, inside the same transaction: apps that carry
 # events elsewhere (webhooks, SIEM streams) register here from their AppConfig.ready, so that this
 # app imports none of them and an event is never delivered without its change, nor the reverse.
-_after_record: list[Callable[[AuditEvent], None]] = []
+# Entries: (callback, listener name or None for "every event").
+_after_record: list[tuple[Callable[..., None], str | None]] = []
 
 
-def on_record(callback: Callable[[AuditEvent], None]) -> Callable[[AuditEvent], None]:
-    """Call `callback(event)` after every event is written, in the writer's transaction.
+def on_record(callback: Callable[..., None], *, listener: str | None = None) -> Callable[..., None]:
+    """Call `callback` after every event is written, in the writer's transaction.
+
+    Without `listener`, `callback(event)` runs for every event. With a `listener` name, it runs
+    as `callback(event, stamp)` only for the events of chains (owners) that `set_listening`
+    turned on for that name, `stamp` being the chain's `listeners_stamp` (a subscriber may
+    cache its per-owner configuration under it). Both facts come from the chain head that
+    `record` locks anyway: an owner that streams nothing pays no query for it.
 
     A callback that raises undoes the event and the change with it, so it should only write
     rows (an outbox entry, a task), never reach the network.
     """
-    if callback not in _after_record:
-        _after_record.append(callback)
+    entry = (callback, listener)
+    if entry not in _after_record:
+        _after_record.append(entry)
     return callback
+
+
+def set_listening(owner: Any, listener: str, listening: bool) -> None:
+    """Say whether `listener` wants the events of `owner`'s chain, and change the chain's stamp.
+
+    The one writer of `AuditChainHead.listeners`: the services that configure a subscriber
+    (webhook endpoints, the SIEM stream) call it in the transaction of every change of that
+    configuration, so the next event (which waits for the head's lock) sees the change.
+    """
+    chain = owner if isinstance(owner, int) else owner.pk
+    with transaction.atomic():
+        head = _lock_head(chain)
+        names = set(head.listeners)
+        if listening:
+            names.add(listener)
+        else:
+            names.discard(listener)
+        # A random stamp, not a counter: it never comes back to an earlier value, even for a
+        # chain whose head row was deleted and made again.
+        AuditChainHead.objects.filter(chain=chain).update(
+            listeners=sorted(names), listeners_stamp=secrets.randbits(62)
+        )
 
 
 def _lock_head(chain: int) -> AuditChainHead:
@@ -224,8 +255,11 @@ def record(
         event.hash = content_hash(event)
         event.save(force_insert=True)
         AuditChainHead.objects.filter(chain=head.chain).update(seq=event.seq, last_hash=event.hash)
-        for callback in _after_record:
-            callback(event)
+        for callback, listener in _after_record:
+            if listener is None:
+                callback(event)
+            elif listener in head.listeners:
+                callback(event, head.listeners_stamp)
     return event
 
 

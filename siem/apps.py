@@ -12,5 +12,5 @@ class SiemConfig(AppConfig):
 
         from . import stream
 
-        on_record(stream.on_audit_event)
+        on_record(stream.on_audit_event, listener=stream.LISTENER)
         sweeps.register(stream.requeue_overdue)

@@ -8,10 +8,10 @@ from django.utils import timezone
 import audit
 from audit.choices import AuditAction
 from audit.models import AuditChainHead
-from audit.services import diff
+from audit.services import diff, set_listening
 
 from .models import SiemStream
-from .stream import check_host, tls_context
+from .stream import LISTENER, check_host, tls_context
 
 FIELDS = ("host", "port", "ca_cert", "enabled")
 
@@ -33,6 +33,7 @@ def save_stream(*, actor, host: str, port: int, ca_cert: str, enabled: bool) -> 
         stream.updated_by = actor
         stream.updated_at = timezone.now()
         stream.save()
+        set_listening(stream.owner_id, LISTENER, stream.enabled)
         after = {f: getattr(stream, f) for f in FIELDS}
         changes = diff(before, after)
         if "ca_cert" in changes:

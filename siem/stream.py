@@ -35,8 +35,15 @@ CONNECT_TIMEOUT = 5
 WRITE_TIMEOUT = 10
 
 
-def on_audit_event(event) -> None:
-    """Enqueue a flush of the owner's stream, if they stream (same transaction as the event)."""
+LISTENER = "siem"
+
+
+def on_audit_event(event, stamp: int) -> None:
+    """Enqueue a flush of the owner's stream (same transaction as the event).
+
+    Registered as the audit listener `siem`: it runs only for owners whose stream is enabled
+    (`siem.services.save_stream` turns the listener on and off), so others pay no query.
+    """
     if event.owner_id is None:
         return
     # A stream waiting for its retry has that retry's flush queued, which sends this one too.

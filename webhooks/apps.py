@@ -12,6 +12,6 @@ class WebhooksConfig(AppConfig):
 
         from . import deliveries, events
 
-        on_record(events.on_audit_event)
+        on_record(events.on_audit_event, listener=events.LISTENER)
         sweeps.register(deliveries.requeue_overdue)
         sweeps.register_purge("webhook messages", deliveries.purge_finished)

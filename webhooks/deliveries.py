@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from delivery import conf as delivery_conf
 
-from . import notices, signing, transport
+from . import events, notices, signing, transport
 from .choices import DeliveryState
 from .models import WebhookDelivery, WebhookEndpoint
 
@@ -122,6 +122,7 @@ def disable(endpoint: WebhookEndpoint, reason: str) -> None:
             enabled=False, disabled_reason=reason[:300], updated_at=timezone.now()
         )
         if changed:
+            events.configuration_changed(endpoint.owner_id)
             log.warning("Webhook endpoint %s disabled: %s", endpoint.pk, reason)
             notices.endpoint_disabled(endpoint, reason)
 

@@ -4,6 +4,12 @@
 types (`TYPES`), adds `permissions.changed` when the change can move the user's access (with the
 user's new `permissions_version`), and writes a message and one delivery per subscribed endpoint,
 each with its task: all in the change's transaction, nothing sent from here.
+
+It is registered as the audit listener `webhooks`, so it runs only for owners with an enabled
+endpoint: every change of an owner's endpoints calls `configuration_changed` in its transaction,
+which turns the listener on or off and changes the owner's stamp. The enabled endpoints and
+their types are cached per process under (owner, stamp), so an event of an owner with
+endpoints costs no lookup either, once the process has seen the stamp.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from django.utils import timezone
 
 from accounts.users import PERMISSION_FIELDS
 from audit.choices import AuditAction
-from audit.services import hashed_content
+from audit.services import hashed_content, set_listening
 
 from .choices import TEST_EVENT, EventType
 from .models import WebhookDelivery, WebhookEndpoint, WebhookMessage
@@ -77,19 +83,48 @@ def new_msg_id() -> str:
     return f"msg_{millis:012x}{secrets.token_hex(10)}"
 
 
-def on_audit_event(event) -> None:
+LISTENER = "webhooks"
+_CACHE_SIZE = 1024
+# (owner id, stamp) -> ((endpoint id, event types), …) of the owner's enabled endpoints.
+_endpoints_cache: dict[tuple[int, int], tuple[tuple[int, frozenset[str]], ...]] = {}
+
+
+def configuration_changed(owner_id: int) -> None:
+    """Tell the audit log whether the owner has an enabled endpoint (in the change's transaction).
+
+    Every writer of an endpoint's existence, `enabled` or `event_types` calls this after its
+    write; it also changes the owner's stamp, so no process uses its cached endpoints again.
+    """
+    listening = WebhookEndpoint.objects.filter(owner_id=owner_id, enabled=True).exists()
+    set_listening(owner_id, LISTENER, listening)
+
+
+def enabled_endpoints(owner_id: int, stamp: int) -> tuple[tuple[int, frozenset[str]], ...]:
+    """Return the owner's enabled endpoints as (id, event types), cached under the stamp."""
+    key = (owner_id, stamp)
+    found = _endpoints_cache.get(key)
+    if found is None:
+        found = tuple(
+            (pk, frozenset(types))
+            for pk, types in WebhookEndpoint.objects.filter(
+                owner_id=owner_id, enabled=True
+            ).values_list("pk", "event_types")
+        )
+        if len(_endpoints_cache) >= _CACHE_SIZE:
+            _endpoints_cache.clear()
+        _endpoints_cache[key] = found
+    return found
+
+
+def on_audit_event(event, stamp: int) -> None:
     """Write the webhook messages and deliveries an audit event calls for (same transaction)."""
     if event.owner_id is None:
         return
-    endpoints = list(
-        WebhookEndpoint.objects.filter(owner_id=event.owner_id, enabled=True).only(
-            "pk", "event_types"
-        )
-    )
+    endpoints = enabled_endpoints(event.owner_id, stamp)
     if not endpoints:
         return
     for event_type in types_of(event):
-        wanting = [e for e in endpoints if e.wants(event_type)]
+        wanting = [pk for pk, types in endpoints if event_type in types]
         if wanting:
             data = _data(event, event_type)
             message = _message(event.owner_id, event_type, data, audit_event_id=event.pk)
@@ -106,14 +141,14 @@ def send_test_event(endpoint: WebhookEndpoint, *, actor) -> WebhookDelivery:
             "note": "A test event sent from the portal's webhook screen.",
         }
         message = _message(endpoint.owner_id, TEST_EVENT, data)
-        (delivery,) = _deliver(message, [endpoint])
+        (delivery,) = _deliver(message, [endpoint.pk])
     return delivery
 
 
 def send_again(delivery: WebhookDelivery) -> WebhookDelivery:
     """Queue the same message (same id, same body) to the same endpoint once more."""
     with transaction.atomic():
-        (again,) = _deliver(delivery.message, [delivery.endpoint])
+        (again,) = _deliver(delivery.message, [delivery.endpoint_id])
     return again
 
 
@@ -135,11 +170,11 @@ def _message(owner_id: int, event_type: str, data: dict, *, audit_event_id=None)
     )
 
 
-def _deliver(message: WebhookMessage, endpoints) -> list[WebhookDelivery]:
+def _deliver(message: WebhookMessage, endpoint_ids) -> list[WebhookDelivery]:
     from .tasks import deliver_webhook
 
     rows = WebhookDelivery.objects.bulk_create(
-        [WebhookDelivery(message=message, endpoint=endpoint) for endpoint in endpoints]
+        [WebhookDelivery(message=message, endpoint_id=pk) for pk in endpoint_ids]
     )
     for row in rows:
         deliver_webhook.enqueue(row.pk)

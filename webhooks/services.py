@@ -10,7 +10,7 @@ import audit
 from audit.choices import AuditAction
 from audit.services import diff
 
-from . import signing, transport
+from . import events, signing, transport
 from .choices import EventType
 from .models import WebhookEndpoint
 
@@ -39,6 +39,7 @@ def create_endpoint(*, actor, name: str, url: str, event_types) -> tuple[Webhook
         )
         endpoint.secret = secret
         endpoint.save()
+        events.configuration_changed(endpoint.owner_id)
         audit.record(
             AuditAction.SETTINGS_ITEM_CREATED,
             actor=actor,
@@ -63,6 +64,7 @@ def update_endpoint(endpoint: WebhookEndpoint, *, actor, name, url, event_types,
         locked.enabled = enabled
         locked.updated_at = timezone.now()
         locked.save()
+        events.configuration_changed(locked.owner_id)
         changes = diff(before, _snapshot(locked))
         if changes:
             audit.record(
@@ -86,3 +88,4 @@ def delete_endpoint(endpoint: WebhookEndpoint, *, actor) -> None:
             details="Webhook endpoint removed",
         )
         endpoint.delete()
+        events.configuration_changed(endpoint.owner_id)

@@ -108,7 +108,6 @@ def measure(owner, *, rate: float = RATE, seconds: float = SECONDS) -> dict:
     from roles import catalog
     from tests.builders import make_role, make_role_group
     from webhooks import services
-    from webhooks.models import WebhookEndpoint
 
     settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
     name = f"bench-webhooks-{owner.pk}-{time.time_ns()}"
@@ -179,7 +178,7 @@ def measure(owner, *, rate: float = RATE, seconds: float = SECONDS) -> dict:
         except subprocess.TimeoutExpired:
             worker.kill()
         receiver.close()
-        WebhookEndpoint.objects.filter(pk=endpoint.pk).delete()
+        services.delete_endpoint(endpoint, actor=actor)
     latencies = [receiver.arrivals[e] - t for e, t in commits.items() if e in receiver.arrivals]
     result = {
         "changes": len(commits),

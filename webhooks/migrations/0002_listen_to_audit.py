@@ -1,0 +1,25 @@
+"""Turn on the audit listener `webhooks` for the owners that already have an enabled WebhookEndpoint."""
+
+import secrets
+
+from django.db import migrations
+
+
+def listen(apps, schema_editor):
+    receivers = apps.get_model("webhooks", "WebhookEndpoint")
+    head_model = apps.get_model("audit", "AuditChainHead")
+    owners = set(receivers.objects.filter(enabled=True).values_list("owner_id", flat=True))
+    for owner_id in sorted(owners):
+        head, _ = head_model.objects.get_or_create(chain=owner_id)
+        head.listeners = sorted(set(head.listeners) | {"webhooks"})
+        head.listeners_stamp = secrets.randbits(62)
+        head.save(update_fields=["listeners", "listeners_stamp"])
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("webhooks", "0001_initial"),
+        ("audit", "0007_chain_head_listeners"),
+    ]
+
+    operations = [migrations.RunPython(listen, migrations.RunPython.noop)]
