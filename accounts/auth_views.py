@@ -16,11 +16,11 @@ from audit.choices import AuditAction
 from portal import stepup
 from portal.access import public, signed_in
 from portal.redirects import safe_next
+from security.choices import SignInFailure
 from security.middleware import ENDED_MESSAGES, ENDED_NOTICE
 from security.services import password_expired
 
 from . import services
-from .choices import SignInFailure
 from .forms import SignInForm
 from .twofactor import services as twofactor
 

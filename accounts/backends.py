@@ -6,10 +6,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.utils import timezone
 
+from portal.requests import client_ip
 from security import lockout
+from security.choices import SignInFailure
 from security.models import SignInRestriction
 
-from .choices import AuthSource, SignInFailure, UserKind
+from .choices import AuthSource, UserKind
 
 
 class PortalBackend(ModelBackend):
@@ -69,8 +71,6 @@ class PortalBackend(ModelBackend):
 
 def restriction_refusal(request, user, *, now=None) -> str | None:
     """Return why the user's sign-in restriction refuses this request, or None."""
-    from billing_access.middleware import client_ip
-
     restriction = SignInRestriction.objects.filter(user_id=user.pk).first()
     if restriction is None:
         return None

@@ -23,6 +23,8 @@ from django.db.models import F, QuerySet, TextField
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 
+from security import lockout
+
 from .models import User
 
 PAGE_SIZE = 50
@@ -47,6 +49,25 @@ def register_filter(user_filter: UserFilter) -> None:
     """Add a filter to the users list (called from another app's `ready()` or urls module)."""
     if user_filter.name not in {f.name for f in USER_FILTERS}:
         USER_FILTERS.append(user_filter)
+
+
+def locked_out_filter() -> UserFilter:
+    """The "Locked out" filter: people the lockout (security.lockout) holds out right now."""
+
+    def field(owner):
+        return forms.ChoiceField(
+            label="Locked out",
+            required=False,
+            choices=[("", "Any"), ("yes", "Locked out"), ("no", "Not locked out")],
+        )
+
+    def apply(queryset, value, owner):
+        if value not in ("yes", "no"):
+            return queryset
+        locked = lockout.locked_user_ids(owner)
+        return queryset.filter(pk__in=locked) if value == "yes" else queryset.exclude(pk__in=locked)
+
+    return UserFilter("locked", field, apply)
 
 
 @dataclass(frozen=True)

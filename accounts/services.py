@@ -30,8 +30,9 @@ from audit.choices import AuditAction
 from delivery import email as outbox
 from delivery.choices import EmailKind
 from roles import guards
+from security.choices import SignInFailure
 
-from .choices import AuthSource, SignInFailure, UserKind
+from .choices import AuthSource, UserKind
 from .models import (
     CommissionProfile,
     Department,

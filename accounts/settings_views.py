@@ -16,8 +16,8 @@ from django.views.generic import TemplateView
 
 from portal.generic import PortalConfirmView, PortalFormView, PortalMixin
 from portal.navigation import Screen
+from portal.owned import get_owned_or_404
 from roles import catalog
-from roles.guards import get_owned_or_404
 
 from . import services
 from .forms import SettingsItemForm

@@ -23,8 +23,9 @@ from portal.access import public, requires, signed_in
 from portal.forms import apply_service_errors
 from portal.generic import PortalConfirmView, PortalFormView, PortalMixin
 from portal.navigation import link, links_for, menu_for
+from portal.owned import get_owned_or_404
 from roles import catalog, permissions
-from roles.guards import EscalationRefused, check_can_manage_user, get_owned_or_404
+from roles.guards import EscalationRefused, check_can_manage_user
 
 from . import listing, record, services, users
 from .choices import AccessSource

@@ -35,11 +35,10 @@ from accounts import api as accounts_api
 from accounts.tokens import services as tokens
 from audit import api as audit_api
 from portal.access import ATTRIBUTE, PUBLIC
+from portal.requests import client_ip
 from roles import api as roles_api
 from roles import elevation_api
 from roles.guards import EscalationRefused
-
-from .middleware import client_ip
 
 # Service refusals that mean "the record is not as you thought": a stale version, still in use.
 CONFLICT_CODES = {"stale", "record_changed", "in_use"}

@@ -8,27 +8,11 @@ import re
 from django.conf import settings
 
 from audit import context as audit_context
+from portal.requests import client_ip
 
 from .logging import request_id_var
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
-
-
-def client_ip(request) -> str | None:
-    """Return the client's address, trusting only the configured number of proxies.
-
-    With N trusted proxies, the Nth address from the right of X-Forwarded-For is the client:
-    anything left of it was written by the client itself and can be forged.
-    """
-    remote = request.META.get("REMOTE_ADDR") or None
-    count = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
-    if count <= 0:
-        return remote
-    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-    forwarded = [part for part in forwarded if part]
-    if len(forwarded) >= count:
-        return forwarded[-count]
-    return remote
 
 
 class RequestIdMiddleware:

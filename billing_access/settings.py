@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "ops",
     "webhooks",
     "siem",
+    "demo",
 ]
 
 MIDDLEWARE = [

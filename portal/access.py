@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from roles import catalog
+# The level a screen needs when it names none. Levels and areas are the catalog's (roles.catalog);
+# portal sits below every app, so `roles.checks` validates each declared requirement at start-up.
+READ = "read"
 
 
 @dataclass(frozen=True)
@@ -27,10 +29,13 @@ class Requirement:
             return self.write_area, self.write_level
         return self.area, self.level
 
-    def __post_init__(self):
-        for area, level in ((self.area, self.level), (self.write_area, self.write_level)):
-            if area is not None:
-                catalog.validate(area, level)
+    def pairs(self) -> list[tuple[str, str | None]]:
+        """Return the (area, level) pairs this requirement names."""
+        return [
+            (area, level)
+            for area, level in ((self.area, self.level), (self.write_area, self.write_level))
+            if area is not None
+        ]
 
 
 PUBLIC = Requirement(public=True)
@@ -50,7 +55,7 @@ def signed_in(view):
     return view
 
 
-def requires(area: str, level: str = catalog.READ, *, write: str | None = None):
+def requires(area: str, level: str = READ, *, write: str | None = None):
     """Require `level` on `area`; with `write`, unsafe methods need that level instead."""
     requirement = Requirement(
         area=area, level=level, write_area=area if write else None, write_level=write
@@ -99,3 +104,14 @@ def requirement_of(view_func) -> Requirement | None:
         if callable(method):
             return method()
     return None
+
+
+def walk_patterns(patterns=None, prefix: str = ""):
+    """Yield (route, URLPattern) for every view the URLconf (or `patterns`) routes to."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(pattern, URLResolver):
+            yield from walk_patterns(pattern.url_patterns, prefix + str(pattern.pattern))
+        elif isinstance(pattern, URLPattern):
+            yield "/" + prefix + str(pattern.pattern), pattern

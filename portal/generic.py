@@ -11,13 +11,12 @@ A screen then reads as a declaration:
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.views.generic import DetailView, FormView, ListView
-
-from roles.guards import EscalationRefused, get_owned_or_404
 
 from .access import PermissionRequiredMixin
 from .forms import apply_service_errors
+from .owned import get_owned_or_404
 
 
 class PortalMixin(PermissionRequiredMixin):
@@ -58,7 +57,7 @@ class PortalFormView(PortalMixin, FormView):
     def form_valid(self, form):
         try:
             self.result = self.perform(form)
-        except (EscalationRefused, ValidationError) as exc:
+        except (PermissionDenied, ValidationError) as exc:
             apply_service_errors(form, exc)
             return self.form_invalid(form)
         if self.success_message:

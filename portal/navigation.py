@@ -19,7 +19,7 @@ from django.templatetags.static import static
 from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 from django.utils.html import escape
 
-from roles import catalog
+from .access import READ
 
 # Menu links per (script prefix, URLconf): {URL name: path or None}. A link without arguments
 # never changes while the process runs, and every page draws the whole menu.
@@ -113,7 +113,7 @@ class Screen:
     label: str
     section: str
     area: str | None
-    level: str = catalog.READ
+    level: str = READ
     description: str = ""
     # An extra condition on the person (e.g. "holds an API flag"); None means no condition.
     visible_to: Callable[[Any], bool] | None = None

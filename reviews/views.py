@@ -23,8 +23,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 from audit import charts, queries
 from portal.access import requires
 from portal.forms import apply_service_errors
+from portal.owned import get_owned_or_404
 from roles import catalog
-from roles.guards import EscalationRefused, get_owned_or_404
+from roles.guards import EscalationRefused
 
 from . import reports, services
 from .choices import CampaignStatus, Decision

@@ -29,6 +29,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.access import requires, signed_in
 from portal.forms import apply_service_errors
+from portal.owned import get_owned_or_404
 from portal.stepup import require_recent_proof
 
 from . import catalog, elevations, permissions, services
@@ -42,7 +43,7 @@ from .forms import (
     EndElevationForm,
     ReasonForm,
 )
-from .guards import EscalationRefused, get_owned_or_404
+from .guards import EscalationRefused
 from .models import AccessRequest, Eligibility, Grant
 
 READ = (catalog.ACCESS_REQUESTS, catalog.READ)

@@ -78,18 +78,6 @@ def summarise(shortfalls: Sequence[Shortfall], *, shown: int = SHOWN_SHORTFALLS)
     return texts[0] if texts else ""
 
 
-def get_owned_or_404(actor, queryset, pk):
-    """Return the object with `pk` from `queryset` if it belongs to the actor's owner, else 404."""
-    try:
-        pk = int(pk)
-    except (TypeError, ValueError) as exc:
-        raise Http404("Not found.") from exc
-    obj = queryset.filter(pk=pk, owner_id=actor.owner_id).first()
-    if obj is None:
-        raise Http404("Not found.")
-    return obj
-
-
 def held(actor, channel: str = catalog.Channel.APPLICATION):
     """Return the actor's own effective permissions in `channel` (API areas: the API channel)."""
     return permissions.for_user(actor, channel)

@@ -25,11 +25,12 @@ from django.utils import formats, timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from portal.access import requires
+from portal.owned import get_owned_or_404
 
 from . import catalog, sod
 from .choices import SodEffect
 from .forms import ReasonForm
-from .guards import EscalationRefused, get_owned_or_404
+from .guards import EscalationRefused
 from .models import SodException, SodRule
 from .sod_forms import DEFAULT_ROWS, SodExceptionForm, SodRuleForm, posted_rows
 

@@ -26,6 +26,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from portal.access import requires, signed_in
 from portal.forms import apply_service_errors
 from portal.generic import PortalFormView, PortalListView
+from portal.owned import get_owned_or_404
 
 from . import catalog, elevations, permissions, reports, services, sod, transfer
 from .forms import (
@@ -41,7 +42,7 @@ from .forms import (
     RoleModelImportForm,
     WhoHasAccessForm,
 )
-from .guards import EscalationRefused, get_owned_or_404
+from .guards import EscalationRefused
 from .impact import Proposal
 from .models import Grant, PermissionOverride, Role, RoleGroup
 from .postgres import without_jit

@@ -20,31 +20,3 @@ class SecurityConfig(AppConfig):
 
         # The user screens and services refuse changing what a SAML sign-in sets.
         register_idp_managed_fields(idp_managed_fields)
-
-        _register_user_filters()
-
-
-def _register_user_filters():
-    """Add the "locked out" filter to the users list."""
-    from django import forms
-
-    from accounts.listing import UserFilter, register_filter
-
-    def field(owner):
-        return forms.ChoiceField(
-            label="Locked out",
-            required=False,
-            choices=[("", "Any"), ("yes", "Locked out"), ("no", "Not locked out")],
-        )
-
-    def apply(queryset, value, owner):
-        from .lockout import locked_user_ids
-
-        locked = locked_user_ids(owner)
-        if value == "yes":
-            return queryset.filter(pk__in=locked)
-        if value == "no":
-            return queryset.exclude(pk__in=locked)
-        return queryset
-
-    register_filter(UserFilter("locked", field, apply))

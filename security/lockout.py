@@ -34,11 +34,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 import audit
-from accounts.choices import SignInFailure
 from audit.choices import AuditAction
-from billing_access.middleware import client_ip as _client_ip
+from portal.requests import client_ip as _client_ip
 
 from . import conf
+from .choices import SignInFailure
 from .models import AccountLockout, PasswordPolicy
 from .validators import policy_for
 

@@ -24,7 +24,7 @@ from audit.choices import AuditAction
 from audit.display import summarise_user_agent
 from audit.services import diff
 
-from . import lockout
+from . import lockout, signals
 from .models import PasswordHistory, PasswordPolicy, SignInRestriction, UserSession
 
 POLICY_FIELDS = (
@@ -160,9 +160,7 @@ def set_password(user, raw: str, *, actor, via: str) -> None:
         had_one = bool(previous_hash) and not previous_hash.startswith("!")
         # A first password is no change to tell of; recovery emails the person on its own.
         if had_one and via not in (PasswordVia.RECOVERY, "recovery_code"):
-            from accounts.takeover import services as takeover
-
-            takeover.notify_change(user, takeover.Change.PASSWORD, actor=actor)
+            signals.password_changed.send(sender=set_password, user=user, actor=actor)
 
 
 def password_expired(user, *, now=None) -> bool:

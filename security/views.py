@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 
 from django.contrib import auth, messages
-from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth import get_user_model, update_session_auth_hash
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import Http404, HttpResponse
@@ -16,15 +16,15 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.models import User
 from audit import geo
 from audit.display import summarise_user_agent
 from portal.access import requires, signed_in
 from portal.forms import apply_service_errors
+from portal.owned import get_owned_or_404
 from portal.redirects import safe_next
 from portal.stepup import mark_proof, require_recent_proof
 from roles import catalog, elevations
-from roles.guards import EscalationRefused, get_owned_or_404
+from roles.guards import EscalationRefused
 
 from . import guidance, lockout, services, stepup
 from .forms import (
@@ -318,7 +318,7 @@ def my_sessions(request):
 @require_http_methods(["GET", "POST"])
 def user_sessions(request, pk: int):
     """List a user's sessions; end one of them, or all (an administrator's action)."""
-    target = get_owned_or_404(request.user, User.objects.all(), pk)
+    target = get_owned_or_404(request.user, get_user_model().objects.all(), pk)
     form = ReasonForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         reason = form.cleaned_data["reason"]
@@ -363,9 +363,9 @@ def lockouts(request):
     """List the owner's locked-out users, each with an unlock button."""
     owner = request.user.owner
     users = list(
-        User.objects.filter(owner=owner, pk__in=lockout.locked_user_ids(owner)).select_related(
-            "lockout_state", "owner", "owner__password_policy"
-        )
+        get_user_model()
+        .objects.filter(owner=owner, pk__in=lockout.locked_user_ids(owner))
+        .select_related("lockout_state", "owner", "owner__password_policy")
     )
     rows = [{"user": u, "until": lockout.locked_until(u)} for u in users]
     return render(
@@ -379,7 +379,7 @@ def lockouts(request):
 @require_POST
 def lockout_clear(request, pk: int):
     """Unlock one user's account."""
-    target = get_owned_or_404(request.user, User.objects.all(), pk)
+    target = get_owned_or_404(request.user, get_user_model().objects.all(), pk)
     form = ReasonForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
     services.clear_lockout(target, actor=request.user, reason=reason)
@@ -395,7 +395,7 @@ def lockout_clear(request, pk: int):
 @require_http_methods(["GET", "POST"])
 def user_restriction(request, pk: int):
     """Set the networks and hours from which one user may sign in."""
-    target = get_owned_or_404(request.user, User.objects.all(), pk)
+    target = get_owned_or_404(request.user, get_user_model().objects.all(), pk)
     restriction = services.restriction_of(target)
     form = SignInRestrictionForm(request.POST or None, instance=restriction)
     status = 200

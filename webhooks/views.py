@@ -12,8 +12,8 @@ from django.views.decorators.http import require_POST
 
 from portal.access import requires
 from portal.forms import apply_service_errors
+from portal.owned import get_owned_or_404
 from roles import catalog
-from roles.guards import get_owned_or_404
 
 from . import events, services
 from .forms import EndpointForm

@@ -31,11 +31,12 @@ from audit.choices import AuditAction
 from portal import stepup
 from security import lockout
 from security import services as security_services
+from security.choices import SignInFailure
 from security.services import password_expired
 
 from .. import services as account_services
 from ..backends import restriction_refusal
-from ..choices import AuthSource, SignInFailure, UserKind
+from ..choices import AuthSource, UserKind
 from ..takeover import services as takeover
 from ..twofactor import services as twofactor
 from ..twofactor.models import TOTPDevice

@@ -21,10 +21,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.access import public, requires, signed_in
 from portal.forms import apply_service_errors
+from portal.owned import get_owned_or_404
 from portal.redirects import safe_next
 from portal.stepup import has_recent_proof, recent_proof_required
 from roles import catalog
-from roles.guards import EscalationRefused, get_owned_or_404
+from roles.guards import EscalationRefused
 
 from .. import services as account_services
 from ..twofactor import services as twofactor

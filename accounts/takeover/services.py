@@ -213,3 +213,8 @@ def notify_change(user, change: str, *, actor=None, old_email: str = "", details
         context={"change": change, "emails": len(recipients), "details": details},
     )
     return len(recipients)
+
+
+def on_password_changed(sender, *, user, actor, **kwargs) -> None:
+    """Tell the person their password changed (`security.signals.password_changed`)."""
+    notify_change(user, Change.PASSWORD, actor=actor)

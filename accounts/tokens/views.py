@@ -15,9 +15,10 @@ from django.utils import timezone
 
 from portal.access import requires, signed_in
 from portal.forms import apply_service_errors
+from portal.owned import get_owned_or_404
 from portal.redirects import safe_next
 from roles import catalog
-from roles.guards import EscalationRefused, get_owned_or_404
+from roles.guards import EscalationRefused
 
 from ..choices import UserKind
 from ..models import User

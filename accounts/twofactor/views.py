@@ -17,9 +17,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from audit import context as audit_context
 from portal.access import public, requires, signed_in
 from portal.forms import apply_service_errors
+from portal.owned import get_owned_or_404
 from portal.stepup import recent_proof_required
 from roles import catalog
-from roles.guards import EscalationRefused, check_can_manage_user, get_owned_or_404
+from roles.guards import EscalationRefused, check_can_manage_user
 
 from .. import recovery
 from . import services as twofactor

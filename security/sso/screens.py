@@ -10,8 +10,8 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
 from portal.generic import PortalConfirmView, PortalDetailView, PortalFormView, PortalListView
+from portal.owned import get_owned_or_404
 from roles import catalog
-from roles.guards import get_owned_or_404
 
 from . import config, services
 from .forms import GroupMappingForm, IdentityProviderForm

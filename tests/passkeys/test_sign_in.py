@@ -5,9 +5,9 @@ import pytest
 from django.contrib.auth import SESSION_KEY
 from django.test import Client
 
-from accounts.choices import SignInFailure
 from audit.models import AuditEvent
 from portal.stepup import PROOF_AT
+from security.choices import SignInFailure
 from security.models import SignInRestriction
 from tests.builders import PASSWORD, make_totp_device, make_user
 from tests.passkeys.conftest import (

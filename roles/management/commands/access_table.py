@@ -1,21 +1,12 @@
 """Print the table of which catalog area and level opens which screen (Markdown, for the README)."""
 
 from django.core.management.base import BaseCommand
-from django.urls import URLPattern, URLResolver, get_resolver
 
-from portal.access import requirement_of
+from portal.access import requirement_of, walk_patterns
 from roles import catalog
 
 BEGIN = "<!-- access-table:begin -->"
 END = "<!-- access-table:end -->"
-
-
-def _walk(patterns, prefix=""):
-    for pattern in patterns:
-        if isinstance(pattern, URLResolver):
-            yield from _walk(pattern.url_patterns, prefix + str(pattern.pattern))
-        elif isinstance(pattern, URLPattern):
-            yield "/" + prefix + str(pattern.pattern), pattern
 
 
 def _describe(requirement) -> str:
@@ -35,7 +26,7 @@ def access_table() -> str:
     """Return the Markdown table of every screen and the area and level it needs."""
     rows = ["| Path | Needs |", "|---|---|"]
     seen = set()
-    for route, pattern in _walk(get_resolver().url_patterns):
+    for route, pattern in walk_patterns():
         if route.startswith("/api/") or route in seen:
             continue
         seen.add(route)

@@ -1,4 +1,4 @@
-"""Load the demo owner and its month of history (`accounts.demo`); optionally bulk users and
+"""Load the demo owner and its month of history (`demo.seed`); optionally bulk users and
 events for benchmarks. Idempotent."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import time
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand
 
-from accounts import demo
-from accounts.demo import DEMO_PASSWORD
 from accounts.models import Owner, User
+from demo import seed as demo
+from demo.seed import DEMO_PASSWORD
 from roles.models import Role
 
 

@@ -34,19 +34,18 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import CommissionProfile, Department, Owner, UpdateReason, User
+from accounts.tokens import lifecycle
+from accounts.tokens.models import ApiToken
+from accounts.twofactor.models import TOTPDevice
+from accounts.users import snapshot
 from audit import bulk, queries
 from audit.choices import AuditAction
 from audit.services import diff
 from roles import catalog, elevations, sod
 from roles.models import Grant, PermissionOverride, Role, RoleGroup
+from security.choices import SignInFailure
 from security.models import PasswordPolicy
-
-from .choices import SignInFailure
-from .models import CommissionProfile, Department, Owner, UpdateReason, User
-from .tokens import lifecycle
-from .tokens.models import ApiToken
-from .twofactor.models import TOTPDevice
-from .users import snapshot
 
 DEMO_PASSWORD = "correct horse battery staple"
 SIGN_IN_USERS = ("admin", "support", "finance", "auditor")
