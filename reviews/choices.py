@@ -20,4 +20,5 @@ class Decision(models.TextChoices):
     KEEP = "keep", "Keep access"
     CHANGE_ROLE = "change_role", "Change role"
     REMOVE_OVERRIDE = "remove_override", "Remove override"
+    REMOVE_ELIGIBILITY = "remove_eligibility", "Remove eligibility"
     DEACTIVATE = "deactivate", "Deactivate"

@@ -83,6 +83,12 @@ class DecisionForm(forms.Form):
     override_id = forms.TypedChoiceField(
         label="Override", coerce=int, required=False, help_text="With “Remove override”."
     )
+    eligibility_id = forms.TypedChoiceField(
+        label="Eligibility",
+        coerce=int,
+        required=False,
+        help_text="With “Remove eligibility”: the user's own; the role's are changed on the role.",
+    )
     comment = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
@@ -101,6 +107,15 @@ class DecisionForm(forms.Form):
         if not overrides:
             self.fields["decision"].choices = [
                 c for c in self.fields["decision"].choices if c[0] != Decision.REMOVE_OVERRIDE
+            ]
+        own = item.own_eligibilities()
+        self.fields["eligibility_id"].choices = [("", "—")] + [
+            (e["eligibility_id"], f"{e['group']} ({e['reason']})") for e in own
+        ]
+        if not own:
+            del self.fields["eligibility_id"]
+            self.fields["decision"].choices = [
+                c for c in self.fields["decision"].choices if c[0] != Decision.REMOVE_ELIGIBILITY
             ]
         if item.snapshot.get("kind") == "api":
             self.fields["decision"].choices = [

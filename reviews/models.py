@@ -77,9 +77,12 @@ class ReviewItem(models.Model):
 
     `snapshot` is written once, at creation, and never recomputed: {"username", "label",
     "role", "extra_groups", "overrides": [{"id", "area", "label", "level", "reason",
-    "expires_at"}], "application": {area: level}, "api": {area: level}, "allow_login",
-    "privilege_level"}. A decision is applied when `applied_at` is set; a refusal (escalation,
-    a rule of the service) leaves it unapplied with `apply_error` saying why.
+    "expires_at"}], "eligible": [{"group_id", "group", "via": "role" | "user", "held", and
+    "role_id", "role" or "eligibility_id", "reason"}], "application": {area: level},
+    "api": {area: level}, "allow_login", "privilege_level"}. Items of campaigns opened before
+    eligibility was recorded have no "eligible" key. A decision is applied when `applied_at`
+    is set; a refusal (escalation, a rule of the service) leaves it unapplied with
+    `apply_error` saying why.
     """
 
     campaign = models.ForeignKey(ReviewCampaign, on_delete=models.CASCADE, related_name="items")
@@ -92,6 +95,7 @@ class ReviewItem(models.Model):
         "roles.Role", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     override_id = models.BigIntegerField(null=True, blank=True)
+    eligibility_id = models.BigIntegerField(null=True, blank=True)
     comment = models.TextField(blank=True)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -125,6 +129,20 @@ class ReviewItem(models.Model):
     def is_settled(self) -> bool:
         """Decided and applied: nothing left to do for this user."""
         return self.is_decided and self.applied_at is not None
+
+    @property
+    def records_eligibility(self) -> bool:
+        return "eligible" in self.snapshot
+
+    def own_eligibilities(self) -> list[dict]:
+        """Return the user's own eligibilities at the review's start (those a decision removes)."""
+        return [e for e in self.snapshot.get("eligible", []) if e.get("via") == "user"]
+
+    def eligibility_snapshot(self) -> dict | None:
+        for entry in self.own_eligibilities():
+            if entry.get("eligibility_id") == self.eligibility_id:
+                return entry
+        return None
 
     def override_snapshot(self) -> dict | None:
         for override in self.snapshot.get("overrides", []):

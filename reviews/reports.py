@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from roles import catalog
 from roles.choices import RequestState
-from roles.models import AccessRequest, Grant, PermissionOverride, Role, RoleGroup
+from roles.models import AccessRequest, Eligibility, Grant, PermissionOverride, Role, RoleGroup
 from roles.reports import who_has_access
 from roles.resolver import GroupGrant, OverrideRule, Subject, resolve
 
@@ -139,9 +139,68 @@ def load_reach(users: QuerySet, *, now: datetime.datetime) -> Reach:
     return Reach(rows, role_names, groups_of_role, extra_groups, group_names, grants, overrides)
 
 
+@dataclass
+class Eligible:
+    """What a set of users may ask for: their roles' eligible groups and their own."""
+
+    of_role: dict[int, list[dict]]
+    of_user: dict[int, list[dict]]
+
+    def of(self, row: dict, standing: set[int]) -> list[dict]:
+        """Return the user's eligible groups, sorted by name, each marked `held` when the user
+        also holds the group standing; a group reached both ways is listed twice (removing the
+        user's own leaves the role's)."""
+        entries = [*self.of_user.get(row["pk"], ())]
+        if row["role_id"]:
+            entries += self.of_role.get(row["role_id"], ())
+        entries.sort(key=lambda e: (e["group"].lower(), e["via"] != "role"))
+        return [{**e, "held": e["group_id"] in standing} for e in entries]
+
+
+def load_eligibility(users: QuerySet) -> Eligible:
+    """Load the eligibility of `users`: two queries whatever their number.
+
+    An entry is {"group_id", "group", "via": "role" | "user"} with "role_id", "role" for the
+    role's and "eligibility_id", "reason" for the user's own.
+    """
+    of_role: dict[int, list[dict]] = defaultdict(list)
+    for (
+        role_id,
+        role_name,
+        group_id,
+        group_name,
+    ) in Role.eligible_role_groups.through.objects.filter(
+        role_id__in=users.exclude(role_id=None).values("role_id")
+    ).values_list("role_id", "role__name", "rolegroup_id", "rolegroup__name"):
+        of_role[role_id].append(
+            {
+                "group_id": group_id,
+                "group": group_name,
+                "via": "role",
+                "role_id": role_id,
+                "role": role_name,
+            }
+        )
+    of_user: dict[int, list[dict]] = defaultdict(list)
+    for pk, user_id, group_id, group_name, reason in Eligibility.objects.filter(
+        user_id__in=users.values("pk")
+    ).values_list("pk", "user_id", "role_group_id", "role_group__name", "reason"):
+        of_user[user_id].append(
+            {
+                "group_id": group_id,
+                "group": group_name,
+                "via": "user",
+                "eligibility_id": pk,
+                "reason": reason,
+            }
+        )
+    return Eligible(of_role, of_user)
+
+
 def snapshots(owner, users: QuerySet, *, now: datetime.datetime) -> dict[int, dict]:
     """Return {user id: snapshot} of what each user holds at `now` (see ReviewItem.snapshot)."""
     reach = load_reach(users, now=now)
+    eligible = load_eligibility(users)
     result = {}
     for row in reach.users:
         result[row["pk"]] = {
@@ -169,6 +228,7 @@ def snapshots(owner, users: QuerySet, *, now: datetime.datetime) -> dict[int, di
                 }
                 for rule in reach.overrides.get(row["pk"], ())
             ],
+            "eligible": eligible.of(row, reach.groups_of(row)),
             "application": reach.resolve(row, catalog.Channel.APPLICATION, owner, now),
             "api": reach.resolve(row, catalog.Channel.API, owner, now),
             "allow_login": row["allow_login"],

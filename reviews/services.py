@@ -6,9 +6,10 @@ Who may do what:
   answerable for who sees personal data own the review);
 - deciding and applying needs to be one of the campaign's reviewers, or to hold full on Users;
   nobody decides on their own access;
-- applying goes through the same domain services as the screens (`accounts.services`,
-  `roles.services`), with the campaign as the reason, so each change is audited and checked for
-  escalation with the applying person as its actor. A refusal is written on the item.
+- applying goes through the same domain services as the screens (`accounts.users`,
+  `roles.services`, `roles.elevations` for an eligibility), with the campaign as the reason,
+  so each change is audited and checked for escalation with the applying person as its
+  actor. A refusal is written on the item.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from django.utils import timezone
 
 import audit
 from audit.choices import AuditAction
-from roles import catalog, permissions
-from roles.models import PermissionOverride, Role
+from roles import catalog, elevations, permissions
+from roles.models import Eligibility, PermissionOverride, Role
 
 from . import reports
 from .choices import CampaignStatus, Decision, ScopeKind
@@ -190,9 +191,14 @@ def record_decision(
     comment: str = "",
     new_role: Role | None = None,
     override_id: int | None = None,
+    eligibility_id: int | None = None,
     now: datetime.datetime | None = None,
 ) -> ReviewItem:
     """Record a reviewer's decision on one user; a comment is required for anything but keep.
+
+    Removing an eligibility names one of the user's own eligibilities at the review's start; an
+    eligibility that comes from the role is the role's (changed on the role, for all its
+    holders, or by changing this user's role), so a review item never removes it.
 
     Nothing changes in the user's access until the decisions are applied.
     """
@@ -225,6 +231,13 @@ def record_decision(
         override_id = int(override_id)
     else:
         override_id = None
+    if decision == Decision.REMOVE_ELIGIBILITY:
+        ids = {e.get("eligibility_id") for e in item.own_eligibilities()}
+        if eligibility_id is None or int(eligibility_id) not in ids:
+            raise ValidationError({"eligibility_id": "Choose one of the user's own eligibilities."})
+        eligibility_id = int(eligibility_id)
+    else:
+        eligibility_id = None
     if decision == Decision.DEACTIVATE and item.snapshot.get("kind") == "api":
         raise ValidationError(
             {"decision": "API users do not sign in: change their role or revoke their tokens."}
@@ -240,6 +253,7 @@ def record_decision(
         locked.decision = decision
         locked.new_role = new_role
         locked.override_id = override_id
+        locked.eligibility_id = eligibility_id
         locked.comment = comment
         locked.decided_by = actor
         locked.decided_at = now
@@ -249,6 +263,7 @@ def record_decision(
                 "decision",
                 "new_role",
                 "override_id",
+                "eligibility_id",
                 "comment",
                 "decided_by",
                 "decided_at",
@@ -275,6 +290,9 @@ def _decision_context(item: ReviewItem) -> dict:
     override = item.override_snapshot()
     if override:
         context["override"] = f"{override['label']} ({override['level']})"
+    eligibility = item.eligibility_snapshot()
+    if eligibility:
+        context["eligibility"] = eligibility["group"]
     return context
 
 
@@ -322,6 +340,25 @@ def _carry_out(item: ReviewItem, *, actor, reason: str) -> str:
         label = catalog.BY_CODE[override.area].label if override.area in catalog.BY_CODE else ""
         roles_services.remove_override(override, actor=actor, reason=reason)
         return f"Override removed: {label or override.area} ({override.level})."
+    if item.decision == Decision.REMOVE_ELIGIBILITY:
+        eligibility = (
+            Eligibility.objects.select_related("user", "user__owner", "role_group")
+            .filter(pk=item.eligibility_id, user=user)
+            .first()
+        )
+        if eligibility is None:
+            return "No change: the eligibility was already gone."
+        group = eligibility.role_group.name
+        removed = elevations.remove_eligibility(
+            eligibility,
+            actor=actor,
+            reason=reason,
+            details=item.comment,
+            context={"campaign": item.campaign_id, "item": item.pk},
+        )
+        if not removed:
+            return "No change: the eligibility was already gone."
+        return f"Eligibility removed: {group} (can no longer be requested)."
     if item.decision == Decision.DEACTIVATE:
         if not user.allow_login:
             return "No change: the user was already deactivated."

@@ -203,6 +203,7 @@ def item_decide(request, pk, item_pk):
         "decision": item.decision if item.is_decided else None,
         "new_role": item.new_role_id,
         "override_id": item.override_id,
+        "eligibility_id": item.eligibility_id,
         "comment": item.comment,
     }
     form = DecisionForm(request.POST or None, item=item, initial=initial)
@@ -222,6 +223,7 @@ def item_decide(request, pk, item_pk):
                     comment=data["comment"],
                     new_role=data.get("new_role"),
                     override_id=data.get("override_id"),
+                    eligibility_id=data.get("eligibility_id"),
                 )
             except (ValidationError, EscalationRefused) as exc:
                 apply_service_errors(form, exc)
@@ -256,6 +258,8 @@ def item_decide(request, pk, item_pk):
             "can_decide": can_decide,
             "application": sorted(application, key=lambda p: catalog.AREAS.index(p[0])),
             "api": sorted(api, key=lambda p: catalog.AREAS.index(p[0])),
+            "eligible": snapshot.get("eligible", []),
+            "sees_roles": request.permissions.has(catalog.USER_GROUPS, catalog.READ),
         },
         status=400 if request.method == "POST" else 200,
     )
@@ -359,6 +363,7 @@ def campaign_report_csv(request, pk):
             "Role at review",
             "Extra groups",
             "Overrides",
+            "Eligible for",
             "Decision",
             "New role",
             "Comment",
@@ -378,7 +383,13 @@ def campaign_report_csv(request, pk):
                 _cell(snap.get("role") or ""),
                 _cell("; ".join(snap.get("extra_groups", []))),
                 _cell("; ".join(f"{o['label']}={o['level']}" for o in snap.get("overrides", []))),
-                item.get_decision_display(),
+                _cell(
+                    "; ".join(
+                        f"{e['group']} ({'role' if e['via'] == 'role' else 'own'})"
+                        for e in snap.get("eligible", [])
+                    )
+                ),
+                _decision_cell(item),
                 _cell(item.new_role.name if item.new_role else ""),
                 _cell(item.comment),
                 _cell(item.decided_by.label if item.decided_by else ""),
@@ -389,6 +400,13 @@ def campaign_report_csv(request, pk):
             ]
         )
     return response
+
+
+def _decision_cell(item) -> str:
+    eligibility = item.eligibility_snapshot()
+    if eligibility:
+        return _cell(f"{item.get_decision_display()}: {eligibility['group']}")
+    return item.get_decision_display()
 
 
 def _cell(value: str) -> str:

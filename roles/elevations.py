@@ -152,13 +152,30 @@ def make_eligible(user, group: RoleGroup, *, actor, reason: str) -> Eligibility:
     return eligibility
 
 
-def remove_eligibility(eligibility: Eligibility, *, actor, reason: str) -> None:
-    """Take a user's own eligibility for a role group away (active elevations run on)."""
+def remove_eligibility(
+    eligibility: Eligibility,
+    *,
+    actor,
+    reason: str,
+    details: str = "",
+    context: dict | None = None,
+) -> bool:
+    """Take a user's own eligibility for a role group away, with a reason; return False when it
+    was already gone (nothing is written then).
+
+    Every door (the user's eligibility screen, an access review's decision) comes here. The
+    person can no longer ask for the group; an elevation already approved runs to its end.
+    """
     user, group = eligibility.user, eligibility.role_group
     _check_owner(actor, user)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why; the reason is kept in the audit log."})
     check_can_manage_user(actor, user)
     with transaction.atomic():
-        Eligibility.objects.filter(pk=eligibility.pk).delete()
+        deleted, _ = Eligibility.objects.filter(pk=eligibility.pk).delete()
+        if not deleted:
+            return False
         bump_user(user)
         audit.record(
             AuditAction.ELIGIBILITY_CHANGED,
@@ -166,7 +183,10 @@ def remove_eligibility(eligibility: Eligibility, *, actor, reason: str) -> None:
             target=user,
             changes={"eligible_for": [group.name, None]},
             reason=reason,
+            details=details,
+            context=context,
         )
+    return True
 
 
 # Requests -------------------------------------------------------------------------------------
