@@ -5,6 +5,10 @@ extra groups, overrides, new groups of an import). The affected users and everyt
 resolution needs are loaded in a constant number of queries, whatever the number of users; each
 user is then resolved twice with `roles.resolver` (as things are, as they would be) and the areas
 whose level differs are reported. Users that share the same inputs share one resolution.
+
+Elevations in force (approved just-in-time requests whose window holds `now`) are part of a
+user's access until they end: they count before and after (a change to a group also changes
+what an elevation of it gives), and a level an elevation lifts is reported with its end.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from django.utils import timezone
 
 from . import catalog
 from .choices import RoleGroupKind
-from .models import Grant, PermissionOverride, Role, RoleGroup
+from .models import AccessRequest, Grant, PermissionOverride, Role, RoleGroup
 from .postgres import without_jit
 from .resolver import GroupGrant, OverrideRule, Subject, resolve
 
@@ -30,15 +34,38 @@ ProposedOverrides = Mapping[int, Mapping[str, OverrideRule | None]]
 
 @dataclass(frozen=True)
 class LevelChange:
-    """One area of one user whose level would move."""
+    """One area of one user whose level would move.
+
+    `old` and `new` are the levels held now and right after the change, elevations in force
+    included (an elevation is part of the user's access until it ends). When an elevation lifts
+    a side above what standing access gives, `old_until` / `new_until` hold its end and
+    `old_standing` / `new_standing` the level left when it ends; a change that an elevation
+    hides until its end (`old == new`) is still reported, since it takes effect then.
+    """
 
     area: catalog.Area
     old: str
     new: str
+    old_until: datetime.datetime | None = None
+    new_until: datetime.datetime | None = None
+    old_standing: str | None = None
+    new_standing: str | None = None
 
     @property
     def is_raise(self) -> bool:
-        return self.area.rank(self.new) > self.area.rank(self.old)
+        if self.old != self.new:
+            return self.area.rank(self.new) > self.area.rank(self.old)
+        old = self.old_standing or self.old
+        new = self.new_standing or self.new
+        return self.area.rank(new) > self.area.rank(old)
+
+    @property
+    def takes_effect_at(self) -> datetime.datetime | None:
+        """When an elevation hides the change until its end: that end (else None, at once)."""
+        if self.old != self.new:
+            return None
+        ends = [t for t in (self.old_until, self.new_until) if t is not None]
+        return min(ends) if ends else None
 
 
 @dataclass(frozen=True)
@@ -173,6 +200,11 @@ def _preview(owner, proposal: Proposal, now: datetime.datetime) -> Impact:
         reach |= Q(
             pk__in=extra_through.objects.filter(rolegroup_id__in=changed_groups).values("user_id")
         )
+        reach |= Q(
+            pk__in=AccessRequest.objects.active(now)
+            .filter(role_group_id__in=changed_groups)
+            .values("user_id")
+        )
     users_qs = User.objects.filter(owner=owner).filter(reach)
     # Plain tuples: a preview can reach every user of the owner.
     users = list(
@@ -200,12 +232,26 @@ def _preview(owner, proposal: Proposal, now: datetime.datetime) -> Impact:
         extra_sets[user_id].add(group_id)
     extra_of_user = {user_id: frozenset(groups) for user_id, groups in extra_sets.items()}
 
+    # Elevations in force: (group, start, end, request) per user, counted before and after.
+    elevation_sets: dict[int, list[tuple[int, datetime.datetime, datetime.datetime, int]]]
+    elevation_sets = defaultdict(list)
+    for user_id, group_id, starts_at, ends_at, request_id in (
+        AccessRequest.objects.active(now)
+        .filter(user_id__in=user_ids)
+        .order_by("ends_at", "pk")
+        .values_list("user_id", "role_group_id", "starts_at", "ends_at", "pk")
+    ):
+        elevation_sets[user_id].append((group_id, starts_at, ends_at, request_id))
+    elevations_of = {user_id: tuple(rows) for user_id, rows in elevation_sets.items()}
+
     # Grants of every group involved, before and after.
     group_ids = set(changed_groups)
     for groups in (*groups_of_role.values(), *extra_of_user.values()):
         group_ids |= groups
     for groups in (*proposal.role_groups.values(), *proposal.user_groups.values()):
         group_ids |= groups
+    for rows in elevations_of.values():
+        group_ids |= {row[0] for row in rows}
     stored_ids = {g for g in group_ids if g > 0}
     group_info: dict[int, tuple[str, str]] = dict(proposal.new_groups)
     for pk, name, kind in RoleGroup.objects.filter(pk__in=stored_ids).values_list(
@@ -243,6 +289,25 @@ def _preview(owner, proposal: Proposal, now: datetime.datetime) -> Impact:
             )
         return grants_cache[key]
 
+    def elevation_grants(elevated: tuple, cells: dict[int, dict[str, str]], tag: str):
+        key = (tag, elevated)
+        if key not in grants_cache:
+            grants_cache[key] = tuple(
+                GroupGrant(
+                    g,
+                    group_info.get(g, ("", ""))[0],
+                    area,
+                    level,
+                    via_role=False,
+                    starts_at=starts_at,
+                    ends_at=ends_at,
+                    request_id=request_id,
+                )
+                for g, starts_at, ends_at, request_id in elevated
+                for area, level in cells.get(g, {}).items()
+            )
+        return grants_cache[key]
+
     resolved: dict[tuple, tuple[list[LevelChange], dict[str, str], dict[str, str]]] = {}
     override_keys = {
         user_id: frozenset((a, r.level, r.expires_at) for a, r in rules.items())
@@ -271,6 +336,7 @@ def _preview(owner, proposal: Proposal, now: datetime.datetime) -> Impact:
             row[_KIND],
             row[_PRIVILEGE] >= dp_min,
             row[_SUPERUSER],
+            elevations_of.get(pk, ()),
         )
         if key not in resolved:
             resolved[key] = _changes(
@@ -289,6 +355,8 @@ def _preview(owner, proposal: Proposal, now: datetime.datetime) -> Impact:
                 dp_min=dp_min,
                 role_name=role_names.get(role_after or 0, ""),
                 grants_for=grants_for,
+                elevated=elevations_of.get(pk, ()),
+                elevation_grants=elevation_grants,
                 cells_before=cells_before,
                 cells_after=cells_after,
                 group_info=group_info,
@@ -316,13 +384,15 @@ def _changes(
     dp_min,
     role_name,
     grants_for,
+    elevated,
+    elevation_grants,
     cells_before,
     cells_after,
     group_info,
     now,
 ) -> tuple[list[LevelChange], dict[str, str], dict[str, str]]:
     """Resolve one user as things are and as proposed; return the areas whose level moves and
-    the application levels before and after."""
+    the application levels before and after (elevations in force included)."""
     groups_before, groups_after = frozenset(groups_before), frozenset(groups_after)
     ov_after = dict(ov_before)
     for area, rule in proposed.items():
@@ -340,23 +410,71 @@ def _changes(
         is_superuser=row[_SUPERUSER],
         role_name=role_name,
     )
-    kinds = {group_info.get(g, ("", RoleGroupKind.APPLICATION))[1] for g in groups_before}
-    kinds |= {group_info.get(g, ("", RoleGroupKind.APPLICATION))[1] for g in groups_after}
+    elevated_groups = {e[0] for e in elevated}
+    kinds = {
+        group_info.get(g, ("", RoleGroupKind.APPLICATION))[1]
+        for g in (*groups_before, *groups_after, *elevated_groups)
+    }
     channels = {_CHANNEL_OF_KIND.get(k, catalog.Channel.APPLICATION) for k in kinds}
     channels |= {catalog.get(a).channel for a in (*ov_before, *ov_after)}
     changes = []
     levels: dict[str, dict[str, str]] = {"before": {}, "after": {}}
     before_grants = grants_for(groups_before, cells_before, "before")
     after_grants = grants_for(groups_after, cells_after, "after")
+    before_elevated = elevation_grants(elevated, cells_before, "before") if elevated else ()
+    after_elevated = elevation_grants(elevated, cells_after, "after") if elevated else ()
     for channel in catalog.Channel.ALL:
         if channel not in channels:
             continue
-        old = resolve(channel, subject, before_grants, ov_before.values(), now=now)
-        new = resolve(channel, subject, after_grants, ov_after.values(), now=now)
+        old = resolve(channel, subject, before_grants, ov_before.values(), now=now, explain=False)
+        new = resolve(channel, subject, after_grants, ov_after.values(), now=now, explain=False)
+        old_now, new_now = old, new
+        if elevated:
+            old_now = resolve(
+                channel,
+                subject,
+                (*before_grants, *before_elevated),
+                ov_before.values(),
+                now=now,
+                explain=False,
+            )
+            new_now = resolve(
+                channel,
+                subject,
+                (*after_grants, *after_elevated),
+                ov_after.values(),
+                now=now,
+                explain=False,
+            )
         if channel == catalog.Channel.APPLICATION:
-            levels = {"before": old.levels, "after": new.levels}
+            levels = {"before": old_now.levels, "after": new_now.levels}
         for area in catalog.areas_for(channel):
-            old_level, new_level = old.level(area.code), new.level(area.code)
-            if old_level != new_level:
-                changes.append(LevelChange(area, old_level, new_level))
+            code = area.code
+            old_level, new_level = old_now.level(code), new_now.level(code)
+            old_standing, new_standing = old.level(code), new.level(code)
+            if old_level == new_level and old_standing == new_standing:
+                continue
+            old_until = _until(before_elevated, code, old_level, now)
+            new_until = _until(after_elevated, code, new_level, now)
+            changes.append(
+                LevelChange(
+                    area,
+                    old_level,
+                    new_level,
+                    old_until=old_until if old_level != old_standing else None,
+                    new_until=new_until if new_level != new_standing else None,
+                    old_standing=old_standing if old_level != old_standing else None,
+                    new_standing=new_standing if new_level != new_standing else None,
+                )
+            )
     return changes, levels["before"], levels["after"]
+
+
+def _until(grants, code: str, level: str, now) -> datetime.datetime | None:
+    """Return the latest end of the elevations in force that give `level` on `code`."""
+    ends = [
+        g.ends_at
+        for g in grants
+        if g.area == code and g.level == level and g.ends_at is not None and g.ends_at > now
+    ]
+    return max(ends) if ends else None
