@@ -93,9 +93,12 @@ def check_rate(token, *, now: float | None = None) -> None:
 class BearerToken(HttpBearer):
     """`Authorization: Bearer ba_<prefix>_<secret>` → request.auth, api_user, api_permissions."""
 
+    # How the token is found and checked (the decision endpoints remember theirs).
+    find_token = staticmethod(tokens.authenticate)
+
     def authenticate(self, request, token: str):
         try:
-            api_token = tokens.authenticate(token.strip(), ip=client_ip(request))
+            api_token = self.find_token(token.strip(), ip=client_ip(request))
         except tokens.TokenRefused:
             return None
         check_rate(api_token)

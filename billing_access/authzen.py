@@ -15,10 +15,19 @@ from django.urls import re_path, reverse
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
+from accounts.tokens import services as tokens
 from portal.access import public
 from roles import authzen_api
 
 from .api import ERROR_HANDLERS, BearerToken, PortalNinjaAPI, _public, not_found
+
+
+class DecisionToken(BearerToken):
+    """The API's bearer token, remembered between a caller's decisions while nothing that
+    decides its use changes (`accounts.tokens.services.authenticate_remembered`)."""
+
+    find_token = staticmethod(tokens.authenticate_remembered)
+
 
 authzen = PortalNinjaAPI(
     title="Billing Access AuthZEN",
@@ -29,7 +38,7 @@ authzen = PortalNinjaAPI(
     ),
     urls_namespace="authzen",
     docs_url=None,
-    auth=BearerToken(),
+    auth=DecisionToken(),
 )
 for exception, handler in ERROR_HANDLERS:
     authzen.add_exception_handler(exception, handler)

@@ -12,6 +12,10 @@ handler404 = "billing_access.views.page_not_found"
 handler500 = "billing_access.views.server_error"
 
 urlpatterns = [
+    # The machine doors first: a service's decision is not matched against every screen's
+    # pattern before its own.
+    path("access/v1/", include("billing_access.authzen")),
+    path("api/v1/", include("billing_access.api")),
     path("", account_views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("", include("accounts.urls")),
@@ -23,8 +27,6 @@ urlpatterns = [
     path("", include("reviews.urls")),
     path("saml2/", include("security.sso.urls")),
     path("", include("accounts.tokens.urls")),
-    path("api/v1/", include("billing_access.api")),
-    path("access/v1/", include("billing_access.authzen")),
     path(".well-known/authzen-configuration", authzen.configuration, name="authzen_configuration"),
     path("", include("scim.urls")),
     path("", include("webhooks.urls")),

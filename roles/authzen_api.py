@@ -145,9 +145,10 @@ def _refused(reason: str) -> dict:
     return {"decision": False, "context": {"id": reason, "reason_admin": {"en": REASONS[reason]}}}
 
 
-def _users_for(request, subjects) -> dict:
+def _users_for(request, subjects, contexts) -> dict:
     refs = {ref for ref in (_subject_ref(s) for s in subjects if s is not None) if ref is not None}
-    return decisions.find_users(request.api_user.owner_id, refs)
+    explain = any(context is not None and context.explain for context in contexts)
+    return decisions.find_users(request.api_user.owner, refs, with_role=explain)
 
 
 @router.post(
@@ -159,7 +160,7 @@ def _users_for(request, subjects) -> dict:
 def evaluation(request, payload: EvaluationIn):
     """May `subject` perform `action` (a level) on `resource` (an area)?"""
     _require_decider(request)
-    users = _users_for(request, [payload.subject])
+    users = _users_for(request, [payload.subject], [payload.context])
     return _answer(users, payload.subject, payload.resource, payload.action, payload.context)
 
 
@@ -180,7 +181,7 @@ def evaluations(request, payload: EvaluationsIn):
     if not entries:
         if not (payload.subject and payload.resource and payload.action):
             raise ValidationError("Send subject, resource and action, or a list of evaluations.")
-        users = _users_for(request, [payload.subject])
+        users = _users_for(request, [payload.subject], [payload.context])
         return _answer(users, payload.subject, payload.resource, payload.action, payload.context)
     filled = []
     problems = {}
@@ -199,7 +200,7 @@ def evaluations(request, payload: EvaluationsIn):
     if problems:
         raise ValidationError(problems)
     semantic = (payload.options or Options()).evaluations_semantic
-    users = _users_for(request, [s for s, *_ in filled])
+    users = _users_for(request, [s for s, *_ in filled], [c for *_, c in filled])
     results = []
     for subject, resource, action, context in filled:
         result = _answer(users, subject, resource, action, context)

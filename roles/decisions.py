@@ -26,15 +26,38 @@ class Answer:
     refusal: str = ""  # why the question could not be answered yes: unknown_subject...
 
 
-def find_users(owner_id: int, refs: Iterable[int | str]) -> dict[int | str, object]:
+# What a decision reads of its subject (the permission cache key, the resolver's gates and
+# groups); any other field would load on first use.
+DECISION_FIELDS = (
+    "id",
+    "owner_id",
+    "username",
+    "permissions_version",
+    "allow_login",
+    "allow_api_read",
+    "allow_api_write",
+    "kind",
+    "privilege_level",
+    "is_superuser",
+    "role_id",
+)
+
+
+def find_users(
+    owner, refs: Iterable[int | str], *, with_role: bool = False
+) -> dict[int | str, object]:
     """Return {reference: user} for the owner's users named by id or username, in one query.
 
-    A username matches in any letter case; references that match nobody are left out.
+    A username matches in any letter case; references that match nobody are left out. Each
+    user comes with `owner` (the object passed, not joined again), the fields a decision reads
+    (`DECISION_FIELDS`) and, `with_role`, its role (an explanation names it).
     """
     refs = list(refs)
     ids = {r for r in refs if isinstance(r, int)}
     names = {str(r).lower() for r in refs if not isinstance(r, int)}
-    users = get_user_model().objects.select_related("owner", "role").filter(owner_id=owner_id)
+    # Unordered (a lookup by key needs no ORDER BY) and narrow: built on every decision.
+    users = get_user_model().objects.filter(owner_id=owner.pk).order_by()
+    users = users.select_related("role") if with_role else users.only(*DECISION_FIELDS)
     found = {}
     if ids:
         for user in users.filter(pk__in=ids):
@@ -47,6 +70,7 @@ def find_users(owner_id: int, refs: Iterable[int | str]) -> dict[int | str, obje
     for ref in refs:
         key = ref if isinstance(ref, int) else str(ref).lower()
         if key in found:
+            found[key].owner = owner
             result[ref] = found[key]
     return result
 

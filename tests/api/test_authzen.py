@@ -1,10 +1,22 @@
 """AuthZEN 1.0 decisions: the specification's shapes, the portal's resolver behind them."""
 
+import datetime
 import json
+from unittest import mock
 
 import pytest
+from django.db import connection
+from django.db.models import F
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
+from accounts.models import User
+from accounts.tokens import services as tokens
+from audit.choices import AuditAction
+from audit.models import AuditEvent
 from roles import catalog
+from roles import services as role_services
+from roles.models import PermissionOverride
 from tests.builders import make_api_user, make_owner, make_token, make_user
 
 pytestmark = pytest.mark.django_db
@@ -164,3 +176,62 @@ def test_refusals_are_json_never_html(pdp, owner, clerk):
     assert "evaluations.0" in incomplete.json()["error"]["fields"]
     unknown = pdp("nowhere", question())
     assert unknown.status_code == 404 and unknown["Content-Type"] == "application/json"
+
+
+# The caller's token is remembered between decisions, never past a change that decides its use
+
+
+@pytest.fixture
+def gateway(owner):
+    caller = make_api_user(owner, api_grants={catalog.API_AUTHZ: "read"}, username="gw")
+    token, text = make_token(caller)
+    return caller, token, text
+
+
+def test_a_remembered_token_costs_one_small_query(pdp, clerk, gateway):
+    caller, token, text = gateway
+    assert pdp("evaluation", question(), token=text).json() == {"decision": True}
+    with CaptureQueriesContext(connection) as seen:
+        assert pdp("evaluation", question(), token=text).json() == {"decision": True}
+    facts, subject = (q["sql"] for q in seen.captured_queries)
+    assert facts.startswith("SELECT t.revoked_at") and "WHERE t.id = " in facts
+    assert '"accounts_user"."username"' in subject
+    # The narrow subject query: a decision reads no password hash, no profile.
+    assert '"accounts_user"."password"' not in subject
+
+
+def test_a_revoked_remembered_token_is_refused_at_its_next_request(pdp, clerk, gateway, owner):
+    caller, token, text = gateway
+    assert pdp("evaluation", question(), token=text).status_code == 200
+    tokens.revoke_token(token, actor=caller, reason="Leaked")
+    refused = pdp("evaluation", question(), token=text)
+    assert refused.status_code == 401
+    event = AuditEvent.objects.filter(action=AuditAction.TOKEN_REFUSED).get()
+    assert event.context["reason"] == tokens.TokenRefused.REVOKED
+
+
+def test_a_remembered_token_follows_its_users_flags_and_permissions(pdp, clerk, gateway, owner):
+    caller, token, text = gateway
+    admin = make_user(owner, grants={catalog.USERS: "full"}, privilege_level=9)
+    assert pdp("evaluation", question(), token=text).status_code == 200
+    role_services.set_override(
+        caller, catalog.API_AUTHZ, catalog.NONE, actor=admin, reason="No more decisions"
+    )
+    assert pdp("evaluation", question(), token=text).status_code == 403
+    PermissionOverride.objects.filter(user=caller).delete()
+    User.objects.filter(pk=caller.pk).update(permissions_version=F("permissions_version") + 1)
+    assert pdp("evaluation", question(), token=text).status_code == 200
+    # Any write of the flags counts, even one that bumps no version.
+    User.objects.filter(pk=caller.pk).update(allow_api_read=False, allow_api_write=False)
+    assert pdp("evaluation", question(), token=text).status_code == 401
+
+
+def test_a_remembered_token_expires_and_a_wrong_secret_never_matches(pdp, clerk, gateway):
+    caller, token, text = gateway
+    assert pdp("evaluation", question(), token=text).status_code == 200
+    forged = f"ba_{token.prefix}_{'A' * 43}"
+    assert forged != text
+    assert pdp("evaluation", question(), token=forged).status_code == 401
+    later = timezone.now() + datetime.timedelta(days=31)
+    with mock.patch("django.utils.timezone.now", return_value=later):
+        assert pdp("evaluation", question(), token=text).status_code == 401

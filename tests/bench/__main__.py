@@ -6,6 +6,9 @@ BENCH_HTTP_SECONDS (default 3) and BENCH_HTTP_REQUESTS (default 20000): each loa
 whichever comes first; BENCH_HTTP_ROUNDS (default 5): every target is run once per round, each
 run right after a run of the floor it is compared with, so that both share the machine's
 moods; the figures are the medians of the rounds. BENCH_SKIP_HTTP=1 skips the gunicorn runs.
+BENCH_ONLY=api measures only the JSON API and AuthZEN over HTTP, each beside the floor (no
+screens, middleware, separation of duties, webhooks, home page or users list): the quick loop
+while working on the API's request path.
 BENCH_OUT (default var/bench) is where the JSON report and wrk's scripts go.
 
 Separation of duties (tests/bench/sod.py): 50 rules per owner, seeded before the screens; one
@@ -87,6 +90,9 @@ REPEAT = int(os.environ.get("BENCH_REPEAT", "40"))
 HTTP_SECONDS = int(os.environ.get("BENCH_HTTP_SECONDS", "3"))
 HTTP_REQUESTS = int(os.environ.get("BENCH_HTTP_REQUESTS", "20000"))
 HTTP_ROUNDS = int(os.environ.get("BENCH_HTTP_ROUNDS", "5"))
+ONLY = os.environ.get("BENCH_ONLY", "").strip().lower()
+if ONLY not in ("", "api"):
+    sys.exit(f"BENCH_ONLY takes 'api' (or nothing), not {ONLY!r}.")
 WRK_THREADS, WRK_CONNECTIONS = 2, 8
 FLOOR = "floor: bare signed-in view"
 # A day inside the seeded events (spread over the last 90 days).
@@ -503,13 +509,16 @@ def http_runs(owner, admin):
     ):
         targets = [
             {"label": FLOOR, "url": f"{floor.url}/floor/", "cookie": cookie, "server": floor},
-            {"label": "home", "url": f"{portal.url}/", "cookie": cookie},
-            {
-                "label": "users list",
-                "url": f"{portal.url}{url('accounts:user_list')}",
-                "cookie": cookie,
-            },
         ]
+        if ONLY != "api":
+            targets += [
+                {"label": "home", "url": f"{portal.url}/", "cookie": cookie},
+                {
+                    "label": "users list",
+                    "url": f"{portal.url}{url('accounts:user_list')}",
+                    "cookie": cookie,
+                },
+            ]
         for target in api_targets(owner, admin):
             targets.append({**target, "url": portal.url + target.pop("path"), "cookie": ""})
         for target in targets:
@@ -728,11 +737,12 @@ def main():
         # of 100,000 and sort them all); autovacuum analyses a production database on its own.
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
-    for size in SIZES:
-        report["screens"][f"{size:,} users"] = measure_screens(seed.owner_for(size), size)
-    report["middleware"] = measure_middleware(biggest)
-    report["sod"] = sod_bench.measure(biggest, repeat=REPEAT)
-    report["webhooks"] = webhook_bench.measure(biggest)
+    if ONLY != "api":
+        for size in SIZES:
+            report["screens"][f"{size:,} users"] = measure_screens(seed.owner_for(size), size)
+        report["middleware"] = measure_middleware(biggest)
+        report["sod"] = sod_bench.measure(biggest, repeat=REPEAT)
+        report["webhooks"] = webhook_bench.measure(biggest)
     report["http"] = http_runs(biggest, seed.bench_admin(biggest))
     report["goals"] = goals(report)
     report["pace_ms"]["end"] = machine_pace()
