@@ -14,4 +14,5 @@ class WebhooksConfig(AppConfig):
 
         on_record(events.on_audit_event, listener=events.LISTENER)
         sweeps.register(deliveries.requeue_overdue)
+        sweeps.register(deliveries.drop_previous_secrets)
         sweeps.register_purge("webhook messages", deliveries.purge_finished)

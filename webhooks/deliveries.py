@@ -94,7 +94,9 @@ def attempt(endpoint: WebhookEndpoint, msg_id: str, body: str, *, now) -> transp
         "User-Agent": "BillingAccess-Webhooks/1",
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": signing.sign(endpoint.secret, msg_id, timestamp, raw),
+        "webhook-signature": signing.sign_all(
+            endpoint.signing_secrets(now), msg_id, timestamp, raw
+        ),
     }
     return transport.post(endpoint.url, raw, headers)
 
@@ -142,6 +144,15 @@ def requeue_overdue(now: datetime.datetime) -> int:
         for pk in ids:
             deliver_webhook.enqueue(pk)
     return len(ids)
+
+
+def drop_previous_secrets(now: datetime.datetime) -> int:
+    """Forget the previous secrets of rotations whose overlap has ended (they sign nothing
+    already: `WebhookEndpoint.signing_secrets` reads the end of the overlap)."""
+    WebhookEndpoint.objects.filter(previous_secret_until__lte=now).update(
+        previous_secret_encrypted="", previous_secret_until=None
+    )
+    return 0  # nothing enqueued
 
 
 def purge_finished(before: datetime.datetime) -> int:

@@ -1,4 +1,4 @@
-"""The endpoint form: input only; the service vets the URL and audits."""
+"""The endpoint and secret rotation forms: input only; the services vet and audit."""
 
 from django import forms
 
@@ -17,3 +17,26 @@ class EndpointForm(forms.Form):
         choices=EventType.choices, widget=forms.CheckboxSelectMultiple, label="Events"
     )
     enabled = forms.BooleanField(required=False, initial=True)
+
+
+class RotateSecretForm(forms.Form):
+    overlap_hours = forms.IntegerField(
+        min_value=1,
+        max_value=168,
+        initial=24,
+        label="Overlap (hours)",
+        help_text=(
+            "For this long every delivery is signed with both the new and the previous secret, "
+            "so your receiver can switch without refusing one (1 to 168 hours)."
+        ),
+    )
+    reason = forms.CharField(
+        max_length=300, help_text="Why the secret is rotated (kept in the audit log)."
+    )
+
+
+class FinishRotationForm(forms.Form):
+    reason = forms.CharField(
+        max_length=300,
+        help_text="Why the previous secret stops signing now (kept in the audit log).",
+    )

@@ -20,7 +20,9 @@ class WebhookEndpoint(models.Model):
     """A receiver of change events: its URL, the types it wants and the secret that signs them.
 
     The secret is needed to sign every delivery, so it is kept encrypted (FIELD_ENCRYPTION_KEY),
-    not hashed; it is shown once, when created.
+    not hashed; it is shown once, when created or rotated. After a rotation the previous secret
+    signs too (a second `v1,` signature) until `previous_secret_until`, so that the receiver can
+    switch to the new one without refusing a delivery.
     """
 
     owner = models.ForeignKey("accounts.Owner", on_delete=models.CASCADE, related_name="+")
@@ -28,6 +30,9 @@ class WebhookEndpoint(models.Model):
     url = models.URLField(max_length=500)
     event_types = models.JSONField(default=list)
     secret_encrypted = models.TextField()
+    previous_secret_encrypted = models.TextField(blank=True, default="")
+    previous_secret_until = models.DateTimeField(null=True, blank=True)
+    secret_rotated_at = models.DateTimeField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=300, blank=True)
     failing_since = models.DateTimeField(null=True, blank=True)
@@ -57,6 +62,33 @@ class WebhookEndpoint(models.Model):
     @secret.setter
     def secret(self, value: str) -> None:
         self.secret_encrypted = encryption.encrypt(value.encode("ascii"))
+
+    @property
+    def previous_secret(self) -> str:
+        if not self.previous_secret_encrypted:
+            return ""
+        return encryption.decrypt(self.previous_secret_encrypted).decode("ascii")
+
+    @previous_secret.setter
+    def previous_secret(self, value: str) -> None:
+        self.previous_secret_encrypted = encryption.encrypt(value.encode("ascii")) if value else ""
+
+    def rotating(self, now=None) -> bool:
+        """Say whether the previous secret still signs (a rotation's overlap is running)."""
+        until = self.previous_secret_until
+        return (
+            bool(self.previous_secret_encrypted)
+            and until is not None
+            and ((now or timezone.now()) < until)
+        )
+
+    def signing_secrets(self, now=None) -> list[str]:
+        """Return the secrets that sign a delivery now: the current one, then the previous one
+        while a rotation's overlap runs."""
+        found = [self.secret]
+        if self.rotating(now):
+            found.append(self.previous_secret)
+        return found
 
     def wants(self, event_type: str) -> bool:
         return event_type in self.event_types

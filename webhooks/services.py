@@ -1,6 +1,10 @@
-"""Registering webhook endpoints: every change audited, every URL vetted (see `transport`)."""
+"""Registering webhook endpoints: every change audited, every URL vetted (see `transport`), and
+signing secrets rotated with an overlap during which both the new and the previous secret sign.
+"""
 
 from __future__ import annotations
+
+import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -89,3 +93,80 @@ def delete_endpoint(endpoint: WebhookEndpoint, *, actor) -> None:
         )
         endpoint.delete()
         events.configuration_changed(endpoint.owner_id)
+
+
+ROTATION_OVERLAP_HOURS = (1, 168)  # the shortest and longest overlap a rotation may have
+
+
+def rotate_secret(
+    endpoint: WebhookEndpoint, *, actor, reason: str, overlap_hours: int = 24
+) -> tuple[WebhookEndpoint, str]:
+    """Give the endpoint a new signing secret; return it with the secret (shown once).
+
+    For `overlap_hours` the previous secret signs too (a second `v1,` signature), so the
+    receiver can move to the new secret without refusing a delivery; then it is dropped (or at
+    once with `finish_rotation`). Rotating during an overlap makes the current secret the
+    previous one: the older one stops signing at once.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the secret is rotated."})
+    shortest, longest = ROTATION_OVERLAP_HOURS
+    if not shortest <= overlap_hours <= longest:
+        raise ValidationError({"overlap_hours": f"Choose between {shortest} and {longest} hours."})
+    secret = signing.new_secret()
+    with transaction.atomic():
+        locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        now = timezone.now()
+        dropped = locked.rotating(now)
+        locked.previous_secret = locked.secret
+        locked.previous_secret_until = now + datetime.timedelta(hours=overlap_hours)
+        locked.secret = secret
+        locked.secret_rotated_at = locked.updated_at = now
+        locked.save()
+        audit.record(
+            AuditAction.SETTINGS_ITEM_CHANGED,
+            actor=actor,
+            target=locked,
+            changes={
+                "signing": [
+                    "one secret" if not dropped else "two secrets (a rotation was running)",
+                    f"new secret; the previous one also signs until "
+                    f"{locked.previous_secret_until:%Y-%m-%d %H:%M} UTC",
+                ]
+            },
+            reason=reason,
+            details="Webhook signing secret rotated",
+        )
+    return locked, secret
+
+
+def finish_rotation(endpoint: WebhookEndpoint, *, actor, reason: str) -> WebhookEndpoint:
+    """End a rotation's overlap now: only the new secret signs from the next delivery on."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the rotation is finished early."})
+    with transaction.atomic():
+        locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        now = timezone.now()
+        if not locked.rotating(now):
+            raise ValidationError("No rotation is running: only the current secret signs.")
+        until = locked.previous_secret_until
+        locked.previous_secret = ""
+        locked.previous_secret_until = None
+        locked.updated_at = now
+        locked.save()
+        audit.record(
+            AuditAction.SETTINGS_ITEM_CHANGED,
+            actor=actor,
+            target=locked,
+            changes={
+                "signing": [
+                    f"new and previous secret (until {until:%Y-%m-%d %H:%M} UTC)",
+                    "new secret only",
+                ]
+            },
+            reason=reason,
+            details="Webhook secret rotation finished",
+        )
+    return locked

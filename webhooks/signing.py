@@ -3,6 +3,9 @@
 Every delivery carries `webhook-id` (the message id, the same on every retry), `webhook-timestamp`
 (Unix seconds) and `webhook-signature`: `v1,` and the base64 HMAC-SHA256, keyed with the secret's
 bytes, of `{id}.{timestamp}.{body}`. Secrets look like `whsec_` and base64 of 32 random bytes.
+While an endpoint's secret is being rotated the header carries two signatures separated by a
+space, `v1,<by the new secret> v1,<by the previous one>`: a receiver accepts the delivery when
+any of them verifies with the secret it holds.
 """
 
 from __future__ import annotations
@@ -29,6 +32,11 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     signed = f"{msg_id}.{timestamp}.".encode() + body
     digest = hmac.new(secret_bytes(secret), signed, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode("ascii")
+
+
+def sign_all(secrets_: list[str], msg_id: str, timestamp: int, body: bytes) -> str:
+    """Return the `webhook-signature` header: one `v1,` signature per secret, space-separated."""
+    return " ".join(sign(secret, msg_id, timestamp, body) for secret in secrets_)
 
 
 def verify(secret: str, headers: dict, body: bytes, *, now: int, tolerance: int = 300) -> bool:

@@ -16,6 +16,12 @@ urlpatterns = [
     path("settings/webhooks/<int:pk>/edit/", views.endpoint_edit, name="endpoint_edit"),
     path("settings/webhooks/<int:pk>/delete/", views.endpoint_delete, name="endpoint_delete"),
     path("settings/webhooks/<int:pk>/test/", views.endpoint_test, name="endpoint_test"),
+    path("settings/webhooks/<int:pk>/rotate/", views.endpoint_rotate, name="endpoint_rotate"),
+    path(
+        "settings/webhooks/<int:pk>/finish-rotation/",
+        views.endpoint_finish_rotation,
+        name="endpoint_finish_rotation",
+    ),
     path(
         "settings/webhooks/<int:pk>/deliveries/<int:delivery_pk>/resend/",
         views.delivery_resend,

@@ -1,5 +1,6 @@
 """Screens of webhook endpoints: list, create (secret shown once), detail with recent
-deliveries and "send again", edit, delete, and "send a test event"."""
+deliveries and "send again", edit, delete, "send a test event", and rotating the signing
+secret (the new one shown once) with "finish rotation"."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from portal.owned import get_owned_or_404
 from roles import catalog
 
 from . import events, services
-from .forms import EndpointForm
+from .forms import EndpointForm, FinishRotationForm, RotateSecretForm
 from .models import WebhookEndpoint
 
 AREA = catalog.PARAMETERS
@@ -148,3 +149,72 @@ def delivery_resend(request, pk: int, delivery_pk: int):
     events.send_again(found)
     messages.success(request, f"Message {found.message.msg_id} queued again.")
     return redirect("webhooks:endpoint_detail", pk=endpoint.pk)
+
+
+@requires(AREA, catalog.FULL)
+def endpoint_rotate(request, pk: int):
+    """Rotate the endpoint's signing secret with an overlap; show the new secret once."""
+    endpoint = get_owned_or_404(request.user, WebhookEndpoint.objects.all(), pk)
+    form = RotateSecretForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            endpoint, secret = services.rotate_secret(
+                endpoint,
+                actor=request.user,
+                reason=form.cleaned_data["reason"],
+                overlap_hours=form.cleaned_data["overlap_hours"],
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            response = render(
+                request,
+                "webhooks/endpoint_created.html",
+                {"endpoint": endpoint, "secret": secret, "rotated": True},
+            )
+            response["Cache-Control"] = "no-store"
+            return response
+    return render(
+        request,
+        "webhooks/endpoint_rotate.html",
+        {"form": form, "endpoint": endpoint},
+        status=400 if form.is_bound else 200,
+    )
+
+
+@requires(AREA, catalog.FULL)
+def endpoint_finish_rotation(request, pk: int):
+    """Confirm with a reason, then stop signing with the previous secret."""
+    endpoint = get_owned_or_404(request.user, WebhookEndpoint.objects.all(), pk)
+    if not endpoint.rotating():
+        messages.info(request, "No rotation is running: only the current secret signs.")
+        return redirect("webhooks:endpoint_detail", pk=endpoint.pk)
+    form = FinishRotationForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.finish_rotation(
+                endpoint, actor=request.user, reason=form.cleaned_data["reason"]
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, "Rotation finished: only the new secret signs now.")
+            return redirect("webhooks:endpoint_detail", pk=endpoint.pk)
+    until = endpoint.previous_secret_until
+    return render(
+        request,
+        "components/confirm.html",
+        {
+            "title": "Finish the secret rotation",
+            "question": f"Stop signing the deliveries to {endpoint.name} with the previous secret?",
+            "consequences": [
+                f"Otherwise it signs too until {until:%-d %b %Y %H:%M} UTC.",
+                "A receiver still checking with the previous secret refuses every delivery "
+                "from the next one on.",
+            ],
+            "confirm_label": "Finish rotation",
+            "cancel_url": reverse("webhooks:endpoint_detail", args=[endpoint.pk]),
+            "form": form,
+        },
+        status=400 if form.is_bound else 200,
+    )

@@ -9,7 +9,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from webhooks import signing
+from roles import catalog
+from tests.builders import make_user
+from webhooks import services, signing
+from webhooks.choices import EventType
+
+CHANGE_TYPES = [t for t in EventType.values if t != EventType.AUDIT_RECORDED]
 
 
 class Receiver:
@@ -34,9 +39,18 @@ class Receiver:
                 headers = dict(self.headers.items())
                 with receiver.lock:
                     # Tests move the sender's clock by days, so the stamp's age is not judged.
-                    verified = signing.verify(
-                        receiver.secret, headers, body, now=int(time.time()), tolerance=10**7
+                    # `secret` may be a list: the secrets a receiver accepts while one rotates.
+                    held = (
+                        receiver.secret if isinstance(receiver.secret, list) else [receiver.secret]
                     )
+                    verified_by = [
+                        n
+                        for n, secret in enumerate(held)
+                        if signing.verify(
+                            secret, headers, body, now=int(time.time()), tolerance=10**7
+                        )
+                    ]
+                    verified = bool(verified_by)
                     receiver.received.append(
                         {
                             "id": headers.get("webhook-id"),
@@ -44,6 +58,7 @@ class Receiver:
                             "body": body,
                             "json": json.loads(body),
                             "verified": verified,
+                            "verified_by": verified_by,
                             "at": time.monotonic(),
                         }
                     )
@@ -87,3 +102,29 @@ def receiver(settings):
     finally:
         server.server.shutdown()
         server.server.server_close()
+
+
+@pytest.fixture
+def integrator(owner):
+    """An administrator who looks after integrations (Parameters full) and users."""
+    return make_user(
+        owner,
+        username="integrator",
+        email="integrator@example.test",
+        grants={
+            catalog.PARAMETERS: catalog.FULL,
+            catalog.USERS: catalog.FULL,
+            catalog.DP_ACCESS: catalog.FULL,
+            "invoices": catalog.FULL,
+        },
+        privilege_level=9,
+    )
+
+
+@pytest.fixture
+def endpoint(receiver, integrator):
+    made, secret = services.create_endpoint(
+        actor=integrator, name="Billing core", url=receiver.url, event_types=CHANGE_TYPES
+    )
+    receiver.secret = secret
+    return made

@@ -25,33 +25,6 @@ from webhooks.choices import DeliveryState, EventType
 from webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookMessage
 
 ALL_TYPES = list(EventType.values)
-CHANGE_TYPES = [t for t in ALL_TYPES if t != EventType.AUDIT_RECORDED]
-
-
-@pytest.fixture
-def integrator(owner):
-    """An administrator who looks after integrations (Parameters full) and users."""
-    return make_user(
-        owner,
-        username="integrator",
-        email="integrator@example.test",
-        grants={
-            catalog.PARAMETERS: catalog.FULL,
-            catalog.USERS: catalog.FULL,
-            catalog.DP_ACCESS: catalog.FULL,
-            "invoices": catalog.FULL,
-        },
-        privilege_level=9,
-    )
-
-
-@pytest.fixture
-def endpoint(receiver, integrator):
-    made, secret = services.create_endpoint(
-        actor=integrator, name="Billing core", url=receiver.url, event_types=CHANGE_TYPES
-    )
-    receiver.secret = secret
-    return made
 
 
 def later(**delta):
