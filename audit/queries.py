@@ -252,7 +252,8 @@ def daily_sign_ins(
     Counted by the database (GROUP BY day) from index-only scans of the (owner, action |
     category, occurred_at, id) indexes. Events are stamped with the time they are written and
     never change, so the counts of the days before today are final: they are cached until the
-    day ends, and only today's are counted on each request.
+    day ends; today's up to a few minutes ago are cached until the next step (`_count_today`),
+    and only the minutes since are counted on each request.
     """
     tz = tz or timezone.get_current_timezone()
     today = today or timezone.localdate(timezone.now(), tz)
@@ -261,13 +262,46 @@ def daily_sign_ins(
     key = f"audit:daily:{generation}:{scope.cache_key}:{tz}:{first}:{today}"
     past = cache.get(key)
     if past is None:
-        past = _count_days(scope, tz, first, today)
+        past = _count_days(scope, tz, _midnight(first, tz), _midnight(today, tz))
         cache.set(key, past, 24 * 3600)
-    current = _count_days(scope, tz, today, today + datetime.timedelta(days=1))
+    current = _count_today(scope, tz, today, generation)
     return [
         DayCount(day, *(current if day == today else past).get(day, (0, 0)))
         for day in (first + datetime.timedelta(days=n) for n in range(days))
     ]
+
+
+# Today is counted in two parts: up to a recent boundary (cached until the next one), and live
+# after it, so that a page counts a few minutes of events rather than a whole day's (tens of
+# thousands at a busy owner). The boundary trails the clock by SETTLE, so that an event
+# committed a little after its time is still counted live rather than missed by the cache.
+TODAY_STEP = datetime.timedelta(minutes=5)
+SETTLE = datetime.timedelta(minutes=1)
+
+
+def _midnight(day: datetime.date, tz: datetime.tzinfo) -> datetime.datetime:
+    return datetime.datetime.combine(day, datetime.time.min, tzinfo=tz)
+
+
+def _count_today(
+    scope: Scope, tz: datetime.tzinfo, today: datetime.date, generation: int
+) -> dict[datetime.date, tuple[int, int]]:
+    start = _midnight(today, tz)
+    end = _midnight(today + datetime.timedelta(days=1), tz)
+    trailing = timezone.now() - SETTLE
+    boundary = min(max(start, trailing - (trailing - _EPOCH) % TODAY_STEP), end)
+    counted = {}
+    if boundary > start:
+        key = f"audit:today:{generation}:{scope.cache_key}:{tz}:{today}:{boundary.timestamp()}"
+        counted = cache.get(key)
+        if counted is None:
+            counted = _count_days(scope, tz, start, boundary)
+            cache.set(key, counted, int(TODAY_STEP.total_seconds()) * 2)
+    sign_ins, failures = counted.get(today, (0, 0))
+    if boundary < end:
+        live = _count_days(scope, tz, boundary, end).get(today, (0, 0))
+        sign_ins, failures = sign_ins + live[0], failures + live[1]
+    return {today: (sign_ins, failures)}
 
 
 def forget_daily_counts() -> None:
@@ -279,16 +313,13 @@ def forget_daily_counts() -> None:
 
 
 def _count_days(
-    scope: Scope, tz: datetime.tzinfo, first: datetime.date, end: datetime.date
+    scope: Scope, tz: datetime.tzinfo, start: datetime.datetime, end: datetime.datetime
 ) -> dict[datetime.date, tuple[int, int]]:
-    """Return {day: (sign-ins, failures)} for the days in [first, end)."""
-
-    def at_midnight(day: datetime.date) -> datetime.datetime:
-        return datetime.datetime.combine(day, datetime.time.min, tzinfo=tz)
+    """Return {day: (sign-ins, failures)} for the events in [start, end)."""
 
     def counts(events: QuerySet[AuditEvent]) -> dict[datetime.date, int]:
         rows = (
-            events.filter(occurred_at__gte=at_midnight(first), occurred_at__lt=at_midnight(end))
+            events.filter(occurred_at__gte=start, occurred_at__lt=end)
             .annotate(day=TruncDate("occurred_at", tzinfo=tz))
             .values("day")
             .annotate(n=Count("id"))

@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, OuterRef, Prefetch, Q, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -44,7 +43,7 @@ from .forms import (
 )
 from .guards import EscalationRefused
 from .impact import Proposal
-from .models import Grant, PermissionOverride, Role, RoleGroup
+from .models import Eligibility, Grant, PermissionOverride, Role, RoleGroup
 from .postgres import without_jit
 from .resolver import OverrideRule
 
@@ -727,18 +726,36 @@ def who_has_access(request):
     owner = request.user.owner
     form = WhoHasAccessForm(request.GET or None)
     page, rows, eligible, status = None, [], [], 200
+    total, more = 0, False
     if request.GET:
         if form.is_valid():
             area, level = form.cleaned_data["area"], form.cleaned_data["level"]
-            users = reports.who_has_access(owner, area, level).select_related("role")
-            with without_jit():
-                page = Paginator(users, 50).get_page(request.GET.get("page"))
-                rows = reports.explain_access(owner, area, list(page.object_list))
-                eligible = _eligible_for(owner, area, level, reaching=users)
+            users = reports.who_has_access(owner, area, level)
+            # A page and a capped count stop early, below the cost at which PostgreSQL would
+            # compile them (JIT); counting everyone may not.
+            page = reports.page_by_name(
+                users.select_related("role"),
+                after=request.GET.get("after"),
+                before=request.GET.get("before"),
+            )
+            if request.GET.get("count") == "all":
+                with without_jit():
+                    total, more = users.count(), False
+            else:
+                total, more = reports.count_up_to(users)
+            rows = reports.explain_access(owner, area, page.users)
+            eligible = _eligible_for(owner, area, level)
         else:
             status = 400
     query = request.GET.copy()
-    query.pop("page", None)
+    for name in ("after", "before", "page"):
+        query.pop(name, None)
+    if page is not None:
+        joiner = f"?{query.urlencode()}&" if query else "?"
+        page.next_url = f"{joiner}after={page.next_cursor}" if page.has_next else ""
+        page.previous_url = f"{joiner}before={page.previous_cursor}" if page.has_previous else ""
+    count_query = query.copy()
+    count_query["count"] = "all"
     return render(
         request,
         "roles/who_has_access.html",
@@ -746,20 +763,36 @@ def who_has_access(request):
             "form": form,
             "page": page,
             "rows": rows,
+            "total": total,
+            "more": more,
+            "count_url": "?" + count_query.urlencode(),
+            # A blank or valid form shows nothing but its two choices (a list of every area).
+            "form_key": _form_key(form),
             "eligible": eligible,
-            "query": query.urlencode(),
             "area": catalog.BY_CODE.get(form.cleaned_data.get("area", "")) if page else None,
         },
         status=status,
     )
 
 
+def _form_key(form) -> tuple | None:
+    if not form.is_bound:
+        return ("blank",)
+    if form.is_valid():
+        return (form.cleaned_data["area"], form.cleaned_data["level"])
+    return None
+
+
 ELIGIBLE_ROWS = 50
 
 
-def _eligible_for(owner, code: str, level: str, *, reaching):
+def _eligible_for(owner, code: str, level: str):
     """Return the users who do not reach `level` on `code` but may ask for a role group that
-    gives it (through their role's eligible groups or their own eligibility)."""
+    gives it (through their role's eligible groups or their own eligibility).
+
+    Starts from the few eligible people (none: no query over the users at all) and checks each
+    against the rule, rather than setting them against everyone who reaches (most of a large
+    owner)."""
     User = get_user_model()
 
     area = catalog.get(code)
@@ -767,14 +800,27 @@ def _eligible_for(owner, code: str, level: str, *, reaching):
     granting = Grant.objects.filter(area=code, level__in=enough, role_group__owner=owner).values(
         "role_group_id"
     )
+    # One query for both sources, tagged: the role ids and the user ids made eligible.
+    sources = (
+        Role.eligible_role_groups.through.objects.filter(rolegroup_id__in=granting)
+        .annotate(source=Value("role"))
+        .values_list("source", "role_id")
+        .union(
+            Eligibility.objects.filter(role_group_id__in=granting)
+            .annotate(source=Value("user"))
+            .values_list("source", "user_id")
+        )
+    )
+    role_ids, user_ids = set(), set()
+    for source, pk in sources:
+        (role_ids if source == "role" else user_ids).add(pk)
+    if not role_ids and not user_ids:
+        return []
     return list(
         User.objects.filter(owner=owner)
-        .filter(
-            Q(role__eligible_role_groups__in=granting) | Q(eligibilities__role_group__in=granting)
-        )
-        .exclude(pk__in=reaching.values("pk"))
+        .filter(Q(role_id__in=role_ids) | Q(pk__in=user_ids))
+        .exclude(reports.reaching(owner, code, level))
         .select_related("role")
-        .distinct()
         .order_by("last_name", "first_name", "username")[:ELIGIBLE_ROWS]
     )
 

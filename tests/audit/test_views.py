@@ -457,6 +457,29 @@ def test_daily_counts_are_grouped_by_day_in_the_viewers_zone(owner, person):
     assert sum(d.sign_ins for d in days) == 4
 
 
+def test_today_is_counted_live_after_a_cached_boundary(owner, person):
+    """Today up to a recent boundary is counted once and cached; the minutes after it are
+    counted on every call, so a new sign-in shows at once and a page never counts a whole day."""
+    from audit import queries
+
+    tz = datetime.UTC
+    now = timezone.now()
+    scope = queries.Scope(owner.pk, person.pk, personal_data=True)
+    earlier = max(
+        now - datetime.timedelta(minutes=20),
+        datetime.datetime.combine(now.date(), datetime.time.min, tzinfo=tz),
+    )
+    record_at(earlier, AuditAction.SIGN_IN, actor=person, target=person)
+    assert queries.daily_sign_ins(scope, tz=tz)[-1].sign_ins == 1
+    record_at(None, AuditAction.SIGN_IN, actor=person, target=person)
+    record_at(None, AuditAction.SIGN_IN_FAILED, owner=owner, actor_label="x")
+    with CaptureQueriesContext(connection) as queries_made:
+        today = queries.daily_sign_ins(scope, tz=tz)[-1]
+    assert (today.sign_ins, today.failures) == (2, 1)
+    # Past days and today up to the boundary come from the cache: only the live part is read.
+    assert len(queries_made) == 2
+
+
 def test_the_chart_is_svg_with_title_desc_and_a_table(owner, admin_user, person, signed_in):
     for _ in range(2):
         record_at(None, AuditAction.SIGN_IN, actor=person, target=person)

@@ -102,3 +102,57 @@ def test_explains_the_page_in_constant_queries(owner):
     assert clerk.through == ["Role Clerk → Finance (full)", "Extra group Cover (read)"]
     covered = next(r for r in rows if not r.user.role_id)
     assert covered.through == ["Override (read): cover"]
+
+
+def test_the_screen_pages_by_name_and_counts_up_to_a_cap(owner, signed_in, monkeypatch):
+    from roles import reports
+
+    finance = make_role_group(owner, "Finance", {"invoices": "full"})
+    role = make_role(owner, "Clerk", groups=[finance])
+    for n in range(7):
+        make_user(owner, username=f"clerk-{n}", last_name=f"Person {n % 3}", role=role)
+    admin = make_user(owner, is_superuser=True, privilege_level=10, last_name="Zed")
+    client = signed_in(admin)
+    monkeypatch.setattr(reports, "PAGE_SIZE", 3)
+    monkeypatch.setattr(reports, "COUNT_CAP", 5)
+    expected = list(who_has_access(owner, "invoices", "full").values_list("username", flat=True))
+    assert len(expected) == 8  # the seven clerks and the platform administrator
+
+    url, seen, pages = "/access/who-has-access/?area=invoices&level=full", [], []
+    while url:
+        response = client.get(url)
+        assert response.status_code == 200
+        page = response.context["page"]
+        pages.append(page)
+        seen += [u.username for u in page.users]
+        url = "/access/who-has-access/" + page.next_url if page.next_url else ""
+    assert seen == expected
+    assert [len(p.users) for p in pages] == [3, 3, 2]
+    back = client.get("/access/who-has-access/" + pages[2].previous_url).context["page"]
+    assert [u.username for u in back.users] == expected[3:6]
+    first = client.get("/access/who-has-access/" + back.previous_url).context["page"]
+    assert [u.username for u in first.users] == expected[:3] and not first.has_previous
+
+    html = client.get("/access/who-has-access/?area=invoices&level=full").content.decode()
+    assert "More than 5 users reach full on Invoices" in html
+    assert "count=all" in html
+    exact = client.get("/access/who-has-access/?area=invoices&level=full&count=all")
+    assert "8 users reach full on Invoices" in exact.content.decode()
+    # An altered cursor starts again from the first page rather than failing.
+    bogus = client.get("/access/who-has-access/?area=invoices&level=full&after=x:y")
+    assert [u.username for u in bogus.context["page"].users] == expected[:3]
+
+
+def test_the_screen_makes_a_fixed_number_of_queries(owner, signed_in, django_assert_num_queries):
+    finance = make_role_group(owner, "Finance", {"invoices": "full"})
+    role = make_role(owner, "Clerk", groups=[finance])
+    admin = make_user(owner, is_superuser=True, privilege_level=10)
+    client = signed_in(admin)
+    url = "/access/who-has-access/?area=invoices&level=full"
+    client.get(url)  # warm the permission cache
+    for n in range(60):
+        make_user(owner, username=f"c{n}", role=role).extra_role_groups.add(finance)
+    # Session and user; the page and the capped count; the page explained (overrides, grants,
+    # role groups, extra groups, elevations); the eligible people (none: no users query).
+    with django_assert_num_queries(10):
+        assert client.get(url).status_code == 200
