@@ -12,8 +12,10 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import logging
+import os
 import socket
 import ssl
+import tempfile
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -33,6 +35,7 @@ BATCH = 500
 BACKOFF = (5, 30, 60, 300, 900, 1800)
 CONNECT_TIMEOUT = 5
 WRITE_TIMEOUT = 10
+VERDICT_SECONDS = 0.3
 
 
 LISTENER = "siem"
@@ -75,24 +78,72 @@ def check_host(host: str, port: int) -> str:
     return address
 
 
-def tls_context(ca_cert: str) -> ssl.SSLContext:
+def tls_context(ca_cert: str, client_cert: str = "", client_key: str = "") -> ssl.SSLContext:
+    """Return the client TLS context: the receiver's CA, and the portal's certificate and key
+    when the stream has one (mutual TLS). Raise ValidationError naming the field at fault."""
     try:
         context = ssl.create_default_context(cadata=ca_cert)
     except (ssl.SSLError, ValueError) as exc:
         raise ValidationError({"ca_cert": "This is not a PEM certificate."}) from exc
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if client_cert:
+        load_client_certificate(context, client_cert, client_key)
     return context
+
+
+def load_client_certificate(context: ssl.SSLContext, cert: str, key: str) -> None:
+    """Load a PEM certificate and its key into `context` (ssl reads them only from files: two
+    private temporary files, removed at once)."""
+    if "PRIVATE KEY" not in key:
+        raise ValidationError({"client_key": "Give the PEM private key of the client certificate."})
+    with tempfile.TemporaryDirectory() as folder:
+        cert_path, key_path = os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")
+        for path, text in ((cert_path, cert), (key_path, key)):
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+                handle.write(text)
+        try:
+            context.load_cert_chain(cert_path, key_path)
+        except ssl.SSLError as exc:
+            if "KEY_VALUES_MISMATCH" in str(exc) or "key values mismatch" in str(exc):
+                raise ValidationError(
+                    {"client_key": "This key does not belong to the client certificate."}
+                ) from exc
+            raise ValidationError(
+                {"client_cert": "This is not a PEM certificate with a matching PEM key."}
+            ) from exc
+        except (ValueError, UnicodeError) as exc:
+            raise ValidationError({"client_cert": "This is not a PEM certificate."}) from exc
 
 
 def send(stream: SiemStream, records: list[bytes]) -> None:
     """Send framed records over one TLS connection; raise OSError/ValidationError on failure."""
     address = check_host(stream.host, stream.port)
-    context = tls_context(stream.ca_cert)
+    context = tls_context(stream.ca_cert, stream.client_cert, stream.client_key)
     with socket.create_connection((address, stream.port), timeout=CONNECT_TIMEOUT) as raw:
         raw.settimeout(WRITE_TIMEOUT)
         with context.wrap_socket(raw, server_hostname=stream.host) as conn:
-            # Written is delivered: syslog over TLS has no acknowledgement (RFC 5425).
+            # Written is delivered: syslog over TLS has no acknowledgement (RFC 5425); but a
+            # refusal of the connection that comes after the handshake is waited for.
             conn.sendall(b"".join(syslog.frame(r) for r in records))
+            _await_verdict(conn)
+
+
+def _await_verdict(conn: ssl.SSLSocket) -> None:
+    """Wait briefly for a refusal that comes after the handshake, before calling it delivered.
+
+    In TLS 1.3 the receiver checks the client's certificate (or its absence, when it requires
+    one) after the client's side of the handshake is over: the refusal arrives as an alert on
+    the next read, and what was written is thrown away. So the portal reads for
+    `VERDICT_SECONDS` after writing: an alert raises (the flush is retried, the cursor stays;
+    a receiver that did keep the records ignores them the second time, by seq and hash), and
+    silence or a clean close means the records were taken.
+    """
+    conn.settimeout(VERDICT_SECONDS)
+    try:
+        conn.recv(1)
+    except TimeoutError:
+        pass
 
 
 def test_connection(stream: SiemStream) -> str:

@@ -50,15 +50,23 @@ def self_signed() -> tuple[str, str]:
 
 
 class SyslogReceiver:
-    """Accepts TLS connections on 127.0.0.1 and keeps every framed record, in arrival order."""
+    """Accepts TLS connections on 127.0.0.1 and keeps every framed record, in arrival order.
 
-    def __init__(self):
+    With `client_ca` (PEM) it requires a client certificate signed by it (mutual TLS) and
+    keeps the subject of each client it accepted in `clients`.
+    """
+
+    def __init__(self, client_ca: str = ""):
         self.cert_pem, key_pem = self_signed()
         folder = Path(tempfile.mkdtemp())
         (folder / "cert.pem").write_text(self.cert_pem)
         (folder / "key.pem").write_text(key_pem)
         self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+        if client_ca:
+            self.context.verify_mode = ssl.CERT_REQUIRED
+            self.context.load_verify_locations(cadata=client_ca)
+        self.clients: list[dict] = []
         self.records: list[str] = []
         self.lock = threading.Lock()
         self.listener = None
@@ -89,6 +97,9 @@ class SyslogReceiver:
     def _read(self, raw):
         try:
             with self.context.wrap_socket(raw, server_side=True) as conn:
+                if conn.getpeercert():
+                    with self.lock:
+                        self.clients.append(conn.getpeercert())
                 buffer = b""
                 while True:
                     chunk = conn.recv(65536)
