@@ -24,7 +24,7 @@ from audit import charts, queries
 from portal.access import requires
 from portal.forms import apply_service_errors
 from portal.owned import get_owned_or_404
-from roles import catalog
+from roles import catalog, sod
 from roles.guards import EscalationRefused
 
 from . import reports, services
@@ -173,6 +173,12 @@ def campaign_detail(request, pk):
     form = ItemFilterForm(request.GET or None)
     page = Paginator(_filtered_items(campaign, form), 50).get_page(request.GET.get("page"))
     query = urlencode({k: v for k, v in request.GET.items() if k != "page"})
+    # One query for the page, whatever its length: the blocking rules each person breaks now.
+    breaking = sod.blocking_violations(
+        request.user.owner, {item.user_id for item in page.object_list if item.user_id}
+    )
+    for item in page.object_list:
+        item.sod_rules = [name for _, name in breaking.get(item.user_id, [])]
     return render(
         request,
         "reviews/campaign_detail.html",

@@ -551,14 +551,17 @@ def list_sod_violations(
         .values_list("rule_id", "user_id", "expires_at")
     ):
         covering[(rule_id, user_id)] = max(ends, covering.get((rule_id, user_id), ends))
+    wanted = {r.pk for r in rules}
+    sections = [
+        s for s in sod.report(request.api_user.owner, now=now, rows=limit) if s.rule.pk in wanted
+    ]
     items = []
-    for found in rules:
-        people = sod.violators(found, now=now)
-        shown = people.order_by("last_name", "first_name", "username")[:limit] if limit else []
+    for section in sections:
+        found, shown = section.rule, section.users
         items.append(
             {
                 "rule": sod_rule_out(found),
-                "count": people.count(),
+                "count": section.total,
                 "violators": [
                     {
                         "id": u.pk,

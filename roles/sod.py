@@ -11,6 +11,8 @@ Identity providers are never refused outright: `withhold` finds what to leave ou
 from __future__ import annotations
 
 import datetime
+import functools
+import json
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -24,8 +26,8 @@ import audit
 from audit.choices import AuditAction
 from audit.services import diff
 
-from . import catalog, impact, permissions
-from .choices import SodEffect, SodJoin
+from . import catalog, impact, permissions, sod_queries
+from .choices import RoleGroupKind, SodEffect, SodJoin
 from .impact import Impact, Proposal
 from .models import SodException, SodRule
 
@@ -70,6 +72,9 @@ class Finding:
     user_id: int
     user_label: str
     excepted: bool = False
+    # How many more people with the same access the change would put in the same place (a
+    # change that reaches thousands names the first few and counts the rest).
+    others: int = 0
 
     @property
     def blocks(self) -> bool:
@@ -78,8 +83,13 @@ class Finding:
     def message(self) -> str:
         rule = self.rule
         what = "is blocked" if rule.effect == SodEffect.BLOCK else "needs an approved exception"
+        who = self.user_label
+        if self.others:
+            who += (
+                f" and {self.others:,} other{'s' if self.others != 1 else ''} with the same access"
+            )
         return (
-            f"{self.user_label} would hold both sides of “{rule.name}”: "
+            f"{who} would hold both sides of “{rule.name}”: "
             f"{describe_side(rule.left, rule.left_join)} and "
             f"{describe_side(rule.right, rule.right_join)}. This {what}."
         )
@@ -148,6 +158,7 @@ def record_refusal(exc: SodRefused) -> None:
             context={
                 "rules": sorted({f.rule.name for f in exc.findings}),
                 "users": sorted({f.user_id for f in exc.findings}),
+                "others": sum(f.others for f in exc.findings),
             },
         )
 
@@ -188,20 +199,204 @@ def findings_for(owner, result: Impact, *, now=None, rules=None) -> list[Finding
     ]
 
 
-def check(owner, proposal: Proposal, *, actor=None, actor_label: str = "", now=None) -> Impact:
-    """Refuse `proposal` when it would put anyone in violation of a rule; return its impact.
+def check(owner, proposal: Proposal, *, actor=None, actor_label: str = "", now=None) -> list:
+    """Refuse `proposal` when it would put anyone in violation of a rule; return the findings
+    that let it through (violations an exception in force covers).
 
-    Call it inside the writer's transaction, before writing.
+    Call it inside the writer's transaction, before writing. On PostgreSQL it costs one query
+    whatever the number of rules and of users the change reaches (`new_findings`).
     """
     now = now or timezone.now()
-    rules = _rules(owner)
-    if not rules:
-        return Impact(users=[], examined=0)
-    result = impact.preview(owner, proposal, now=now)
-    blocking = [f for f in findings_for(owner, result, now=now, rules=rules) if f.blocks]
+    found = new_findings(owner, proposal, now=now)
+    blocking = [f for f in found if f.blocks]
     if blocking:
         raise refusal(blocking, owner=owner, actor=actor, actor_label=actor_label)
-    return result
+    return found
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """A rule ready to test against levels as ranks: each side as (area, minimum rank)."""
+
+    rule: SodRule
+    left: tuple[tuple[str, int], ...]
+    left_all: bool
+    right: tuple[tuple[str, int], ...]
+    right_all: bool
+
+    @staticmethod
+    def met(side: tuple[tuple[str, int], ...], every: bool, ranks: Mapping[str, int]) -> bool:
+        if not side:
+            return False
+        held = (ranks.get(area, 0) >= needed for area, needed in side)
+        return all(held) if every else any(held)
+
+    def violated(self, ranks: Mapping[str, int]) -> bool:
+        return self.met(self.left, self.left_all, ranks) and self.met(
+            self.right, self.right_all, ranks
+        )
+
+
+def _compiled_side(side) -> tuple[tuple[str, int], ...]:
+    pairs = []
+    for area, level in side:
+        found = catalog.BY_CODE.get(area)
+        if found is not None and found.is_level(level):
+            pairs.append((area, found.rank(level)))
+    return tuple(pairs)
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled_rules(owner_id: int, text: str) -> tuple[_Compiled, ...]:
+    """Return the rules whose rows `text` holds (JSON), compiled; keyed by that text, so that a
+    changed rule is a new entry, never a stale one."""
+    compiled = []
+    for row in json.loads(text):
+        rule = SodRule(
+            id=row["id"],
+            owner_id=owner_id,
+            name=row["name"],
+            description=row["description"],
+            left=row["left"],
+            left_join=row["left_join"],
+            right=row["right"],
+            right_join=row["right_join"],
+            effect=row["effect"],
+        )
+        compiled.append(
+            _Compiled(
+                rule,
+                _compiled_side(rule.left),
+                rule.left_join == SodJoin.ALL,
+                _compiled_side(rule.right),
+                rule.right_join == SodJoin.ALL,
+            )
+        )
+    return tuple(compiled)
+
+
+def new_findings(owner, proposal: Proposal, *, now, rules=None) -> list[Finding]:
+    """Return the violations of the owner's rules that `proposal` would newly create.
+
+    On PostgreSQL, one query (`sod_queries.change_inputs`) reads the rules and the users the
+    change reaches, grouped by everything their levels depend on, restricted to the areas the
+    rules name; each group is resolved before and after in memory, once, and its first people
+    are named. Elsewhere, through the impact preview (`rules` spares loading them again).
+    """
+    if proposal.is_empty():
+        return []
+    if not sod_queries.is_supported():
+        rules = _rules(owner) if rules is None else rules
+        if not rules:
+            return []
+        return findings_for(owner, impact.preview(owner, proposal, now=now), now=now, rules=rules)
+    groups_proposed = set(proposal.grants)
+    for groups in (*proposal.role_groups.values(), *proposal.user_groups.values()):
+        groups_proposed |= set(groups)
+    inputs = sod_queries.change_inputs(
+        owner,
+        cells=[(g, area) for g, cells in proposal.grants.items() if g > 0 for area in cells],
+        replaced={g for g in proposal.replace_grants if g > 0},
+        recomposed_roles=set(proposal.role_groups),
+        named_users=set(proposal.user_roles) | set(proposal.user_groups),
+        override_cells=[
+            (u, area) for u, rules_of in proposal.overrides.items() for area in rules_of
+        ],
+        roles_after={role for role in proposal.user_roles.values() if role},
+        groups_proposed={g for g in groups_proposed if g > 0},
+        now=now,
+    )
+    compiled = _compiled_rules(owner.pk, inputs.rules_text)
+    if not compiled or not inputs.alike:
+        return []
+    areas = {area for c in compiled for area, _ in (*c.left, *c.right)}
+    cells_before = inputs.cells
+    cells_after = {group_id: dict(cells) for group_id, cells in cells_before.items()}
+    for group_id, cells in proposal.grants.items():
+        new = proposal.new_groups.get(group_id)
+        if new is not None and new[1] != RoleGroupKind.APPLICATION:
+            continue
+        merged = {} if group_id in proposal.replace_grants else dict(cells_before.get(group_id, {}))
+        merged.update({area: level for area, level in cells.items() if area in areas})
+        cells_after[group_id] = {a: lvl for a, lvl in merged.items() if lvl != catalog.NONE}
+    roles_before = inputs.groups_of_role
+    roles_after = {**roles_before, **{r: set(g) for r, g in proposal.role_groups.items()}}
+    ranks_before, ranks_after = _cell_ranks(cells_before), _cell_ranks(cells_after)
+
+    found: list[Finding] = []
+    for alike in inputs.alike:
+        role_after, extras_after = alike.role_id, alike.extras
+        overrides_after = dict(alike.overrides)
+        if alike.named is not None:
+            role_after = proposal.user_roles.get(alike.named, alike.role_id)
+            extras_after = frozenset(proposal.user_groups.get(alike.named, alike.extras))
+            for area, rule in (proposal.overrides.get(alike.named) or {}).items():
+                if area not in areas:
+                    continue
+                if rule is None or (rule.expires_at is not None and rule.expires_at <= now):
+                    overrides_after.pop(area, None)
+                else:
+                    overrides_after[area] = rule.level
+        before = _ranks(
+            roles_before.get(alike.role_id, set()) | alike.extras | alike.elevations,
+            ranks_before,
+            alike.overrides,
+            alike,
+            areas,
+        )
+        after = _ranks(
+            roles_after.get(role_after, set()) | extras_after | alike.elevations,
+            ranks_after,
+            overrides_after,
+            alike,
+            areas,
+        )
+        if after == before:
+            continue
+        people = list(zip(alike.ids, alike.labels, strict=True))
+        for c in compiled:
+            if not c.violated(after) or c.violated(before):
+                continue
+            excepted = c.rule.effect == SodEffect.EXCEPTION and c.rule.pk in alike.excepted
+            for n, (user_id, label) in enumerate(people):
+                others = alike.count - len(people) if n == len(people) - 1 else 0
+                found.append(Finding(c.rule, user_id, label, excepted=excepted, others=others))
+    return found
+
+
+def _cell_ranks(cells: Mapping[int, Mapping[str, str]]) -> dict[int, dict[str, int]]:
+    """Return each group's cells as {area: rank}, leaving out levels the catalog lacks."""
+    ranked: dict[int, dict[str, int]] = {}
+    for group_id, levels in cells.items():
+        ranked[group_id] = {}
+        for code, level in levels.items():
+            area = catalog.BY_CODE.get(code)
+            if area is not None and area.is_level(level):
+                ranked[group_id][code] = area.rank(level)
+    return ranked
+
+
+def _ranks(groups, cell_ranks, overrides, alike, areas) -> dict[str, int]:
+    """Return the ranks of the levels on `areas` of someone reaching `groups` and holding
+    `overrides`, as `roles.resolver` decides them: the override, else the best group level
+    (every top level for a platform administrator), then the data-protection gate."""
+    if alike.superuser:
+        ranks = {code: len(catalog.BY_CODE[code].levels) - 1 for code in areas}
+    else:
+        ranks = dict.fromkeys(areas, 0)
+        for group_id in groups:
+            for code, rank in cell_ranks.get(group_id, {}).items():
+                if rank > ranks.get(code, 0):
+                    ranks[code] = rank
+    for code, level in overrides.items():
+        area = catalog.BY_CODE.get(code)
+        if code in ranks and area is not None and area.is_level(level):
+            ranks[code] = area.rank(level)
+    if not alike.dp_ok:
+        for code in ranks:
+            if catalog.BY_CODE[code].is_data_protection:
+                ranks[code] = 0
+    return ranks
 
 
 def withhold(owner, user_id: int, role_id, groups: Iterable[int], *, now=None):
@@ -212,15 +407,16 @@ def withhold(owner, user_id: int, role_id, groups: Iterable[int], *, now=None):
     Nothing is half-applied: the role is kept or left as it was, each group is kept or left out.
     """
     now = now or timezone.now()
-    rules = _rules(owner)
     groups = list(groups)
-    if not rules:
-        return role_id, groups, []
+    rules = None
+    if not sod_queries.is_supported():
+        rules = _rules(owner)
+        if not rules:
+            return role_id, groups, []
     withheld: list[tuple[str, str]] = []
 
     def blocked(proposal: Proposal) -> list[Finding]:
-        result = impact.preview(owner, proposal, now=now)
-        return [f for f in findings_for(owner, result, now=now, rules=rules) if f.blocks]
+        return [f for f in new_findings(owner, proposal, now=now, rules=rules) if f.blocks]
 
     whole = Proposal(user_roles={user_id: role_id}, user_groups={user_id: set(groups)})
     if not blocked(whole):
@@ -537,10 +733,24 @@ def revoke_exception(exception: SodException, *, actor, reason: str) -> bool:
 
 
 def violators(rule: SodRule, *, now=None):
-    """Return the users of the rule's owner who hold both sides now, computed in SQL."""
-    from .reports import who_has_access
+    """Return the users of the rule's owner who hold both sides now, computed in SQL (a
+    queryset: filter, order and slice it)."""
+    from django.contrib.auth import get_user_model
+    from django.db.models.expressions import RawSQL
 
     now = now or timezone.now()
+    users = get_user_model().objects.filter(owner_id=rule.owner_id)
+    if not sod_queries.is_supported():
+        return _violators_portable(rule, now=now)
+    sql, params = sod_queries.violator_ids_sql(rule.owner, rule.pk, now=now)
+    return users.filter(pk__in=RawSQL(sql, params))  # noqa: S611 (parameters only)
+
+
+def _violators_portable(rule: SodRule, *, now):
+    """Return `violators` from "who has access", one query per side's pair (any database)."""
+    from django.contrib.auth import get_user_model
+
+    from .reports import who_has_access
 
     def side(pairs, join):
         sets = [who_has_access(rule.owner, a, lvl, now=now).values("pk") for a, lvl in pairs]
@@ -556,7 +766,89 @@ def violators(rule: SodRule, *, now=None):
             condition |= Q(pk__in=users)
         return condition
 
-    from django.contrib.auth import get_user_model
-
     users = get_user_model().objects.filter(owner=rule.owner)
     return users.filter(side(rule.left, rule.left_join)).filter(side(rule.right, rule.right_join))
+
+
+Figures = sod_queries.Figures
+
+
+def violation_figures(owner, *, now=None, rules=None) -> dict[int, Figures]:
+    """Return {rule id: Figures (people violating it now, those an exception covers)} for every
+    rule of the owner, in one query on PostgreSQL."""
+    now = now or timezone.now()
+    if sod_queries.is_supported():
+        found = sod_queries.figures(owner, now=now)
+    else:
+        found = {}
+        for rule in _rules(owner) if rules is None else rules:
+            people = _violators_portable(rule, now=now)
+            covered = SodException.objects.in_force(now).filter(rule=rule, user__in=people)
+            found[rule.pk] = Figures(people.count(), covered.values("user_id").distinct().count())
+    return {rule_id: figures for rule_id, figures in found.items() if figures.total}
+
+
+@dataclass
+class ReportSection:
+    """One rule of the report: how many people violate it, how many an exception covers, and
+    the first of them by name."""
+
+    rule: SodRule
+    total: int
+    covered: int
+    users: list
+
+    @property
+    def uncovered(self) -> int:
+        return self.total - self.covered
+
+
+def report(owner, *, now=None, rows: int = 100) -> list[ReportSection]:
+    """Return the violations report of the owner: every rule with its figures and its first
+    `rows` violators by name (three queries on PostgreSQL, whatever the number of users)."""
+    from django.contrib.auth import get_user_model
+
+    now = now or timezone.now()
+    rules = list(SodRule.objects.filter(owner=owner))
+    if not rules:
+        return []
+    found = violation_figures(owner, now=now, rules=rules)
+    if sod_queries.is_supported():
+        first = sod_queries.first_violators(owner, now=now, limit=rows) if found else {}
+    else:
+        first = {
+            rule.pk: list(
+                _violators_portable(rule, now=now)
+                .order_by("last_name", "first_name", "pk")
+                .values_list("pk", flat=True)[:rows]
+            )
+            for rule in rules
+            if rule.pk in found
+        }
+    wanted = {user_id for ids in first.values() for user_id in ids}
+    users = {}
+    if wanted:
+        users = get_user_model().objects.select_related("role").in_bulk(wanted)
+    sections = []
+    for rule in rules:
+        figures = found.get(rule.pk, Figures())
+        shown = [users[user_id] for user_id in first.get(rule.pk, []) if user_id in users]
+        sections.append(ReportSection(rule, figures.total, figures.covered, shown))
+    return sections
+
+
+def blocking_violations(owner, user_ids, *, now=None) -> dict[int, list[tuple[int, str]]]:
+    """Return {user id: [(rule id, rule name), ...]} for the blocking rules a page of people
+    violate now, in one query on PostgreSQL (it reads the rules itself)."""
+    user_ids = list(user_ids)
+    if not user_ids:
+        return {}
+    now = now or timezone.now()
+    if sod_queries.is_supported():
+        return sod_queries.rules_violated_by(owner, user_ids, now=now, effect=SodEffect.BLOCK)
+    result: dict[int, list[tuple[int, str]]] = {}
+    for rule in SodRule.objects.filter(owner=owner, effect=SodEffect.BLOCK):
+        people = _violators_portable(rule, now=now).filter(pk__in=user_ids)
+        for user_id in people.values_list("pk", flat=True):
+            result.setdefault(user_id, []).append((rule.pk, rule.name))
+    return result

@@ -17,7 +17,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Q
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -93,9 +93,10 @@ def sod_rule_list(request):
             )
         )
     )
+    found = sod.violation_figures(request.user.owner, now=now, rules=rules) if rules else {}
     for rule in rules:
         _sides(rule)
-        rule.violator_count = sod.violators(rule, now=now).count()
+        rule.violator_count = found[rule.pk].total if rule.pk in found else 0
     starters = [
         {
             "name": name,
@@ -237,26 +238,18 @@ def sod_report(request):
     """Show, per rule, the people who hold both sides now and whether an exception covers them."""
     owner_id = request.user.owner_id
     now = timezone.now()
-    covering = _covering(owner_id, now)
+    found = sod.report(request.user.owner, now=now, rows=REPORT_ROWS)
+    covering = _covering(owner_id, now) if any(s.covered for s in found) else {}
     sections = []
-    for rule in SodRule.objects.filter(owner_id=owner_id):
-        _sides(rule)
-        people = sod.violators(rule, now=now)
-        figures = people.aggregate(
-            total=Count("pk"),
-            covered=Count(
-                "pk",
-                filter=Q(Exists(_in_force(owner_id, now).filter(rule=rule, user=OuterRef("pk")))),
-            ),
+    for section in found:
+        _sides(section.rule)
+        rows = [
+            {"user": user, "exception": covering.get((section.rule.pk, user.pk))}
+            for user in section.users
+        ]
+        sections.append(
+            {"rule": section.rule, "rows": rows, "total": section.total, "covered": section.covered}
         )
-        rows = []
-        if figures["total"]:
-            shown = people.select_related("role").order_by("last_name", "first_name", "username")
-            rows = [
-                {"user": user, "exception": covering.get((rule.pk, user.pk))}
-                for user in shown[:REPORT_ROWS]
-            ]
-        sections.append({"rule": rule, "rows": rows, **figures})
     total = sum(s["total"] for s in sections)
     covered = sum(s["covered"] for s in sections)
     return render(

@@ -187,6 +187,15 @@ def test_rules_refuse_a_conflict_and_an_approved_exception_lets_it_through(
         reviewers=[admin_user],
         due_date=timezone.localdate() + datetime.timedelta(days=7),
     )
+    # The campaign's list badges whoever breaks a blocking rule now (the administrator holds
+    # everything); Pat's rule takes exceptions, so no badge.
+    page.goto(f"{base}/reviews/campaigns/{campaign.pk}/")
+    items = page.locator("table.review-items")
+    expect(items.locator("tr", has_text="admin")).to_contain_text(
+        re.compile(r"Breaks [0-9] blocking rules")
+    )
+    expect(items.locator("tr", has_text="Montgomery")).not_to_contain_text("Breaks")
+    page.screenshot(path=str(screenshot_dir / "sod-campaign-items.png"), full_page=True)
     item = campaign.items.get(user=pat)
     page.goto(f"{base}/reviews/campaigns/{campaign.pk}/items/{item.pk}/")
     expect(page.get_by_role("heading", name="Separation of duties")).to_be_visible()

@@ -9,6 +9,7 @@ import io
 
 import pytest
 from django.db import transaction
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -651,3 +652,99 @@ def test_a_review_item_shows_the_persons_violations(signed_in, admin_user, rule,
     card = page.split('id="sod-review-heading"', 1)[1].split("</section>", 1)[0]
     assert "Invoicing vs recording payments" in card
     assert "Violates" in card
+
+
+def test_the_campaign_list_of_items_badges_who_breaks_a_blocking_rule(
+    signed_in, owner, admin_user, rule, both, clerk
+):
+    exception_rule = make_rule(admin_user, effect=SodEffect.EXCEPTION, name="Needs an exception")
+    campaign = reviews.create_campaign(
+        actor=admin_user,
+        name="Q3 review",
+        scope_kind=ScopeKind.ALL,
+        reviewers=[admin_user],
+        due_date=timezone.localdate() + DAY,
+    )
+    page = (
+        signed_in(admin_user)
+        .get(reverse("reviews:campaign_detail", args=[campaign.pk]))
+        .content.decode()
+    )
+    rows = page.split('<tr><th scope="row">')[1:]
+    (bo,) = [row.split("</tr>", 1)[0] for row in rows if ">Bo Both<" in row]
+    (ivy,) = [row.split("</tr>", 1)[0] for row in rows if ">Ivy Invoicer<" in row]
+    assert "Breaks 1 blocking rule" in bo
+    assert "Invoicing vs recording payments" in bo
+    assert exception_rule.name not in bo  # only the rules that block
+    assert "Breaks" not in ivy
+
+
+def _queries_of(client, url) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    return len(captured)
+
+
+def _more_people(owner, invoicing, paying, n=12):
+    both_role = make_role(owner, "Both again", [invoicing, paying])
+    for i in range(n):
+        make_user(owner, username=f"more{i}", last_name=f"More {i}", role=both_role)
+
+
+def test_the_campaign_page_adds_one_query_for_the_badges(
+    signed_in, owner, admin_user, both, clerk, invoicing, paying, django_assert_num_queries
+):
+    def campaign_url():
+        campaign = reviews.create_campaign(
+            actor=admin_user,
+            name=f"Review {SodRule.objects.count()}",
+            scope_kind=ScopeKind.ALL,
+            reviewers=[admin_user],
+            due_date=timezone.localdate() + DAY,
+        )
+        return reverse("reviews:campaign_detail", args=[campaign.pk])
+
+    client = signed_in(admin_user)
+    client.get(campaign_url())  # warm the permission cache of the session
+    without_rules = _queries_of(client, campaign_url())
+    make_rule(admin_user)
+    make_rule(admin_user, name="Second rule")
+    _more_people(owner, invoicing, paying)
+    url = campaign_url()
+    with_rules = _queries_of(client, url)
+    assert with_rules == without_rules  # the badges' query runs with or without rules
+    with django_assert_num_queries(with_rules):
+        page = client.get(url).content.decode()
+    assert page.count("Breaks 2 blocking rules") == 14  # Bo, the twelve, the administrator
+
+
+def test_the_rule_list_report_and_tile_take_the_same_queries_at_any_size(
+    signed_in, owner, admin_user, viewer, rule, both, invoicing, paying
+):
+    reviewer = make_user(owner, grants={catalog.USER_ACTIVITY: "read", catalog.USER_GROUPS: "read"})
+    urls = {
+        viewer: [reverse("roles:sod_rule_list"), reverse("roles:sod_report")],
+        reviewer: [reverse("reviews:dashboard")],
+    }
+    clients = {}
+    for user in urls:
+        clients[user] = Client()
+        clients[user].force_login(user, backend="accounts.backends.PortalBackend")
+    before = {}
+    for user, pages in urls.items():
+        client = clients[user]
+        for url in pages:
+            client.get(url)  # warm
+            before[url] = _queries_of(client, url)
+    _more_people(owner, invoicing, paying, n=30)
+    make_rule(admin_user, name="Second rule")
+    for user, pages in urls.items():
+        client = clients[user]
+        for url in pages:
+            assert _queries_of(client, url) == before[url], url
+    # The separation-of-duties part of each: the rule list reads the rules and their figures;
+    # the report its rules, figures, first violators and their rows; the tile its figures.
+    assert before[reverse("roles:sod_rule_list")] - before[reverse("roles:sod_report")] == -2
