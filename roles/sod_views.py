@@ -305,7 +305,7 @@ def report_lines(owner_id: int, now, tz):
     yield writer.writerow(REPORT_COLUMNS)
     covering = _covering(owner_id, now)
     effects = dict(SodEffect.choices)
-    for rule in SodRule.objects.filter(owner_id=owner_id):
+    for rule in SodRule.objects.filter(owner_id=owner_id).select_related("owner"):
         _sides(rule)
         people = (
             sod.violators(rule, now=now)
