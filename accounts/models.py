@@ -9,6 +9,7 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -143,9 +144,30 @@ class CommissionProfile(SettingsListItem):
         ]
 
 
+# The searched text of a user: the expression of the trigram index of migration 0005, which
+# serves `icontains` on it. A search word has no space, so it never matches across two fields.
+SEARCH_TEXT_SQL = (
+    '"accounts_user"."username" || \' \' || "accounts_user"."email" || \' \' || '
+    '"accounts_user"."first_name" || \' \' || "accounts_user"."last_name" || \' \' || '
+    '"accounts_user"."display_name"'
+)
+MAX_SEARCH_WORDS = 5
+
+
 class UserQuerySet(models.QuerySet):
     def for_owner(self, owner):
         return self.filter(owner=owner)
+
+    def matching(self, text: str):
+        """Keep users matching every word of `text` in a name, the username or the email."""
+        words = (text or "").split()[:MAX_SEARCH_WORDS]
+        if not words:
+            return self
+        text_sql = RawSQL(SEARCH_TEXT_SQL, [], output_field=models.TextField())  # noqa: S611 - constant
+        queryset = self.alias(search_text=text_sql)
+        for word in words:
+            queryset = queryset.filter(search_text__icontains=word)
+        return queryset
 
 
 class UserManager(BaseUserManager.from_queryset(UserQuerySet)):

@@ -93,6 +93,8 @@ def user_list(request):
     params = _list_params(request, form)
     queryset = listing.filtered(owner, data)
     total, more = listing.capped_count(queryset)
+    # Past the cap, PostgreSQL's estimate rather than a count of every user on every page.
+    estimate = listing.about(listing.estimated_count(queryset) or 0) if more else 0
     page = listing.keyset_page(
         queryset.select_related("role").prefetch_related("departments"),
         sort=sort,
@@ -113,6 +115,7 @@ def user_list(request):
             "users": page.rows,
             "total": total,
             "more": more,
+            "estimate": estimate,
             "sort_links": _sort_links(params, sort, descending),
             "export_query": urlencode(export_params),
             "back_query": urlencode(params),

@@ -58,6 +58,11 @@ class BarChart:
     worst: DayCount | None
 
     @property
+    def key(self) -> tuple:
+        """What the drawing depends on: the days and their counts (the layout follows)."""
+        return tuple(self.days)
+
+    @property
     def first_day(self):
         return self.days[0].day if self.days else None
 

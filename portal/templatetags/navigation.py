@@ -1,9 +1,10 @@
 """`{% memo "name" key %}…{% endmemo %}`: render a block once per distinct key in this process.
 
 The menu and the home page's tiles are the same few hundred nodes for everybody who holds the
-same screens; they are drawn once per (name, key, language) and then copied. The block must
-depend on its key alone (no CSRF token, nonce or per-request value inside it) and holds no
-`{% block %}`.
+same screens; they are drawn once per (name, key, language) and then copied. Things that never
+change once written (the activity log's rows) use it too, hence room for a few pages of them.
+The block must depend on its key alone (no CSRF token, nonce or per-request value inside it)
+and holds no `{% block %}`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from django.utils.translation import get_language
 
 register = template.Library()
 
-MEMO_SIZE = 512
+MEMO_SIZE = 4096
 _memo: OrderedDict = OrderedDict()
 _lock = threading.Lock()
 

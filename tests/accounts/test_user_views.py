@@ -709,6 +709,29 @@ def test_the_list_counts_up_to_a_cap(signed_in, admin_user, owner, monkeypatch):
     for _ in range(3):
         make_user(owner)
     monkeypatch.setattr(listing, "COUNT_CAP", 2)
-    response = signed_in(admin_user).get("/users/")
-    assert "More than 2 users" in response.content.decode()
+    client = signed_in(admin_user)
+    # Past the cap the page says PostgreSQL's estimate when it is above the cap ...
+    monkeypatch.setattr(listing, "estimated_count", lambda queryset: 123_456)
+    assert "About 120,000 users" in client.get("/users/").content.decode()
+    # ... and only that there are more when the estimate is no help (stale statistics).
+    monkeypatch.setattr(listing, "estimated_count", lambda queryset: 1)
+    assert "More than 2 users" in client.get("/users/").content.decode()
     assert listing.capped_count(User.objects.filter(owner=owner), 10) == (4, False)
+
+
+def test_the_estimate_past_the_cap_is_the_planners(owner, db):
+    from accounts import listing
+
+    for _ in range(3):
+        make_user(owner)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE accounts_user")
+    # Analysed, the planner knows the owner's rows; `about` keeps two significant digits.
+    assert listing.estimated_count(User.objects.filter(owner=owner)) == 3
+    assert [listing.about(n) for n in (7, 99, 123, 98_765, 100_056)] == [
+        7,
+        99,
+        120,
+        99_000,
+        100_000,
+    ]

@@ -273,8 +273,13 @@ def screens_for(owner, admin, sample_user):
         ("role group matrix", url("roles:rolegroup_edit", seed.first_group(owner)), None),
         ("who has access", url("roles:who_has_access", query="area=invoices&level=full"), None),
         ("effective permissions", url("roles:user_permissions", sample_user.pk), None),
-        ("activity, by user", url("audit:activity", query=f"person={sample_user.username}"), None),
-        ("activity, by type", url("audit:activity", query="action=sign_in_failed"), None),
+        # The activity filters' own names: `q` (a person), an action of the tab's category.
+        ("activity, by user", url("audit:activity", query=f"q={sample_user.username}"), None),
+        (
+            "activity, by type",
+            url("audit:activity_tab", "failed", query="action=sign_in_failed"),
+            None,
+        ),
         (
             "activity, one day",
             url("audit:activity", query=f"since={ONE_DAY}&until={ONE_DAY}"),
