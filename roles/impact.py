@@ -471,10 +471,8 @@ def _changes(
 
 
 def _until(grants, code: str, level: str, now) -> datetime.datetime | None:
-    """Return the latest end of the elevations in force that give `level` on `code`."""
-    ends = [
-        g.ends_at
-        for g in grants
-        if g.area == code and g.level == level and g.ends_at is not None and g.ends_at > now
-    ]
+    """Return the latest end of the elevations in force that give `level` on `code` (or, when
+    a gate capped the level, that give anything on it)."""
+    on_area = [g for g in grants if g.area == code and g.ends_at is not None and g.ends_at > now]
+    ends = [g.ends_at for g in on_area if g.level == level] or [g.ends_at for g in on_area]
     return max(ends) if ends else None

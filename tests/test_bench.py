@@ -85,7 +85,21 @@ def test_bench_runs_end_to_end_and_reports_every_figure(bench_database_url, tmp_
     assert sod["rules"] == 50 and sod["users"] >= 600
     assert sod["check_queries"] > 0 and sod["check_p95_ms"] > 0 and sod["report_p95_ms"] > 0
     assert "SoD check of one change against 50 rules" in result.stdout
+    # Just-in-time access: query counts, exact whatever the machine.
+    jit = report["elevations"]
+    assert set(jit["users"]) == {"baseline", "idle", "active"}
+    assert jit["users"]["idle"]["hit"] == 0 and jit["users"]["active"]["hit"] == 0
+    assert jit["extra_no_active_hit"] == 0 and jit["extra_no_active_page"] == 0
+    assert 0 < jit["miss_with_elevation"] <= 2
+    assert jit["users"]["active"]["after_end"] > 0  # the cached entry expired with the elevation
+    assert jit["users"]["active"]["after_end_again"] == 0
+    assert "Just-in-time access: queries per request" in result.stdout
     goals = {row["goal"]: row for row in report["goals"]}
+    for name in (
+        "a user with no active elevation costs 0 extra queries per request",
+        "the permissions miss path with an elevation in force stays within 2 queries",
+    ):
+        assert goals[name]["met"], goals[name]["figure"]
     independent = "every screen's queries independent of the number of users"
     assert goals[independent]["met"], goals[independent]["figure"]
 

@@ -11,11 +11,14 @@ screens, middleware, separation of duties, webhooks, home page or users list): t
 while working on the API's request path.
 BENCH_OUT (default var/bench) is where the JSON report and wrk's scripts go.
 BENCH_ONLY (default: all) narrows the run to some sections, comma-separated among "screens",
-"middleware", "sod", "webhooks", "http" and "api" (seeding always runs): `BENCH_ONLY=sod`
-measures separation of duties alone.
+"middleware", "sod", "elevations", "webhooks", "http" and "api" (seeding always runs):
+`BENCH_ONLY=sod` measures separation of duties alone.
 
 Separation of duties (tests/bench/sod.py): 50 rules per owner, seeded before the screens; one
 role-group matrix change checked against them, and the violations report for the whole owner.
+
+Just-in-time access (tests/bench/elevations.py): queries per request, counted, for a user with
+no eligibility, one eligible with no elevation in force, and one with an elevation in force.
 
 Screens are measured in-process by calling the WSGI application directly, as gunicorn does,
 with a signed-in session cookie; the floor is the same call through a handler that has only
@@ -80,6 +83,7 @@ from portal.access import requires  # noqa: E402
 from roles import catalog, permissions  # noqa: E402
 from roles.middleware import PermissionMiddleware  # noqa: E402
 from tests.bench import api as api_bench  # noqa: E402
+from tests.bench import elevations as elevation_bench  # noqa: E402
 from tests.bench import seed  # noqa: E402
 from tests.bench import sod as sod_bench  # noqa: E402
 from tests.bench import webhooks as webhook_bench  # noqa: E402
@@ -93,7 +97,7 @@ REPEAT = int(os.environ.get("BENCH_REPEAT", "40"))
 HTTP_SECONDS = int(os.environ.get("BENCH_HTTP_SECONDS", "3"))
 HTTP_REQUESTS = int(os.environ.get("BENCH_HTTP_REQUESTS", "20000"))
 HTTP_ROUNDS = int(os.environ.get("BENCH_HTTP_ROUNDS", "5"))
-SECTIONS = ("screens", "middleware", "sod", "webhooks", "http", "api")
+SECTIONS = ("screens", "middleware", "sod", "elevations", "webhooks", "http", "api")
 ONLY = {s.strip().lower() for s in os.environ.get("BENCH_ONLY", "").split(",") if s.strip()}
 if ONLY - set(SECTIONS):
     sys.exit(f"BENCH_ONLY names unknown sections: {', '.join(sorted(ONLY - set(SECTIONS)))}.")
@@ -335,6 +339,22 @@ def measure_middleware(owner):
             }
         )
     return rows
+
+
+def home_page_queries(user) -> int:
+    """Return the fewest queries of the home page for `user` signed in, after warming."""
+    server = InProcess(WSGIHandler(), signed_in_cookie(user))
+    for _ in range(3):  # the permission cache and the menu's answers
+        status, _ = server.get("/")
+        if status != 200:
+            raise RuntimeError(f"home page answered HTTP {status} for {user.username}")
+    counts = []
+    for _ in range(5):
+        timer = QueryTimer()
+        with connection.execute_wrapper(timer):
+            server.get("/")
+        counts.append(timer.count)
+    return min(counts)
 
 
 def free_port():
@@ -669,6 +689,19 @@ def goals(report) -> list[dict]:
             sod["report_p95_ms"] <= 2000,
             f"p95 {sod['report_p95_ms']} ms at {sod['users']:,} users",
         )
+    jit = report.get("elevations")
+    if jit:
+        goal(
+            "a user with no active elevation costs 0 extra queries per request",
+            jit["extra_no_active_hit"] == 0 and jit["extra_no_active_page"] == 0,
+            f"{jit['extra_no_active_hit']} extra in the permission middleware on a hit, "
+            f"{jit['extra_no_active_page']} extra on the home page",
+        )
+        goal(
+            "the permissions miss path with an elevation in force stays within 2 queries",
+            jit["miss_with_elevation"] <= 2,
+            f"{jit['miss_with_elevation']} queries",
+        )
     hooks = report.get("webhooks")
     if hooks:
         goal(
@@ -736,6 +769,7 @@ def main():
         "screens": {},
         "middleware": [],
         "sod": {},
+        "elevations": {},
         "http": {},
     }
     biggest = None
@@ -762,6 +796,8 @@ def main():
         report["middleware"] = measure_middleware(biggest)
     if runs("sod"):
         report["sod"] = sod_bench.measure(biggest, repeat=REPEAT)
+    if runs("elevations"):
+        report["elevations"] = elevation_bench.measure(biggest, page_queries=home_page_queries)
     if runs("webhooks"):
         report["webhooks"] = webhook_bench.measure(biggest)
     report["http"] = (
@@ -824,6 +860,27 @@ def print_report(report):
             f"  violations report for the whole owner ({sod['report_violations']:,} violations, "
             f"{sod.get('report_queries', '?')} queries, {sod['report_runs']} runs): "
             f"p50 {sod['report_p50_ms']}, p95 {sod['report_p95_ms']}"
+        )
+    jit = report.get("elevations")
+    if jit:
+        names = {
+            "baseline": "no eligibility",
+            "idle": "eligible, no active elevation",
+            "active": "elevation in force",
+        }
+        print("\nJust-in-time access: queries per request (counted, not timed)")
+        print(f"  {'user':32} {'miss':>5} {'hit':>5} {'home page':>10}")
+        for kind, row in jit["users"].items():
+            print(f"  {names[kind]:32} {row['miss']:>5} {row['hit']:>5} {row['page']:>10}")
+        active = jit["users"]["active"]
+        print(
+            f"  first lookup after the elevation's end: {active['after_end']} queries (the "
+            f"cached entry expires then), the next {active['after_end_again']}"
+        )
+        print(
+            f"  extra for no active elevation: {jit['extra_no_active_hit']} (middleware, hit), "
+            f"{jit['extra_no_active_page']} (home page); miss with an elevation: "
+            f"{jit['miss_with_elevation']} queries"
         )
     hooks = report.get("webhooks")
     if hooks:
