@@ -268,6 +268,81 @@ def keyset_page(
 
 
 # ---------------------------------------------------------------------------------------------
+# Drawing the page once per distinct content (`{% memo %}` in accounts/user_list.html)
+
+
+# The columns a row of the list shows or its links need (the sort keys among them): the rest of
+# a user's forty-odd columns are left in the database.
+ROW_FIELDS = (
+    "id",
+    "owner_id",
+    "username",
+    "email",
+    "first_name",
+    "last_name",
+    "display_name",
+    "kind",
+    "auth_source",
+    "allow_login",
+    "allow_api_read",
+    "allow_api_write",
+    "created_at",
+    "role__name",
+)
+
+
+def add_department_names(users: list[User]) -> None:
+    """Set `department_names` on each user: their departments' names, in one query (what the
+    row shows, without a related manager per user)."""
+    names: dict[int, list[str]] = {user.pk: [] for user in users}
+    through = User.departments.through.objects.filter(user_id__in=list(names))
+    for user_id, name in through.order_by("department__name").values_list(
+        "user_id", "department__name"
+    ):
+        names[user_id].append(name)
+    for user in users:
+        user.department_names = names[user.pk]
+
+
+def row_key(user: User, *, bulk: bool, zone: str) -> tuple:
+    """Return every value the list's row of `user` shows (with the time zone its date is in),
+    so that the row is drawn once per distinct key: a change to any of them draws it anew.
+    A column added to the row must add what it shows here."""
+    role = user.role.name if user.role_id else None
+    return (
+        user.pk,
+        user.username,
+        user.email,
+        user.first_name,
+        user.last_name,
+        user.display_name,
+        role,
+        tuple(user.department_names),
+        user.kind,
+        user.auth_source,
+        user.allow_login,
+        user.allow_api_read,
+        user.allow_api_write,
+        user.created_at,
+        zone,
+        bulk,
+    )
+
+
+def filter_key(form) -> tuple | None:
+    """Return what the filter fields show when it is all they show (blank, or valid: no error
+    messages): the values typed and the owner's roles and departments offered. None else."""
+    if form.is_bound and not form.is_valid():
+        return None
+    offered = tuple(
+        tuple(form.fields[name].queryset.values_list("pk", "name"))
+        for name in ("role", "department")
+    )
+    typed = tuple(form.data.get(name, "") for name in form.fields) if form.is_bound else None
+    return (tuple(form.fields), offered, typed)
+
+
+# ---------------------------------------------------------------------------------------------
 # CSV export
 
 CSV_COLUMNS = (

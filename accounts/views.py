@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -38,7 +39,7 @@ from .forms import (
     UserFilterForm,
     reason_text,
 )
-from .models import PasswordSetToken, User
+from .models import PasswordSetToken, UpdateReason, User
 
 USERS, READ, FULL = catalog.USERS, catalog.READ, catalog.FULL
 
@@ -96,16 +97,19 @@ def user_list(request):
     # Past the cap, PostgreSQL's estimate rather than a count of every user on every page.
     estimate = listing.about(listing.estimated_count(queryset) or 0) if more else 0
     page = listing.keyset_page(
-        queryset.select_related("role").prefetch_related("departments"),
+        queryset.select_related("role").only(*listing.ROW_FIELDS),
         sort=sort,
         descending=descending,
         params=params,
         size=listing.PAGE_SIZE,
     )
     export_params = {k: v for k, v in params.items() if k not in {"after", "before", "page"}}
-    bulk_form = (
-        BulkDeactivateForm(owner=owner) if can_bulk_deactivate(request) and page.rows else None
-    )
+    bulk = bool(can_bulk_deactivate(request) and page.rows)
+    zone = timezone.get_current_timezone_name()
+    listing.add_department_names(page.rows)
+    for user in page.rows:
+        user.row_key = listing.row_key(user, bulk=bulk, zone=zone)
+    reasons = UpdateReason.objects.for_owner(owner).active()
     return render(
         request,
         "accounts/user_list.html",
@@ -120,7 +124,11 @@ def user_list(request):
             "export_query": urlencode(export_params),
             "back_query": urlencode(params),
             "can_change": request.permissions.has(USERS, FULL),
-            "bulk_form": bulk_form,
+            "bulk": bulk,
+            # Built only when its fields are drawn (a key not seen yet): the reasons offered.
+            "bulk_form": SimpleLazyObject(lambda: BulkDeactivateForm(owner=owner)),
+            "bulk_key": tuple(reasons.values_list("pk", "name")) if bulk else None,
+            "filter_key": listing.filter_key(form),
         },
     )
 

@@ -621,10 +621,48 @@ class TestList:
             return len(queries)
 
         make_user(owner, role=role).departments.set([finance])
+        count()  # the filters for these roles and departments are drawn once, then kept
         few = count()
         for _ in range(30):
             make_user(owner, role=role).departments.set([finance, sales])
         assert count() == few
+
+    def test_the_first_page_makes_a_fixed_number_of_queries(
+        self, signed_in, owner, monkeypatch, django_assert_num_queries
+    ):
+        from accounts import listing
+
+        admin = make_user(owner, is_superuser=True, privilege_level=10)
+        client = signed_in(admin)
+        finance = make_department(owner, "Finance")
+        role = make_role(owner, "Clerk")
+        for _ in range(5):
+            make_user(owner, role=role).departments.set([finance])
+        client.get("/users/")  # the permission cache, and the filters drawn once
+        # Session, user; the count (up to the cap); the page; its departments; the update
+        # reasons (bulk deactivation), the roles and departments the filters offer.
+        with django_assert_num_queries(8):
+            assert client.get("/users/").status_code == 200
+        # Past the cap, one EXPLAIN for the estimate, and never a count of every user.
+        monkeypatch.setattr(listing, "COUNT_CAP", 2)
+        with django_assert_num_queries(9) as made:
+            page = client.get("/users/")
+        assert "More than 2 users" in page.content.decode() or "About" in page.content.decode()
+        assert any(q["sql"].startswith("EXPLAIN") for q in made.captured_queries)
+        assert not any(
+            "COUNT(*)" in q["sql"] and "LIMIT 3" not in q["sql"] for q in made.captured_queries
+        )
+
+    def test_a_row_is_drawn_anew_when_what_it_shows_changes(self, signed_in, admin_user, owner):
+        client = signed_in(admin_user)
+        user = make_user(owner, first_name="Ada", last_name="Lovelace")
+        finance = make_department(owner, "Finance")
+        assert "Lovelace" in client.get("/users/").content.decode()
+        user.last_name = "Byron"
+        user.save(update_fields=["last_name"])
+        user.departments.set([finance])
+        html = client.get("/users/").content.decode()
+        assert "Byron" in html and "Lovelace" not in html and ">Finance<" in html
 
     def test_search_uses_the_trigram_indexes(self, db):
         with connection.cursor() as cursor:
