@@ -16,34 +16,12 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from . import services
+from . import hashing, services
 from .choices import category_of
 from .models import AuditChainHead, AuditEvent
 
-COLUMNS = (
-    "occurred_at",
-    "owner_id",
-    "action",
-    "category",
-    "actor_id",
-    "actor_label",
-    "target_type",
-    "target_id",
-    "target_label",
-    "subject_user_id",
-    "changes",
-    "reason",
-    "details",
-    "context",
-    "request_id",
-    "ip",
-    "user_agent",
-    "method",
-    "chain",
-    "seq",
-    "prev_hash",
-    "hash",
-)
+# What the event table stores of each event: the hashed content, its category and its hash.
+COLUMNS = ("category", *hashing.HASHED_FIELDS, "hash")
 
 
 def event(
@@ -113,7 +91,7 @@ def append(chain: int, events: Sequence[Any]) -> int:
         for item in events:
             seq += 1
             item.chain, item.seq, item.prev_hash = chain, seq, last_hash
-            item.hash = last_hash = services.content_hash(item)
+            item.hash = last_hash = hashing.content_hash(item)
         insert(events)
         AuditChainHead.objects.filter(chain=chain).update(seq=seq, last_hash=last_hash)
     return len(events)

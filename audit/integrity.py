@@ -19,41 +19,13 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 from django.db import connection as default_connection
 from django.db.models import Max, Min
 
 from . import verify_worker
-from .choices import AuditAction
 from .models import AuditChainHead, AuditEvent
-
-GENESIS_HASH = "0" * 64
-
-# The columns `content_hash` reads, plus what the verifier itself needs.
-HASHED_FIELDS = (
-    "occurred_at",
-    "owner_id",
-    "action",
-    "actor_id",
-    "actor_label",
-    "target_type",
-    "target_id",
-    "target_label",
-    "subject_user_id",
-    "changes",
-    "reason",
-    "details",
-    "context",
-    "request_id",
-    "ip",
-    "user_agent",
-    "method",
-    "chain",
-    "seq",
-    "prev_hash",
-)
-_ROW_FIELDS = ("id", *HASHED_FIELDS, "hash")
+from .segments import Break, Segment, SegmentResult, span, walk_segment
 
 
 @contextlib.contextmanager
@@ -101,24 +73,6 @@ def triggers_installed(connection=None) -> bool:
     return False
 
 
-@dataclass(frozen=True)
-class Break:
-    """One broken link: where, and what is wrong."""
-
-    chain: int
-    seq: int | None
-    event_id: int | None
-    problem: str
-
-    def __str__(self) -> str:
-        where = f"chain {self.chain}"
-        if self.seq is not None:
-            where += f", seq {self.seq}"
-        if self.event_id is not None:
-            where += f" (event {self.event_id})"
-        return f"{where}: {self.problem}"
-
-
 @dataclass
 class Report:
     chains: int = 0
@@ -134,28 +88,6 @@ class Report:
     @property
     def rate(self) -> float:
         return self.events / self.seconds if self.seconds else 0.0
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A run of one chain's events, [lo, hi] by seq, that one worker checks."""
-
-    chain: int
-    lo: int
-    hi: int
-
-
-@dataclass
-class _SegmentResult:
-    chain: int
-    count: int = 0
-    first_id: int | None = None
-    first_seq: int = 0
-    first_prev: str = ""
-    last_seq: int = 0
-    last_hash: str = ""
-    vouch: tuple[int, int, str] | None = None  # (purge event's seq, first kept seq, its prev)
-    first_break: Break | None = None
 
 
 def verify(
@@ -190,7 +122,7 @@ def verify(
         for chain, lo, hi in spans
         for start in range(lo, hi + 1, segment_size)
     ]
-    results: list[_SegmentResult] = []
+    results: list[SegmentResult] = []
     if workers > 1 and len(segments) > 1 and default_connection.vendor == "postgresql":
         # Fresh processes ("spawn", not "fork"): a forked child could inherit the parent's open
         # database socket. They connect to the database this process uses (under tests, the
@@ -238,53 +170,7 @@ def verify(
     return report
 
 
-def walk_segment(segment: Segment, chunk_size: int) -> _SegmentResult:
-    """Check one segment: every hash, and every link inside it."""
-    from .services import content_hash  # services imports this module
-
-    result = _SegmentResult(segment.chain)
-    rows = (
-        AuditEvent.objects.filter(chain=segment.chain, seq__gte=segment.lo, seq__lte=segment.hi)
-        .order_by("seq")
-        .values_list(*_ROW_FIELDS)
-        .iterator(chunk_size=chunk_size)
-    )
-
-    def broken(row, problem):
-        if result.first_break is None:
-            result.first_break = Break(row.chain, row.seq, row.id, problem)
-
-    for values in rows:
-        row = SimpleNamespace(**dict(zip(_ROW_FIELDS, values, strict=True)))
-        if result.count == 0:
-            result.first_id, result.first_seq, result.first_prev = row.id, row.seq, row.prev_hash
-            if row.seq == 1 and row.prev_hash != GENESIS_HASH:
-                broken(row, "the first event does not start from genesis")
-        elif result.first_break is None:
-            if row.seq != result.last_seq + 1:
-                broken(row, f"events missing before it (seq {_span(result.last_seq, row.seq)})")
-            elif row.prev_hash != result.last_hash:
-                broken(row, "link broken: its prev_hash is not the hash of the event before it")
-        if result.first_break is None and content_hash(row) != row.hash:
-            broken(row, "content changed: the stored hash does not match")
-        if row.action == AuditAction.AUDIT_PURGED:
-            context = row.context or {}
-            result.vouch = (
-                row.seq,
-                context.get("first_kept_seq"),
-                context.get("first_kept_prev_hash"),
-            )
-        result.count += 1
-        result.last_seq, result.last_hash = row.seq, row.hash
-    return result
-
-
-def _span(last_seq: int, seq: int) -> str:
-    missing = last_seq + 1
-    return f"{missing}" if seq - 1 == missing else f"{missing}-{seq - 1}"
-
-
-def _stitch(chain: int, parts: list[_SegmentResult], head: AuditChainHead | None) -> list[Break]:
+def _stitch(chain: int, parts: list[SegmentResult], head: AuditChainHead | None) -> list[Break]:
     """Join a chain's checked segments: boundary links, its start, its head."""
     problems: list[Break] = []
     if not parts:  # its events vanished while it was being checked
@@ -297,7 +183,7 @@ def _stitch(chain: int, parts: list[_SegmentResult], head: AuditChainHead | None
                     chain,
                     after.first_seq,
                     after.first_id,
-                    f"events missing before it (seq {_span(before.last_seq, after.first_seq)})",
+                    f"events missing before it (seq {span(before.last_seq, after.first_seq)})",
                 )
             )
         elif after.first_prev != before.last_hash:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
-import hashlib
 import ipaddress
-import json
 import re
 import secrets
 from collections.abc import Callable
@@ -21,12 +19,11 @@ from django.utils import timezone
 from . import context as request_context
 from . import integrity
 from .choices import AuditAction, category_of
+from .hashing import content_hash
 from .models import AuditChainHead, AuditEvent
 
-GENESIS_HASH = "0" * 64
 # The canonical encoding the hash covers (keys sorted, no spaces, UTF-8); one shared encoder
 # saves building one per event when millions are verified or loaded.
-_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 REDACTED = "[redacted]"
 _SECRET_KEY_PATTERN = re.compile(
     r"pass(word)?|secret|token|otp|totp|(^|_)code(s)?$|key$|signature|private|credential",
@@ -90,47 +87,6 @@ def _describe(obj: Any) -> tuple[str, str, str]:
         return str(kind), str(ident), str(label)[:300]
     label = getattr(obj, "label", None) or str(obj)
     return obj._meta.model_name, str(obj.pk), str(label)[:300]
-
-
-def hashed_content(event: Any) -> dict:
-    """Return what an event's hash covers: its content and the previous link's hash.
-
-    `event` is an AuditEvent or any object with the same attributes (the verifier and the bulk
-    loader pass light rows rather than model instances). Streams to a SIEM carry exactly this,
-    so that a receiver can recompute the chain from the streamed records alone.
-    """
-    return {
-        "occurred_at": event.occurred_at.isoformat(),
-        "owner_id": event.owner_id,
-        "action": event.action,
-        "actor_id": event.actor_id,
-        "actor_label": event.actor_label,
-        "target_type": event.target_type,
-        "target_id": event.target_id,
-        "target_label": event.target_label,
-        "subject_user_id": event.subject_user_id,
-        "changes": event.changes,
-        "reason": event.reason,
-        "details": event.details,
-        "context": event.context,
-        "request_id": event.request_id,
-        "ip": event.ip,
-        "user_agent": event.user_agent,
-        "method": event.method,
-        "chain": event.chain,
-        "seq": event.seq,
-        "prev_hash": event.prev_hash,
-    }
-
-
-def canonical_json(content: dict) -> str:
-    """Return `content` in the canonical encoding the hash covers (keys sorted, no spaces)."""
-    return _CANONICAL_JSON.encode(content)
-
-
-def content_hash(event: Any) -> str:
-    """Return the SHA-256 of an event's content together with the previous link's hash."""
-    return hashlib.sha256(canonical_json(hashed_content(event)).encode("utf-8")).hexdigest()
 
 
 # Called with each event right after it is written, inside the same transaction: apps that carry

@@ -17,12 +17,12 @@ def start(database: str) -> None:
 
 
 def walk(chain: int, lo: int, hi: int, chunk_size: int):
-    """Check the events of `chain` from seq `lo` to `hi`; see `audit.integrity`."""
+    """Check the events of `chain` from seq `lo` to `hi`; see `audit.segments`."""
     from django.db import connections
 
-    from audit import integrity
+    from audit import segments
 
     try:
-        return integrity.walk_segment(integrity.Segment(chain, lo, hi), chunk_size)
+        return segments.walk_segment(segments.Segment(chain, lo, hi), chunk_size)
     finally:
         connections.close_all()

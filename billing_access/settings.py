@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "roles",
     "accounts",
     "security",
+    "sso",
     "reviews",
     "scim",
     "djangosaml2",
@@ -88,7 +89,7 @@ MIDDLEWARE = [
     "ops.middleware.OpsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "security.sso.middleware.SamlSessionMiddleware",
+    "sso.middleware.SamlSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "accounts.middleware.AuthenticationMiddleware",
@@ -150,7 +151,7 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "security.sso.validators.NoLocalPasswordForSsoUsers"},
+    {"NAME": "sso.validators.NoLocalPasswordForSsoUsers"},
     {"NAME": "security.validators.OwnerPolicyValidator"},
 ]
 
@@ -255,7 +256,7 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_ENABLE_ADMIN = False
 AXES_VERBOSE = False
 
-# SAML single sign-on (security/sso/config.py): the service provider's signing key and
+# SAML single sign-on (sso/config.py): the service provider's signing key and
 # certificate (PEM files; generated once under VAR_DIR/saml/ when unset) and the xmlsec1 binary.
 SAML_SP_KEY_FILE = env.get_str("SAML_SP_KEY_FILE") or ""
 SAML_SP_CERT_FILE = env.get_str("SAML_SP_CERT_FILE") or ""

@@ -25,7 +25,7 @@ urlpatterns = [
     path("", include("security.urls")),
     path("", include("audit.urls")),
     path("", include("reviews.urls")),
-    path("saml2/", include("security.sso.urls")),
+    path("saml2/", include("sso.urls")),
     path("", include("accounts.tokens.urls")),
     path(".well-known/authzen-configuration", authzen.configuration, name="authzen_configuration"),
     path("", include("scim.urls")),

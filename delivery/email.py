@@ -9,6 +9,7 @@ import logging
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
+from django.tasks import task
 from django.utils import timezone
 
 from . import conf
@@ -33,8 +34,6 @@ def queue(
     The row and its task are written on the caller's connection, so a rolled-back action leaves
     no email behind and a committed one always has its email (sent once the server answers).
     """
-    from .tasks import send_email
-
     with transaction.atomic():
         email = OutboundEmail(
             owner_id=getattr(owner, "pk", owner),
@@ -58,8 +57,6 @@ def send(email_id: int, *, now: datetime.datetime | None = None) -> str:
     killed half-way leaves it queued (its transaction rolls back) for the next one. Return what
     happened, for the task's result.
     """
-    from .tasks import send_email
-
     now = now or timezone.now()
     with transaction.atomic():
         email = (
@@ -117,8 +114,6 @@ def _mail_domain() -> str:
 
 def requeue_overdue(now: datetime.datetime) -> int:
     """Enqueue a task again for queued emails long past their attempt time (a lost task)."""
-    from .tasks import send_email
-
     cutoff = now - datetime.timedelta(seconds=conf.overdue_seconds())
     ids = list(
         OutboundEmail.objects.filter(state=EmailState.QUEUED, next_attempt_at__lt=cutoff)
@@ -139,3 +134,10 @@ def purge_finished(before: datetime.datetime) -> int:
         state__in=[EmailState.SENT, EmailState.FAILED], created_at__lt=before
     ).delete()
     return deleted
+
+
+# The outbox worker runs this task (Django's tasks framework; the database backend keeps it).
+@task()
+def send_email(email_id: int) -> str:
+    """Send one queued email (see `send`)."""
+    return send(email_id)

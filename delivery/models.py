@@ -13,7 +13,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from . import encryption
+from portal import encryption
+
 from .choices import EmailKind, EmailState
 
 

@@ -1,11 +1,8 @@
-"""The tasks of the outbox (Django's tasks framework; the database backend keeps them)."""
+"""An old address of a task: `delivery.tasks.send_email` is `delivery.email.send_email` now.
 
-from django.tasks import task
+The task moved beside the code it runs; tasks queued before an upgrade still name it by this path.
+"""
 
+from .email import send_email
 
-@task()
-def send_email(email_id: int) -> str:
-    """Send one queued email (see `delivery.email.send`)."""
-    from . import email
-
-    return email.send(email_id)
+__all__ = ["send_email"]

@@ -486,6 +486,18 @@ class Story:
             **more,
         )
 
+    def new_starter(self, user: User, *, by: str) -> None:
+        """The creation of a person who joined during the month, on the users screen."""
+        self.change(
+            user.created_at,
+            by,
+            AuditAction.USER_CREATED,
+            user,
+            changes=diff({}, snapshot(user)),
+            reason="New starter",
+            context={"source": "screen", "row_version": 1},
+        )
+
     # Structure that the history speaks of -------------------------------------------------------
 
     def prepare(self) -> None:
@@ -703,16 +715,7 @@ class Story:
         """Changes to records over the month, each with its Update Reason."""
         at, p = self.at_work, self.people
         if "yusuf.demir" in p:
-            user = p["yusuf.demir"]
-            self.change(
-                user.created_at,
-                "admin",
-                AuditAction.USER_CREATED,
-                user,
-                changes=diff({}, snapshot(user)),
-                reason="New starter",
-                context={"source": "screen", "row_version": 1},
-            )
+            self.new_starter(p["yusuf.demir"], by="admin")
         if self.token is not None:
             self.token_created(self.token)
         if "priya.shah" in p:
@@ -816,16 +819,7 @@ class Story:
                 context={"filters": {"tab": "failed"}, "scope": "failed"},
             )
         if "grace.kim" in p:
-            user = p["grace.kim"]
-            self.change(
-                user.created_at,
-                "martin.fischer",
-                AuditAction.USER_CREATED,
-                user,
-                changes=diff({}, snapshot(user)),
-                reason="New starter",
-                context={"source": "screen", "row_version": 1},
-            )
+            self.new_starter(p["grace.kim"], by="martin.fischer")
         if "emma.brown" in p:
             user = p["emma.brown"]
             self.change(

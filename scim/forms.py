@@ -6,7 +6,7 @@ from django import forms
 from django.core.validators import MaxValueValidator
 
 from accounts.tokens.lifecycle import max_days
-from security.sso.models import SamlIdentityProvider
+from sso.models import SamlIdentityProvider
 
 
 class ScimTokenForm(forms.Form):

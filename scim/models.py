@@ -26,7 +26,7 @@ class ScimToken(TokenBase):
 
     owner = models.ForeignKey("accounts.Owner", on_delete=models.CASCADE, related_name="+")
     provider = models.ForeignKey(
-        "security.SamlIdentityProvider",
+        "sso.SamlIdentityProvider",
         on_delete=models.SET_NULL,
         null=True,
         blank=True,

@@ -22,8 +22,8 @@ from accounts import users as accounts
 from accounts.choices import AccessSource, AuthSource, UserKind
 from audit.choices import AuditAction
 from audit.services import diff
-from security.sso.models import SsoIdentity
-from security.sso.services import mapped_access_for_groups
+from sso.models import SsoIdentity
+from sso.services import mapped_access_for_groups
 
 from .models import ScimGroup, ScimToken, ScimUserLink
 

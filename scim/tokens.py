@@ -9,13 +9,10 @@ from __future__ import annotations
 import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
-import audit
 from accounts.tokens import lifecycle
-from audit.choices import AuditAction
 
 from .models import ScimToken
 
@@ -52,10 +49,11 @@ def create_token(
     now = now or timezone.now()
     errors = {}
     name = (name or "").strip()
-    if not name:
-        errors["name"] = "Name the identity provider that uses this token, such as Okta."
-    elif len(name) > 120:
-        errors["name"] = "Use at most 120 characters."
+    name_error = lifecycle.name_error(
+        name, missing="Name the identity provider that uses this token, such as Okta."
+    )
+    if name_error:
+        errors["name"] = name_error
     expiry_error = lifecycle.expiry_error(expires_at, owner=actor.owner, now=now)
     if expiry_error:
         errors["expires_at"] = expiry_error
@@ -63,47 +61,36 @@ def create_token(
         errors["provider"] = "Choose an identity provider of your organisation."
     if errors:
         raise ValidationError(errors)
-    with transaction.atomic():
-        prefix = lifecycle.free_prefix(ScimToken)
-        secret = lifecycle.new_secret()
-        token = ScimToken.objects.create(
-            owner=actor.owner,
-            name=name,
-            prefix=prefix,
-            secret_hash=lifecycle.hash_secret(secret),
-            provider=provider,
-            created_at=now,
-            created_by=actor,
-            expires_at=expires_at,
-        )
-        audit.record(
-            AuditAction.TOKEN_CREATED,
-            actor=actor,
-            target=token,
-            owner=actor.owner,
-            details="SCIM provisioning token created.",
-            context=_context(token),
-            reason=reason,
-        )
-    return token, token.text(secret)
+    return lifecycle.issue(
+        ScimToken,
+        actor=actor,
+        reason=reason,
+        now=now,
+        audited=lambda token: {
+            "owner": actor.owner,
+            "details": "SCIM provisioning token created.",
+            "context": _context(token),
+        },
+        owner=actor.owner,
+        name=name,
+        provider=provider,
+        expires_at=expires_at,
+    )
 
 
 def revoke_token(token: ScimToken, *, actor, reason: str, now=None) -> None:
     """Revoke a SCIM token at once: the provider's next request answers 401."""
     if token.owner_id != actor.owner_id:
         raise Http404("Not found.")
-    now = now or timezone.now()
-    with transaction.atomic():
-        lifecycle.mark_revoked(token, actor=actor, now=now)
-        audit.record(
-            AuditAction.TOKEN_REVOKED,
-            actor=actor,
-            target=token,
-            owner=token.owner_id,
-            details="SCIM provisioning token revoked.",
-            context=_context(token),
-            reason=reason,
-        )
+    lifecycle.revoke(
+        token,
+        actor=actor,
+        reason=reason,
+        now=now or timezone.now(),
+        owner=token.owner_id,
+        details="SCIM provisioning token revoked.",
+        context=_context(token),
+    )
 
 
 def authenticate(raw: str, *, now=None) -> ScimToken:
@@ -128,17 +115,13 @@ def authenticate(raw: str, *, now=None) -> ScimToken:
 
 def _refuse(token: ScimToken, reason: str, now) -> ScimTokenRefused:
     """Audit a refusal of a known token, at most once a minute per token and reason."""
-    key = f"scim-token-refused:{token.pk}:{reason.replace(' ', '-')}"
-    if lifecycle.refusal_due(key):
-        with transaction.atomic():
-            audit.record(
-                AuditAction.TOKEN_REFUSED,
-                actor=None,
-                actor_label=f"SCIM token {token.display_prefix}",
-                target=token,
-                owner=token.owner_id,
-                reason=reason,
-                method="scim",
-                context={"kind": CONTEXT_KIND, "prefix": token.prefix},
-            )
+    lifecycle.record_refusal(
+        token,
+        key=f"scim-token-refused:{token.pk}:{reason.replace(' ', '-')}",
+        label=f"SCIM token {token.display_prefix}",
+        reason=reason,
+        owner=token.owner_id,
+        method="scim",
+        context={"kind": CONTEXT_KIND, "prefix": token.prefix},
+    )
     return ScimTokenRefused(reason)

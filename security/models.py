@@ -262,6 +262,3 @@ class SignInRestriction(models.Model):
         if start < end:
             return start <= local < end
         return local >= start or local < end
-
-
-from .sso.models import *  # noqa: E402,F403

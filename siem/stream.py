@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
+from django.tasks import task
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -52,8 +53,6 @@ def on_audit_event(event, stamp: int) -> None:
     # A stream waiting for its retry has that retry's flush queued, which sends this one too.
     due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=event.occurred_at)
     if SiemStream.objects.filter(due, owner_id=event.owner_id, enabled=True).exists():
-        from .tasks import flush_stream
-
         flush_stream.enqueue(event.owner_id)
 
 
@@ -159,8 +158,6 @@ def test_connection(stream: SiemStream) -> str:
 
 def flush(owner_id: int, *, now: datetime.datetime | None = None) -> str:
     """Send the owner's events after the cursor, in seq order; return what happened."""
-    from .tasks import flush_stream
-
     with transaction.atomic():
         stream = SiemStream.objects.select_for_update().filter(owner_id=owner_id).first()
         if stream is None or not stream.enabled:
@@ -201,8 +198,6 @@ def flush(owner_id: int, *, now: datetime.datetime | None = None) -> str:
 
 def requeue_overdue(now: datetime.datetime) -> int:
     """Enqueue a flush for enabled streams behind their chain with no retry pending soon."""
-    from .tasks import flush_stream
-
     cutoff = now - datetime.timedelta(seconds=delivery_conf.overdue_seconds())
     count = 0
     for stream in SiemStream.objects.filter(enabled=True):
@@ -216,3 +211,10 @@ def requeue_overdue(now: datetime.datetime) -> int:
             flush_stream.enqueue(stream.owner_id)
             count += 1
     return count
+
+
+# The outbox worker runs this task (Django's tasks framework; the database backend keeps it).
+@task()
+def flush_stream(owner_id: int) -> str:
+    """Send the owner's pending audit events to their SIEM (see `flush`)."""
+    return flush(owner_id)

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from audit.choices import EventCategory
-from audit.services import canonical_json, hashed_content
+from audit.hashing import canonical_json, hashed_content
 
 SD_ID = "audit@32473"
 APP_NAME = "billing-access"

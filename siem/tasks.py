@@ -1,11 +1,8 @@
-"""The SIEM stream task (Django's tasks framework; the database backend keeps it)."""
+"""An old address of a task: `siem.tasks.flush_stream` is `siem.stream.flush_stream` now.
 
-from django.tasks import task
+The task moved beside the code it runs; tasks queued before an upgrade still name it by this path.
+"""
 
+from .stream import flush_stream
 
-@task()
-def flush_stream(owner_id: int) -> str:
-    """Send the owner's pending audit events to their SIEM (see `siem.stream.flush`)."""
-    from . import stream
-
-    return stream.flush(owner_id)
+__all__ = ["flush_stream"]

@@ -10,9 +10,9 @@ class WebhooksConfig(AppConfig):
         from audit.services import on_record
         from delivery import sweeps
 
-        from . import deliveries, events
+        from . import deliveries, events, listening
 
-        on_record(events.on_audit_event, listener=events.LISTENER)
+        on_record(events.on_audit_event, listener=listening.LISTENER)
         sweeps.register(deliveries.requeue_overdue)
         sweeps.register(deliveries.drop_previous_secrets)
         sweeps.register_purge("webhook messages", deliveries.purge_finished)

@@ -16,11 +16,12 @@ import datetime
 import logging
 
 from django.db import transaction
+from django.tasks import task
 from django.utils import timezone
 
 from delivery import conf as delivery_conf
 
-from . import events, notices, signing, transport
+from . import listening, notices, signing, transport
 from .choices import DeliveryState
 from .models import WebhookDelivery, WebhookEndpoint
 
@@ -34,8 +35,6 @@ RETRIED_CODES = {408, 429}
 
 def deliver(delivery_id: int, *, now: datetime.datetime | None = None) -> str:
     """Make one attempt at a pending delivery; return what happened."""
-    from .tasks import deliver_webhook
-
     with transaction.atomic():
         delivery = (
             WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
@@ -124,15 +123,13 @@ def disable(endpoint: WebhookEndpoint, reason: str) -> None:
             enabled=False, disabled_reason=reason[:300], updated_at=timezone.now()
         )
         if changed:
-            events.configuration_changed(endpoint.owner_id)
+            listening.configuration_changed(endpoint.owner_id)
             log.warning("Webhook endpoint %s disabled: %s", endpoint.pk, reason)
             notices.endpoint_disabled(endpoint, reason)
 
 
 def requeue_overdue(now: datetime.datetime) -> int:
     """Enqueue a task again for pending deliveries long past their attempt time (a lost task)."""
-    from .tasks import deliver_webhook
-
     cutoff = now - datetime.timedelta(seconds=delivery_conf.overdue_seconds())
     ids = list(
         WebhookDelivery.objects.filter(state=DeliveryState.PENDING, next_attempt_at__lt=cutoff)
@@ -164,3 +161,10 @@ def purge_finished(before: datetime.datetime) -> int:
         WebhookMessage.objects.filter(created_at__lt=before).exclude(pk__in=pending).delete()
     )
     return per_model.get(WebhookMessage._meta.label, 0)
+
+
+# The outbox worker runs this task (Django's tasks framework; the database backend keeps it).
+@task()
+def deliver_webhook(delivery_id: int) -> str:
+    """Make one attempt at a webhook delivery (see `deliver`)."""
+    return deliver(delivery_id)

@@ -24,9 +24,11 @@ from django.utils import timezone
 
 from accounts.users import PERMISSION_FIELDS
 from audit.choices import AuditAction
-from audit.services import hashed_content, set_listening
+from audit.hashing import hashed_content
 
+from . import deliveries
 from .choices import TEST_EVENT, EventType
+from .listening import enabled_endpoints
 from .models import WebhookDelivery, WebhookEndpoint, WebhookMessage
 
 A = AuditAction
@@ -81,39 +83,6 @@ def new_msg_id() -> str:
     """Return a message id: time-ordered (milliseconds) then random, as `msg_…`."""
     millis = int(timezone.now().timestamp() * 1000)
     return f"msg_{millis:012x}{secrets.token_hex(10)}"
-
-
-LISTENER = "webhooks"
-_CACHE_SIZE = 1024
-# (owner id, stamp) -> ((endpoint id, event types), …) of the owner's enabled endpoints.
-_endpoints_cache: dict[tuple[int, int], tuple[tuple[int, frozenset[str]], ...]] = {}
-
-
-def configuration_changed(owner_id: int) -> None:
-    """Tell the audit log whether the owner has an enabled endpoint (in the change's transaction).
-
-    Every writer of an endpoint's existence, `enabled` or `event_types` calls this after its
-    write; it also changes the owner's stamp, so no process uses its cached endpoints again.
-    """
-    listening = WebhookEndpoint.objects.filter(owner_id=owner_id, enabled=True).exists()
-    set_listening(owner_id, LISTENER, listening)
-
-
-def enabled_endpoints(owner_id: int, stamp: int) -> tuple[tuple[int, frozenset[str]], ...]:
-    """Return the owner's enabled endpoints as (id, event types), cached under the stamp."""
-    key = (owner_id, stamp)
-    found = _endpoints_cache.get(key)
-    if found is None:
-        found = tuple(
-            (pk, frozenset(types))
-            for pk, types in WebhookEndpoint.objects.filter(
-                owner_id=owner_id, enabled=True
-            ).values_list("pk", "event_types")
-        )
-        if len(_endpoints_cache) >= _CACHE_SIZE:
-            _endpoints_cache.clear()
-        _endpoints_cache[key] = found
-    return found
 
 
 def on_audit_event(event, stamp: int) -> None:
@@ -171,13 +140,11 @@ def _message(owner_id: int, event_type: str, data: dict, *, audit_event_id=None)
 
 
 def _deliver(message: WebhookMessage, endpoint_ids) -> list[WebhookDelivery]:
-    from .tasks import deliver_webhook
-
     rows = WebhookDelivery.objects.bulk_create(
         [WebhookDelivery(message=message, endpoint_id=pk) for pk in endpoint_ids]
     )
     for row in rows:
-        deliver_webhook.enqueue(row.pk)
+        deliveries.deliver_webhook.enqueue(row.pk)
     return rows
 
 

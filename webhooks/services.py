@@ -14,7 +14,7 @@ import audit
 from audit.choices import AuditAction
 from audit.services import diff
 
-from . import events, signing, transport
+from . import listening, signing, transport
 from .choices import EventType
 from .models import WebhookEndpoint
 
@@ -43,7 +43,7 @@ def create_endpoint(*, actor, name: str, url: str, event_types) -> tuple[Webhook
         )
         endpoint.secret = secret
         endpoint.save()
-        events.configuration_changed(endpoint.owner_id)
+        listening.configuration_changed(endpoint.owner_id)
         audit.record(
             AuditAction.SETTINGS_ITEM_CREATED,
             actor=actor,
@@ -68,7 +68,7 @@ def update_endpoint(endpoint: WebhookEndpoint, *, actor, name, url, event_types,
         locked.enabled = enabled
         locked.updated_at = timezone.now()
         locked.save()
-        events.configuration_changed(locked.owner_id)
+        listening.configuration_changed(locked.owner_id)
         changes = diff(before, _snapshot(locked))
         if changes:
             audit.record(
@@ -92,7 +92,7 @@ def delete_endpoint(endpoint: WebhookEndpoint, *, actor) -> None:
             details="Webhook endpoint removed",
         )
         endpoint.delete()
-        events.configuration_changed(endpoint.owner_id)
+        listening.configuration_changed(endpoint.owner_id)
 
 
 ROTATION_OVERLAP_HOURS = (1, 168)  # the shortest and longest overlap a rotation may have

@@ -1,11 +1,9 @@
-"""The webhook task (Django's tasks framework; the database backend keeps it)."""
+"""An old address of a task: `webhooks.tasks.deliver_webhook` is now
+`webhooks.deliveries.deliver_webhook`.
 
-from django.tasks import task
+The task moved beside the code it runs; tasks queued before an upgrade still name it by this path.
+"""
 
+from .deliveries import deliver_webhook
 
-@task()
-def deliver_webhook(delivery_id: int) -> str:
-    """Make one attempt at a webhook delivery (see `webhooks.deliveries.deliver`)."""
-    from . import deliveries
-
-    return deliveries.deliver(delivery_id)
+__all__ = ["deliver_webhook"]

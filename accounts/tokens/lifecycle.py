@@ -6,8 +6,9 @@ kept only as its SHA-256, which is the right hash for a high-entropy secret (no 
 needed), and is compared in constant time. The full text is shown once, at creation.
 
 The token models share their fields and single-row methods through `TokenBase`
-(`accounts.tokens.models`); who may hold a token, its scope and its audit events stay with each
-kind (`accounts.tokens.services`, `scim.tokens`).
+(`accounts.tokens.models`). Issuing, revoking and refusing write their audit events here; who
+may hold a token, its scope and what its events say stay with each kind
+(`accounts.tokens.services`, `scim.tokens`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,15 @@ import datetime
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.db import transaction
+
+import audit
+from audit.choices import AuditAction
 
 # The functions below take any token model or row built on TokenBase (`accounts.tokens.models`),
 # which imports this module and so is not imported back.
@@ -57,6 +63,15 @@ def expiry_error(expires_at: datetime.datetime | None, *, owner, now) -> str | N
     return None
 
 
+def name_error(name: str, *, missing: str) -> str | None:
+    """Say what is wrong with a new token's name (required, at most 120 characters), if any."""
+    if not name:
+        return missing
+    if len(name) > 120:
+        return "Use at most 120 characters."
+    return None
+
+
 def new_secret() -> str:
     """Return a new random secret (32 bytes, URL-safe text)."""
     return secrets.token_urlsafe(32)
@@ -69,6 +84,50 @@ def free_prefix(model: Any) -> str:
         if not model.objects.filter(prefix=prefix).exists():
             return prefix
     raise RuntimeError("Could not find a free token prefix.")  # pragma: no cover
+
+
+def issue(
+    model: Any, *, actor, reason: str, now, audited: Callable[[Any], dict], **fields
+) -> tuple[Any, str]:
+    """Create a token of `model` with a new secret and its "token created" event; return the
+    token and its full text, which is never kept.
+
+    `audited(token)` returns the event's other fields (owner, subject, context, details).
+    """
+    secret = new_secret()
+    with transaction.atomic():
+        token = model.objects.create(
+            prefix=free_prefix(model),
+            secret_hash=hash_secret(secret),
+            created_at=now,
+            created_by=actor,
+            **fields,
+        )
+        audit.record(
+            AuditAction.TOKEN_CREATED, actor=actor, target=token, reason=reason, **audited(token)
+        )
+    return token, token.text(secret)
+
+
+def revoke(token: Any, *, actor, reason: str, now, **audited) -> None:
+    """Revoke the token at once, with its "token revoked" event; revoking twice is refused."""
+    with transaction.atomic():
+        mark_revoked(token, actor=actor, now=now)
+        audit.record(AuditAction.TOKEN_REVOKED, actor=actor, target=token, reason=reason, **audited)
+
+
+def record_refusal(token: Any, *, key: str, label: str, reason: str, **audited) -> None:
+    """Audit a refusal of a known token, at most once a minute per `key` (token and reason)."""
+    if refusal_due(key):
+        with transaction.atomic():
+            audit.record(
+                AuditAction.TOKEN_REFUSED,
+                actor=None,
+                actor_label=label,
+                target=token,
+                reason=reason,
+                **audited,
+            )
 
 
 def mark_used(token: Any, now: datetime.datetime) -> None:

@@ -15,12 +15,10 @@ import logging
 from collections.abc import Iterable
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import connection
 from django.http import Http404
 from django.utils import timezone
 
-import audit
-from audit.choices import AuditAction
 from roles import catalog, guards, permissions
 from roles.guards import EscalationRefused
 from roles.resolver import EffectivePermissions
@@ -161,10 +159,11 @@ def create_token(
         raise PermissionDenied("You cannot create tokens for this user.")
     errors = {}
     name = (name or "").strip()
-    if not name:
-        errors["name"] = "Give the token a name that says where it is used."
-    elif len(name) > 120:
-        errors["name"] = "Use at most 120 characters."
+    name_error = lifecycle.name_error(
+        name, missing="Give the token a name that says where it is used."
+    )
+    if name_error:
+        errors["name"] = name_error
     expiry_error = lifecycle.expiry_error(expires_at, owner=user.owner, now=now)
     if expiry_error:
         errors["expires_at"] = expiry_error
@@ -190,30 +189,23 @@ def create_token(
         guards.check_can_manage_user(actor, user)
         guards.check_can_grant(actor, reach)
 
-    secret = lifecycle.new_secret()
-    with transaction.atomic():
-        token = ApiToken.objects.create(
-            user=user,
-            name=name,
-            prefix=lifecycle.free_prefix(ApiToken),
-            secret_hash=lifecycle.hash_secret(secret),
-            read_only=read_only,
-            areas=areas,
-            allowed_networks=networks,
-            created_at=now,
-            created_by=actor,
-            expires_at=expires_at,
-        )
-        audit.record(
-            AuditAction.TOKEN_CREATED,
-            actor=actor,
-            target=token,
-            owner=user.owner,
-            subject_user=user,
-            context=_scope_context(token),
-            reason=reason,
-        )
-    return token, token.text(secret)
+    return lifecycle.issue(
+        ApiToken,
+        actor=actor,
+        reason=reason,
+        now=now,
+        audited=lambda token: {
+            "owner": user.owner,
+            "subject_user": user,
+            "context": _scope_context(token),
+        },
+        user=user,
+        name=name,
+        read_only=read_only,
+        areas=areas,
+        allowed_networks=networks,
+        expires_at=expires_at,
+    )
 
 
 def revoke_token(token: ApiToken, *, actor, reason: str, now=None) -> None:
@@ -222,18 +214,15 @@ def revoke_token(token: ApiToken, *, actor, reason: str, now=None) -> None:
         if actor.owner_id != token.user.owner_id and not actor.is_superuser:
             raise Http404("Not found.")
         raise PermissionDenied("You cannot revoke this token.")
-    now = now or timezone.now()
-    with transaction.atomic():
-        lifecycle.mark_revoked(token, actor=actor, now=now)
-        audit.record(
-            AuditAction.TOKEN_REVOKED,
-            actor=actor,
-            target=token,
-            owner=token.user.owner,
-            subject_user=token.user,
-            context={"prefix": token.prefix, "name": token.name},
-            reason=reason,
-        )
+    lifecycle.revoke(
+        token,
+        actor=actor,
+        reason=reason,
+        now=now or timezone.now(),
+        owner=token.user.owner,
+        subject_user=token.user,
+        context={"prefix": token.prefix, "name": token.name},
+    )
 
 
 def _administers_owner(actor, token: ApiToken) -> bool:
@@ -254,19 +243,16 @@ def _ip_allowed(ip: str | None, networks: list[str]) -> bool:
 
 def _refuse(token: ApiToken, reason: str, now) -> TokenRefused:
     """Audit a refusal of a known token, at most once a minute per token and reason."""
-    if lifecycle.refusal_due(f"token-refused:{token.pk}:{reason}"):
-        with transaction.atomic():
-            audit.record(
-                AuditAction.TOKEN_REFUSED,
-                actor=None,
-                actor_label=f"API token {token.display_prefix}",
-                target=token,
-                owner=token.user.owner,
-                subject_user=token.user,
-                reason=TokenRefused.LABELS[reason],
-                method="api_token",
-                context={"reason": reason, "prefix": token.prefix},
-            )
+    lifecycle.record_refusal(
+        token,
+        key=f"token-refused:{token.pk}:{reason}",
+        label=f"API token {token.display_prefix}",
+        reason=TokenRefused.LABELS[reason],
+        owner=token.user.owner,
+        subject_user=token.user,
+        method="api_token",
+        context={"reason": reason, "prefix": token.prefix},
+    )
     return TokenRefused(reason)
 
 

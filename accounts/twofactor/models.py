@@ -26,7 +26,7 @@ from django.utils import timezone
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 from django_otp.oath import TOTP
 
-from ..encryption import decrypt, encrypt
+from portal.encryption import decrypt, encrypt
 
 __all__ = [
     "BackupCode",

@@ -2,7 +2,7 @@
 
 The screens, the JSON API and access reviews each reach `set_user_access` / `update_user`; each
 door is named on the audit event (`context.source`). The SAML and SCIM doors are tested beside
-their flows (tests/security/saml/test_sso_user_record.py, tests/scim/test_groups.py).
+their flows (tests/sso/test_sso_user_record.py, tests/scim/test_groups.py).
 """
 
 import datetime
@@ -20,7 +20,7 @@ from reviews import services as reviews
 from reviews.choices import Decision, ScopeKind
 from roles import catalog, permissions
 from roles.guards import EscalationRefused
-from security.sso.models import SamlIdentityProvider, SsoIdentity
+from sso.models import SamlIdentityProvider, SsoIdentity
 from tests.api.conftest import ApiClient
 from tests.builders import (
     make_api_user,

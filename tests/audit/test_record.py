@@ -6,8 +6,9 @@ import pytest
 from django.db import transaction
 
 import audit
+from audit.hashing import GENESIS_HASH, content_hash
 from audit.models import AuditChainHead, AuditEvent
-from audit.services import GENESIS_HASH, cleanse, content_hash
+from audit.services import cleanse
 from tests.builders import make_user
 
 

@@ -71,7 +71,7 @@ def test_a_rolled_back_action_leaves_no_email_and_no_task(owner):
         )
     (task,) = DBTaskResult.objects.all()
     assert task.status == TaskResultStatus.READY
-    assert task.task_path == "delivery.tasks.send_email"
+    assert task.task_path == "delivery.email.send_email"
     assert task.args_kwargs == {"args": [email.pk], "kwargs": {}}
 
 

@@ -17,11 +17,11 @@ from playwright.sync_api import expect
 
 from accounts.models import User
 from audit.models import AuditEvent
-from security.sso import config as saml_config
-from security.sso.models import SamlGroupMapping
+from sso import config as saml_config
+from sso.models import SamlGroupMapping
 from tests.builders import PASSWORD, make_role, make_role_group
-from tests.security.saml.conftest import make_provider
-from tests.security.saml.idp import TestIdp
+from tests.sso.conftest import make_provider
+from tests.sso.idp import TestIdp
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -9,7 +9,7 @@ from audit.choices import AuditAction
 from audit.models import AuditEvent
 from roles import catalog
 from scim.models import ScimGroup
-from security.sso.models import SamlGroupMapping, SamlIdentityProvider, SsoIdentity
+from sso.models import SamlGroupMapping, SamlIdentityProvider, SsoIdentity
 from tests import builders
 from tests.scim.conftest import ScimClient, make_scim_token, user_body
 

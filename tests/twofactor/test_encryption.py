@@ -9,7 +9,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-from accounts import encryption
+from portal import encryption
 from tests.builders import make_totp_device, make_user
 
 ROOT = Path(__file__).resolve().parent.parent.parent

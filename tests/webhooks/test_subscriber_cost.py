@@ -15,7 +15,7 @@ from roles import catalog
 from siem import services as siem_services
 from tests.builders import make_owner, make_user
 from tests.siem.conftest import self_signed
-from webhooks import deliveries, events, services
+from webhooks import deliveries, listening, services
 from webhooks.models import WebhookDelivery
 
 SUBSCRIBER_TABLES = ("webhooks_webhookendpoint", "siem_siemstream")
@@ -120,7 +120,7 @@ def test_webhooks_alone_cost_one_lookup_then_none(quiet_owner, receiver):
     services.create_endpoint(
         actor=admin, name="Core", url=receiver.url, event_types=["user.changed"]
     )
-    events._endpoints_cache.clear()  # a process that has not seen this stamp yet
+    listening._endpoints_cache.clear()  # a process that has not seen this stamp yet
     (first,) = lookups(rename(person, admin, "Anne"))
     assert "webhooks_webhookendpoint" in first
     queries = rename(person, admin, "Anna")

@@ -114,8 +114,8 @@ def test_override_and_role_changes_map_to_their_types(endpoint, receiver, integr
 
 @pytest.mark.django_db
 def test_audit_recorded_carries_the_chain_link(receiver, integrator, owner):
+    from audit.hashing import canonical_json, content_hash
     from audit.models import AuditEvent
-    from audit.services import canonical_json, content_hash
 
     _, receiver.secret = services.create_endpoint(
         actor=integrator, name="Evidence", url=receiver.url, event_types=["audit.recorded"]

@@ -6,8 +6,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from security.sso.models import PRESET_ATTRIBUTES, SamlIdentityProvider
-from tests.security.saml.idp import TestIdp
+from sso.models import PRESET_ATTRIBUTES, SamlIdentityProvider
+from tests.sso.idp import TestIdp
 
 ACS = "/saml2/acs/"
 

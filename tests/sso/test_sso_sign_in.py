@@ -14,15 +14,15 @@ from saml2 import xmldsig
 
 from accounts.models import User
 from audit.models import AuditEvent
-from security.sso.models import SamlAssertionId, SamlGroupMapping, SsoIdentity
+from sso.models import SamlAssertionId, SamlGroupMapping, SsoIdentity
 from tests.builders import make_owner, make_role, make_role_group, make_user
-from tests.security.saml.conftest import (
+from tests.sso.conftest import (
     make_provider,
     post_response,
     sign_in,
     start_sign_in,
 )
-from tests.security.saml.idp import (
+from tests.sso.idp import (
     ENTRA_CLAIMS,
     ENTRA_GROUPS,
     OTHER_SP_ACS,
@@ -518,7 +518,7 @@ def logout_request(idp, name_id, *, sign=True):
 
     from saml2 import BINDING_HTTP_REDIRECT, saml
 
-    from security.sso import config as saml_config
+    from sso import config as saml_config
 
     destination = saml_config.public_url("/saml2/ls/")
     _, request = idp.server.create_logout_request(

@@ -119,6 +119,7 @@ class SamlIdentityProvider(models.Model):
     objects = SamlIdentityProviderQuerySet.as_manager()
 
     class Meta:
+        db_table = "security_samlidentityprovider"
         ordering = ["name"]
         verbose_name = "identity provider"
         constraints = [
@@ -153,10 +154,16 @@ class SamlGroupMapping(models.Model):
     role = models.ForeignKey(
         "roles.Role", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    role_groups = models.ManyToManyField("roles.RoleGroup", blank=True, related_name="+")
+    role_groups = models.ManyToManyField(
+        "roles.RoleGroup",
+        blank=True,
+        related_name="+",
+        db_table="security_samlgroupmapping_role_groups",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        db_table = "security_samlgroupmapping"
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(
@@ -182,6 +189,7 @@ class SsoIdentity(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        db_table = "security_ssoidentity"
         verbose_name_plural = "SSO identities"
         constraints = [
             models.UniqueConstraint("provider", "name_id", name="ssoidentity_unique_name_id")
@@ -197,6 +205,9 @@ class SamlAssertionId(models.Model):
     assertion_id = models.CharField(max_length=256, unique=True)
     provider = models.ForeignKey(SamlIdentityProvider, on_delete=models.CASCADE, related_name="+")
     expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        db_table = "security_samlassertionid"
 
     def __str__(self) -> str:
         return self.assertion_id

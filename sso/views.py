@@ -48,7 +48,7 @@ def sso_error(request, status: int = 403):
     """The one page a person sees whatever went wrong with single sign-on."""
     return render(
         request,
-        "security/saml/error.html",
+        "sso/error.html",
         {"reference": getattr(request, "request_id", "")},
         status=status,
     )
@@ -98,7 +98,7 @@ def sign_in(request):
         )
         response = render(
             request,
-            "security/saml/post_binding.html",
+            "sso/post_binding.html",
             {
                 "provider": provider,
                 "target_url": location,

@@ -35,7 +35,7 @@ def service_provider_facts() -> dict:
 class ProviderListView(PortalListView):
     model = SamlIdentityProvider
     permission = READ
-    template_name = "security/saml/provider_list.html"
+    template_name = "sso/provider_list.html"
     context_object_name = "providers"
 
     def get_queryset(self):
@@ -51,7 +51,7 @@ class ProviderListView(PortalListView):
 class ProviderDetailView(PortalDetailView):
     model = SamlIdentityProvider
     permission = READ
-    template_name = "security/saml/provider_detail.html"
+    template_name = "sso/provider_detail.html"
     context_object_name = "provider"
 
     def get_context_data(self, **kwargs):
@@ -79,7 +79,7 @@ class ProviderFormView(PortalFormView):
 
     permission = FULL
     form_class = IdentityProviderForm
-    template_name = "security/saml/provider_form.html"
+    template_name = "sso/provider_form.html"
 
     def get_provider(self):
         pk = self.kwargs.get("pk")
@@ -161,7 +161,7 @@ class MappingFormView(PortalFormView):
 
     permission = FULL
     form_class = GroupMappingForm
-    template_name = "security/saml/mapping_form.html"
+    template_name = "sso/mapping_form.html"
     success_message = "Group mapping saved. It applies at each person's next sign-in."
 
     def get_provider(self):

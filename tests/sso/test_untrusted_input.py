@@ -8,10 +8,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audit.models import AuditEvent
-from security.sso.metadata import parse_idp_metadata
-from security.sso.services import idp_managed_fields
+from sso.metadata import parse_idp_metadata
+from sso.services import idp_managed_fields
 from tests.builders import make_user
-from tests.security.saml.conftest import sign_in
+from tests.sso.conftest import sign_in
 
 XMLISH = st.one_of(
     st.text(max_size=300),

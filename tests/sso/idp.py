@@ -18,7 +18,7 @@ from saml2.config import IdPConfig, SPConfig
 from saml2.metadata import entity_descriptor
 from saml2.server import Server
 
-from security.sso import config as saml_config
+from sso import config as saml_config
 
 ENTRA_CLAIMS = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/"
 ENTRA_GROUPS = "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups"

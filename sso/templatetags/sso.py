@@ -2,12 +2,12 @@
 
 from django import template
 
-from security.sso.services import providers_for_sign_in
+from sso.services import providers_for_sign_in
 
 register = template.Library()
 
 
-@register.inclusion_tag("security/saml/sign_in_providers.html", takes_context=True)
+@register.inclusion_tag("sso/sign_in_providers.html", takes_context=True)
 def sso_sign_in_options(context):
     """List a "Sign in with <IdP>" link for every enabled identity provider."""
     return {"providers": list(providers_for_sign_in()), "next": context.get("next", "")}

@@ -1,4 +1,5 @@
-"""Encrypt small secrets at rest (TOTP keys) with Fernet under `settings.FIELD_ENCRYPTION_KEY`.
+"""Encrypt secrets at rest (TOTP keys, outbox content, webhook secrets) with Fernet under
+`settings.FIELD_ENCRYPTION_KEY`.
 
 The setting holds one key, or several separated by commas to rotate: the first encrypts, every
 one of them decrypts, so old rows stay readable until they are written again.

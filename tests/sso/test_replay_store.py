@@ -5,9 +5,9 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from security.sso.models import SamlAssertionId
-from security.sso.responses import Assertion, SsoRefused
-from security.sso.services import consume_assertion_id
+from sso.models import SamlAssertionId
+from sso.responses import Assertion, SsoRefused
+from sso.services import consume_assertion_id
 
 pytestmark = pytest.mark.django_db
 

@@ -8,10 +8,10 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from audit.models import AuditEvent
-from security.sso.models import SamlGroupMapping, SamlIdentityProvider
+from sso.models import SamlGroupMapping, SamlIdentityProvider
 from tests.access_helpers import assert_screen_access
 from tests.builders import PASSWORD, make_owner, make_role, make_role_group, make_user
-from tests.security.saml.conftest import make_provider
+from tests.sso.conftest import make_provider
 
 pytestmark = pytest.mark.django_db
 
@@ -276,7 +276,7 @@ class TestServiceProviderAndSignInPage:
 
 
 def test_detail_lists_the_people_linked(signed_in, admin_user, owner, idp):
-    from security.sso.models import SsoIdentity
+    from sso.models import SsoIdentity
 
     provider = make_provider(owner, idp)
     fran = make_user(owner, username="fran", auth_source="saml")
