@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from delivery import encryption
+from portal import encryption
 
 
 class SiemStream(models.Model):
