@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.core import signing
 from django.db import connection
-from django.db.models import F, QuerySet
+from django.db.models import F, QuerySet, Value
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
 
 from security import lockout
@@ -329,17 +329,30 @@ def row_key(user: User, *, bulk: bool, zone: str) -> tuple:
     )
 
 
-def filter_key(form) -> tuple | None:
+def offered(form, reasons: QuerySet | None) -> dict[str, tuple]:
+    """Return the (id, name) choices the page's forms offer, in one query: the filters' roles
+    and departments, and the bulk bar's update reasons (`reasons`, None when it is not shown).
+    Sorted, as keys: they say whether anything offered changed, not in which order it shows."""
+    parts = {"role": form.fields["role"].queryset, "department": form.fields["department"].queryset}
+    if reasons is not None:
+        parts["reason"] = reasons
+    tagged = [
+        queryset.annotate(part=Value(name)).values_list("part", "pk", "name").order_by()
+        for name, queryset in parts.items()
+    ]
+    found: dict[str, list] = {name: [] for name in parts}
+    for part, pk, name in tagged[0].union(*tagged[1:], all=True):
+        found[part].append((pk, name))
+    return {name: tuple(sorted(rows)) for name, rows in found.items()}
+
+
+def filter_key(form, offered: dict[str, tuple]) -> tuple | None:
     """Return what the filter fields show when it is all they show (blank, or valid: no error
-    messages): the values typed and the owner's roles and departments offered. None else."""
+    messages): the values typed and the roles and departments offered. None else."""
     if form.is_bound and not form.is_valid():
         return None
-    offered = tuple(
-        tuple(form.fields[name].queryset.values_list("pk", "name"))
-        for name in ("role", "department")
-    )
     typed = tuple(form.data.get(name, "") for name in form.fields) if form.is_bound else None
-    return (tuple(form.fields), offered, typed)
+    return (tuple(form.fields), offered["role"], offered["department"], typed)
 
 
 # ---------------------------------------------------------------------------------------------

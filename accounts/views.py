@@ -109,7 +109,9 @@ def user_list(request):
     listing.add_department_names(page.rows)
     for user in page.rows:
         user.row_key = listing.row_key(user, bulk=bulk, zone=zone)
-    reasons = UpdateReason.objects.for_owner(owner).active()
+    offered = listing.offered(
+        form, UpdateReason.objects.for_owner(owner).active() if bulk else None
+    )
     return render(
         request,
         "accounts/user_list.html",
@@ -127,8 +129,8 @@ def user_list(request):
             "bulk": bulk,
             # Built only when its fields are drawn (a key not seen yet): the reasons offered.
             "bulk_form": SimpleLazyObject(lambda: BulkDeactivateForm(owner=owner)),
-            "bulk_key": tuple(reasons.values_list("pk", "name")) if bulk else None,
-            "filter_key": listing.filter_key(form),
+            "bulk_key": offered.get("reason"),
+            "filter_key": listing.filter_key(form, offered),
         },
     )
 

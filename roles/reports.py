@@ -91,6 +91,17 @@ def who_has_access(
 
 
 BY_NAME = ("last_name", "first_name", "pk")
+# What a page of the screen shows and explains of each user (not their forty-odd columns).
+SHOWN_FIELDS = (
+    "owner_id",
+    "username",
+    "first_name",
+    "last_name",
+    "display_name",
+    "is_superuser",
+    "allow_api_write",
+    "role__name",
+)
 
 
 # Pages of "who has access", cut by keyset on (last name, first name, id): a deep page costs

@@ -734,7 +734,7 @@ def who_has_access(request):
             # A page and a capped count stop early, below the cost at which PostgreSQL would
             # compile them (JIT); counting everyone may not.
             page = reports.page_by_name(
-                users.select_related("role"),
+                users.select_related("role").only(*reports.SHOWN_FIELDS),
                 after=request.GET.get("after"),
                 before=request.GET.get("before"),
             )
