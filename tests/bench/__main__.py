@@ -854,7 +854,8 @@ def print_report(report):
     if sod:
         print(
             f"\nSeparation of duties at {sod['users']:,} users, {sod['rules']} rules (ms)\n"
-            f"  SoD check of one change against {sod['rules']} rules ({sod['change']}): "
+            f"  SoD check of one change against {sod['rules']} rules ({sod['change']}, "
+            f"reaching {sod['check_reached']:,} people): "
             f"{sod['check_queries']} queries, p50 {sod['check_p50_ms']}, "
             f"p95 {sod['check_p95_ms']}{' (refused)' if sod['check_refused'] else ''}\n"
             f"  violations report for the whole owner ({sod['report_violations']:,} violations, "

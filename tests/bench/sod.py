@@ -68,32 +68,42 @@ def _pct(values: list[float], q: int) -> float:
     return values[index]
 
 
-def _change(owner) -> tuple[RoleGroup, Proposal]:
+def _change(owner, rules) -> tuple[RoleGroup, Proposal]:
     """Return the role group the most users reach through their role, and a raise of one of its
-    cells (an area it holds below the top), as the matrix editor would save it."""
+    cells (an area it holds below the top), as the matrix editor would save it: an area that a
+    rule names, so that the check has everyone the group reaches to resolve."""
     group = (
         RoleGroup.objects.filter(owner=owner, roles__isnull=False)
         .order_by("pk")
         .prefetch_related("grants")
         .first()
     )
-    for grant in group.grants.all():
-        area = catalog.BY_CODE.get(grant.area)
-        if (
-            area is not None
-            and area.channel == catalog.Channel.APPLICATION
-            and grant.level != area.top
-        ):
-            return group, Proposal(grants={group.pk: {area.code: area.top}})
-    area = catalog.areas_for(catalog.Channel.APPLICATION)[0]
+    named = {area for rule in rules for area, _ in (*rule.left, *rule.right)}
+    raisable = [
+        catalog.BY_CODE[grant.area]
+        for grant in sorted(group.grants.all(), key=lambda g: g.area)
+        if grant.area in catalog.BY_CODE
+        and catalog.BY_CODE[grant.area].channel == catalog.Channel.APPLICATION
+        and grant.level != catalog.BY_CODE[grant.area].top
+    ]
+    if raisable:
+        area = min(raisable, key=lambda a: (a.code not in named, a.code))
+    else:
+        area = catalog.areas_for(catalog.Channel.APPLICATION)[0]
     return group, Proposal(grants={group.pk: {area.code: area.top}})
+
+
+def _reached(owner, group) -> int:
+    """Return how many people reach `group` through their role (whom the check resolves)."""
+    return User.objects.filter(owner=owner, role__role_groups=group).count()
 
 
 def measure(owner, *, repeat: int) -> dict:
     """Return the figures of the SoD check of one change and of the whole-owner report."""
     rules = seed_rules(owner)
-    group, proposal = _change(owner)
+    group, proposal = _change(owner, rules)
     users = User.objects.filter(owner=owner).count()
+    reached = _reached(owner, group)
     change = ", ".join(f"{area} → {level}" for area, level in proposal.grants[group.pk].items())
 
     def check() -> bool:
@@ -136,6 +146,7 @@ def measure(owner, *, repeat: int) -> dict:
         "rules": len(rules),
         "users": users,
         "change": f"{group.name}: {change}",
+        "check_reached": reached,
         "check_refused": refused,
         "check_queries": counter.count,
         "check_p50_ms": round(statistics.median(times), 2),
