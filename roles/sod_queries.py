@@ -474,12 +474,20 @@ WITH rl AS MATERIALIZED (
            count(*)::int AS n, (array_agg(id ORDER BY id))[1:{NAMED_PER_GROUP}] AS ids
     FROM person GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
     UNION ALL
-    SELECT u.role_id, {dp_ok}, u.is_superuser, NULL, '{{}}', '{{}}', '{{}}'::jsonb, '{{}}',
-           count(*)::int, (array_agg(u.id ORDER BY u.id))[1:{NAMED_PER_GROUP}]
-    FROM {t["user"]} u
-    WHERE u.role_id = ANY(ARRAY(SELECT role_id FROM reached_role)) AND {gates}
-      AND NOT EXISTS (SELECT 1 FROM one WHERE one.id = u.id)
-    GROUP BY 1, 2, 3
+    SELECT c.role_id, c.dp_ok, c.su, NULL, '{{}}', '{{}}', '{{}}'::jsonb, '{{}}', c.n,
+           ARRAY(SELECT u.id FROM {t["user"]} u
+                 WHERE u.role_id = c.role_id AND u.is_superuser = c.su AND {dp_ok} = c.dp_ok
+                   AND {gates} AND NOT EXISTS (SELECT 1 FROM one WHERE one.id = u.id)
+                 ORDER BY u.id LIMIT {NAMED_PER_GROUP})
+    FROM (
+        -- Everyone else of the reached roles, counted by class from the index alone; each
+        -- class's first people are then read in id order, a few index entries each.
+        SELECT u.role_id, {dp_ok} AS dp_ok, u.is_superuser AS su, count(*)::int AS n
+        FROM {t["user"]} u
+        WHERE u.role_id = ANY(ARRAY(SELECT role_id FROM reached_role)) AND {gates}
+          AND NOT EXISTS (SELECT 1 FROM one WHERE one.id = u.id)
+        GROUP BY 1, 2, 3
+    ) c
 ), involved_role AS (
     SELECT role_id FROM alike WHERE role_id IS NOT NULL
     UNION SELECT unnest({p(sorted(roles_after | recomposed_roles), "::int[]")})
