@@ -253,7 +253,7 @@ def daily_sign_ins(
     category, occurred_at, id) indexes. Events are stamped with the time they are written and
     never change, so the counts of the days before today are final: they are cached until the
     day ends; today's up to a few minutes ago are cached until the next step (`_count_today`),
-    and only the minutes since are counted on each request.
+    and the minutes since are counted at most every LIVE_FOR seconds.
     """
     tz = tz or timezone.get_current_timezone()
     today = today or timezone.localdate(timezone.now(), tz)
@@ -277,6 +277,9 @@ def daily_sign_ins(
 # committed a little after its time is still counted live rather than missed by the cache.
 TODAY_STEP = datetime.timedelta(minutes=5)
 SETTLE = datetime.timedelta(minutes=1)
+# The minutes since the boundary are kept for a few seconds too: a page opened again at once
+# (or by many people) counts nothing, and today's bar is at most this late.
+LIVE_FOR = 10  # seconds
 
 
 def _midnight(day: datetime.date, tz: datetime.tzinfo) -> datetime.datetime:
@@ -299,7 +302,11 @@ def _count_today(
             cache.set(key, counted, int(TODAY_STEP.total_seconds()) * 2)
     sign_ins, failures = counted.get(today, (0, 0))
     if boundary < end:
-        live = _count_days(scope, tz, boundary, end).get(today, (0, 0))
+        key = f"audit:live:{generation}:{scope.cache_key}:{tz}:{today}:{boundary.timestamp()}"
+        live = cache.get(key)
+        if live is None:
+            live = _count_days(scope, tz, boundary, end).get(today, (0, 0))
+            cache.set(key, live, LIVE_FOR)
         sign_ins, failures = sign_ins + live[0], failures + live[1]
     return {today: (sign_ins, failures)}
 
