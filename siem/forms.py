@@ -18,6 +18,11 @@ class StreamForm(forms.ModelForm):
         ),
     )
 
+    reason = forms.CharField(
+        max_length=300,
+        help_text="Why the stream is configured or changed (kept in the audit log).",
+    )
+
     class Meta:
         model = SiemStream
         fields = ["host", "port", "ca_cert", "client_cert", "enabled"]

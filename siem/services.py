@@ -20,6 +20,7 @@ FIELDS = ("host", "port", "ca_cert", "client_cert", "enabled")
 def save_stream(
     *,
     actor,
+    reason: str,
     host: str,
     port: int,
     ca_cert: str,
@@ -34,6 +35,9 @@ def save_stream(
     TLS). An empty key keeps the saved one (it is never shown again); an empty certificate
     turns mutual TLS off and forgets the key.
     """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the stream is configured or changed."})
     check_host(host, port)
     client_cert = (client_cert or "").strip()
     with transaction.atomic():
@@ -71,5 +75,6 @@ def save_stream(
             target=stream,
             changes=changes,
             details="SIEM stream configured",
+            reason=reason,
         )
     return stream

@@ -17,6 +17,10 @@ class EndpointForm(forms.Form):
         choices=EventType.choices, widget=forms.CheckboxSelectMultiple, label="Events"
     )
     enabled = forms.BooleanField(required=False, initial=True)
+    reason = forms.CharField(
+        max_length=300,
+        help_text="Why the endpoint is registered or changed (kept in the audit log).",
+    )
 
 
 class RotateSecretForm(forms.Form):
@@ -39,4 +43,10 @@ class FinishRotationForm(forms.Form):
     reason = forms.CharField(
         max_length=300,
         help_text="Why the previous secret stops signing now (kept in the audit log).",
+    )
+
+
+class RemoveEndpointForm(forms.Form):
+    reason = forms.CharField(
+        max_length=300, help_text="Why the endpoint is removed (kept in the audit log)."
     )

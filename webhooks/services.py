@@ -25,6 +25,13 @@ def _snapshot(endpoint: WebhookEndpoint) -> dict:
     return {field: getattr(endpoint, field) for field in FIELDS}
 
 
+def _reason(reason: str, missing: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": missing})
+    return reason
+
+
 def _clean(url: str, event_types) -> list[str]:
     transport.resolve(url)  # raises ValidationError for an address the portal will not call
     chosen = [t for t in EventType.values if t in set(event_types)]
@@ -33,8 +40,11 @@ def _clean(url: str, event_types) -> list[str]:
     return chosen
 
 
-def create_endpoint(*, actor, name: str, url: str, event_types) -> tuple[WebhookEndpoint, str]:
+def create_endpoint(
+    *, actor, reason: str, name: str, url: str, event_types
+) -> tuple[WebhookEndpoint, str]:
     """Register an endpoint of the actor's owner; return it and its secret (shown once)."""
+    reason = _reason(reason, "Say why the endpoint is registered.")
     chosen = _clean(url, event_types)
     secret = signing.new_secret()
     with transaction.atomic():
@@ -50,12 +60,16 @@ def create_endpoint(*, actor, name: str, url: str, event_types) -> tuple[Webhook
             target=endpoint,
             changes={f: [None, v] for f, v in _snapshot(endpoint).items()},
             details="Webhook endpoint registered",
+            reason=reason,
         )
     return endpoint, secret
 
 
-def update_endpoint(endpoint: WebhookEndpoint, *, actor, name, url, event_types, enabled) -> dict:
+def update_endpoint(
+    endpoint: WebhookEndpoint, *, actor, reason: str, name, url, event_types, enabled
+) -> dict:
     """Change an endpoint's name, URL, types or state; enabling it clears its failure clock."""
+    reason = _reason(reason, "Say why the endpoint is changed.")
     chosen = _clean(url, event_types)
     with transaction.atomic():
         locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
@@ -77,12 +91,14 @@ def update_endpoint(endpoint: WebhookEndpoint, *, actor, name, url, event_types,
                 target=locked,
                 changes=changes,
                 details="Webhook endpoint changed",
+                reason=reason,
             )
     return changes
 
 
-def delete_endpoint(endpoint: WebhookEndpoint, *, actor) -> None:
+def delete_endpoint(endpoint: WebhookEndpoint, *, actor, reason: str) -> None:
     """Remove an endpoint with its deliveries."""
+    reason = _reason(reason, "Say why the endpoint is removed.")
     with transaction.atomic():
         audit.record(
             AuditAction.SETTINGS_ITEM_RETIRED,
@@ -90,6 +106,7 @@ def delete_endpoint(endpoint: WebhookEndpoint, *, actor) -> None:
             target=endpoint,
             changes={f: [v, None] for f, v in _snapshot(endpoint).items()},
             details="Webhook endpoint removed",
+            reason=reason,
         )
         endpoint.delete()
         listening.configuration_changed(endpoint.owner_id)
@@ -108,9 +125,7 @@ def rotate_secret(
     once with `finish_rotation`). Rotating during an overlap makes the current secret the
     previous one: the older one stops signing at once.
     """
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": "Say why the secret is rotated."})
+    reason = _reason(reason, "Say why the secret is rotated.")
     shortest, longest = ROTATION_OVERLAP_HOURS
     if not shortest <= overlap_hours <= longest:
         raise ValidationError({"overlap_hours": f"Choose between {shortest} and {longest} hours."})

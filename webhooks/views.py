@@ -17,7 +17,7 @@ from portal.owned import get_owned_or_404
 from roles import catalog
 
 from . import events, services
-from .forms import EndpointForm, FinishRotationForm, RotateSecretForm
+from .forms import EndpointForm, FinishRotationForm, RemoveEndpointForm, RotateSecretForm
 from .models import WebhookEndpoint
 
 AREA = catalog.PARAMETERS
@@ -43,6 +43,7 @@ def endpoint_create(request):
         try:
             endpoint, secret = services.create_endpoint(
                 actor=request.user,
+                reason=data["reason"],
                 name=data["name"],
                 url=data["url"],
                 event_types=data["event_types"],
@@ -108,10 +109,17 @@ def endpoint_edit(request, pk: int):
 def endpoint_delete(request, pk: int):
     """Confirm, then remove an endpoint and its deliveries."""
     endpoint = get_owned_or_404(request.user, WebhookEndpoint.objects.all(), pk)
-    if request.method == "POST":
-        services.delete_endpoint(endpoint, actor=request.user)
-        messages.success(request, f"Webhook endpoint {endpoint.name} removed.")
-        return redirect("webhooks:endpoint_list")
+    form = RemoveEndpointForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.delete_endpoint(
+                endpoint, actor=request.user, reason=form.cleaned_data["reason"]
+            )
+        except ValidationError as exc:
+            apply_service_errors(form, exc)
+        else:
+            messages.success(request, f"Webhook endpoint {endpoint.name} removed.")
+            return redirect("webhooks:endpoint_list")
     return render(
         request,
         "components/confirm.html",
@@ -122,9 +130,11 @@ def endpoint_delete(request, pk: int):
                 "Nothing more is sent to it, including deliveries still being retried.",
                 "Its delivery history is removed with it.",
             ],
+            "form": form,
             "confirm_label": "Remove endpoint",
             "cancel_url": reverse("webhooks:endpoint_detail", args=[endpoint.pk]),
         },
+        status=400 if form.is_bound else 200,
     )
 
 

@@ -130,6 +130,7 @@ def measure(owner, *, rate: float = RATE, seconds: float = SECONDS) -> dict:
     ]
     receiver = Receiver()
     endpoint, receiver.secret = services.create_endpoint(
+        reason="Receives our change events",
         actor=actor,
         name="Bench receiver",
         url=receiver.url,
@@ -178,7 +179,7 @@ def measure(owner, *, rate: float = RATE, seconds: float = SECONDS) -> dict:
         except subprocess.TimeoutExpired:
             worker.kill()
         receiver.close()
-        services.delete_endpoint(endpoint, actor=actor)
+        services.delete_endpoint(endpoint, reason="No longer used", actor=actor)
     latencies = [receiver.arrivals[e] - t for e, t in commits.items() if e in receiver.arrivals]
     result = {
         "changes": len(commits),

@@ -27,6 +27,7 @@ def test_rotate_then_finish(page, live_server, screenshot_dir, owner, settings):
         owner, username="ines", grants={catalog.PARAMETERS: catalog.FULL}, privilege_level=9
     )
     endpoint, first = services.create_endpoint(
+        reason="Receives our change events",
         actor=admin,
         name="Billing core",
         url="http://127.0.0.1:9/hooks",

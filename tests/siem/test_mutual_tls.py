@@ -49,6 +49,7 @@ def strict_receiver(settings, client_pair):
 
 def configure(admin, receiver, cert="", key=""):
     return services.save_stream(
+        reason="Evidence to the SIEM",
         actor=admin,
         host="127.0.0.1",
         port=receiver.port,
@@ -130,6 +131,7 @@ def test_the_screen_takes_the_key_and_never_shows_it(
             "client_cert": cert,
             "client_key": key,
             "enabled": "on",
+            "reason": "SOC onboarding",
         },
     )
     assert response.status_code == 302
@@ -146,6 +148,7 @@ def test_the_screen_takes_the_key_and_never_shows_it(
             "client_cert": cert,
             "client_key": self_signed()[1],
             "enabled": "on",
+            "reason": "Key rotated",
         },
     )
     assert wrong.status_code == 400

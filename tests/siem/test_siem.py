@@ -41,7 +41,12 @@ def admin(owner):
 
 def configure(admin, receiver) -> SiemStream:
     return services.save_stream(
-        actor=admin, host="127.0.0.1", port=receiver.port, ca_cert=receiver.cert_pem, enabled=True
+        reason="Evidence to the SIEM",
+        actor=admin,
+        host="127.0.0.1",
+        port=receiver.port,
+        ca_cert=receiver.cert_pem,
+        enabled=True,
     )
 
 
@@ -164,6 +169,7 @@ def test_test_connection_button(signed_in, syslog_receiver, admin):
             "port": syslog_receiver.port,
             "ca_cert": syslog_receiver.cert_pem,
             "enabled": "on",
+            "reason": "SOC onboarding",
         },
     )
     assert response.status_code == 302
@@ -196,12 +202,37 @@ def test_loopback_is_refused_unless_allowed(admin, settings):
 
     with pytest.raises(ValidationError, match="loopback"):
         services.save_stream(
-            actor=admin, host="127.0.0.1", port=6514, ca_cert=self_signed()[0], enabled=True
+            reason="Evidence to the SIEM",
+            actor=admin,
+            host="127.0.0.1",
+            port=6514,
+            ca_cert=self_signed()[0],
+            enabled=True,
         )
     with pytest.raises(ValidationError):
         services.save_stream(
-            actor=admin, host="siem.example.com", port=6514, ca_cert="nonsense", enabled=True
+            reason="Evidence to the SIEM",
+            actor=admin,
+            host="siem.example.com",
+            port=6514,
+            ca_cert="nonsense",
+            enabled=True,
         )
+
+
+@pytest.mark.django_db
+def test_saving_the_stream_on_its_screen_needs_a_reason(signed_in, admin, syslog_receiver):
+    receiver = syslog_receiver
+    client = signed_in(admin)
+    form = {"host": "127.0.0.1", "port": receiver.port, "ca_cert": receiver.cert_pem}
+    refused = client.post("/settings/siem/", {**form, "enabled": "on"})
+    assert refused.status_code == 400 and "This field is required." in refused.content.decode()
+    assert not SiemStream.objects.exists()
+    saved = client.post("/settings/siem/", {**form, "enabled": "on", "reason": "SOC onboarding"})
+    assert saved.status_code == 302
+    assert SiemStream.objects.get().enabled
+    event = AuditEvent.objects.get(action="settings_item_created", details="SIEM stream configured")
+    assert event.reason == "SOC onboarding"
 
 
 @pytest.mark.django_db

@@ -124,7 +124,11 @@ def integrator(owner):
 @pytest.fixture
 def endpoint(receiver, integrator):
     made, secret = services.create_endpoint(
-        actor=integrator, name="Billing core", url=receiver.url, event_types=CHANGE_TYPES
+        reason="Receives our change events",
+        actor=integrator,
+        name="Billing core",
+        url=receiver.url,
+        event_types=CHANGE_TYPES,
     )
     receiver.secret = secret
     return made

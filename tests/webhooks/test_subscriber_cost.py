@@ -58,7 +58,12 @@ def selects(queries):
 def stream_to_loopback(actor, *, enabled=True):
     cert, _key = self_signed()
     return siem_services.save_stream(
-        actor=actor, host="127.0.0.1", port=6514, ca_cert=cert, enabled=enabled
+        reason="Evidence to the SIEM",
+        actor=actor,
+        host="127.0.0.1",
+        port=6514,
+        ca_cert=cert,
+        enabled=enabled,
     )
 
 
@@ -84,11 +89,15 @@ def test_receivers_once_configured_then_removed_cost_nothing_again(quiet_owner, 
     owner, admin, person = quiet_owner
     baseline = rename(person, admin, "Ann")
     endpoint, _ = services.create_endpoint(
-        actor=admin, name="Core", url=receiver.url, event_types=["user.changed"]
+        reason="Receives our change events",
+        actor=admin,
+        name="Core",
+        url=receiver.url,
+        event_types=["user.changed"],
     )
     stream_to_loopback(admin)
     assert AuditChainHead.objects.get(chain=owner.pk).listeners == ["siem", "webhooks"]
-    services.delete_endpoint(endpoint, actor=admin)
+    services.delete_endpoint(endpoint, reason="No longer used", actor=admin)
     stream_to_loopback(admin, enabled=False)
     assert AuditChainHead.objects.get(chain=owner.pk).listeners == []
     queries = rename(person, admin, "Anne")
@@ -101,7 +110,11 @@ def test_webhooks_and_siem_together_cost_one_lookup(quiet_owner, receiver):
     owner, admin, person = quiet_owner
     baseline = rename(person, admin, "Ann")
     services.create_endpoint(
-        actor=admin, name="Core", url=receiver.url, event_types=["user.changed"]
+        reason="Receives our change events",
+        actor=admin,
+        name="Core",
+        url=receiver.url,
+        event_types=["user.changed"],
     )
     stream_to_loopback(admin)
     rename(person, admin, "Anne")  # this process caches the endpoints under the owner's stamp
@@ -118,7 +131,11 @@ def test_webhooks_alone_cost_one_lookup_then_none(quiet_owner, receiver):
     owner, admin, person = quiet_owner
     baseline = rename(person, admin, "Ann")
     services.create_endpoint(
-        actor=admin, name="Core", url=receiver.url, event_types=["user.changed"]
+        reason="Receives our change events",
+        actor=admin,
+        name="Core",
+        url=receiver.url,
+        event_types=["user.changed"],
     )
     listening._endpoints_cache.clear()  # a process that has not seen this stamp yet
     (first,) = lookups(rename(person, admin, "Anne"))
@@ -134,13 +151,18 @@ def test_a_configuration_change_is_seen_by_the_next_event(quiet_owner, receiver)
     counts from the next event on, in every process."""
     owner, admin, person = quiet_owner
     endpoint, _ = services.create_endpoint(
-        actor=admin, name="Core", url=receiver.url, event_types=["user.created"]
+        reason="Receives our change events",
+        actor=admin,
+        name="Core",
+        url=receiver.url,
+        event_types=["user.created"],
     )
     rename(person, admin, "Ann")
     assert not WebhookDelivery.objects.filter(message__event_type="user.changed").exists()
     services.update_endpoint(
         endpoint,
         actor=admin,
+        reason="Fewer events",
         name="Core",
         url=receiver.url,
         event_types=["user.changed"],

@@ -85,7 +85,11 @@ def test_no_event_without_its_change(endpoint, integrator, owner):
 @pytest.mark.django_db
 def test_only_the_types_an_endpoint_chose(receiver, integrator, owner):
     made, receiver.secret = services.create_endpoint(
-        actor=integrator, name="Roles only", url=receiver.url, event_types=["role.changed"]
+        reason="Receives our change events",
+        actor=integrator,
+        name="Roles only",
+        url=receiver.url,
+        event_types=["role.changed"],
     )
     role = role_services.create_role(actor=integrator, name="Clerk", reason="New team")
     bob = make_user(owner, username="bob", privilege_level=2)
@@ -118,7 +122,11 @@ def test_audit_recorded_carries_the_chain_link(receiver, integrator, owner):
     from audit.models import AuditEvent
 
     _, receiver.secret = services.create_endpoint(
-        actor=integrator, name="Evidence", url=receiver.url, event_types=["audit.recorded"]
+        reason="Receives our change events",
+        actor=integrator,
+        name="Evidence",
+        url=receiver.url,
+        event_types=["audit.recorded"],
     )
     bob = make_user(owner, username="bob", privilege_level=2)
     users.deactivate_user(bob, actor=integrator, reason="Left", source=AccessSource.SCREEN)
@@ -246,7 +254,13 @@ def test_a_hanging_receiver_times_out_and_is_retried(endpoint, receiver, integra
 def test_private_loopback_and_link_local_addresses_are_refused(integrator, settings, url):
     settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
     with pytest.raises(ValidationError):
-        services.create_endpoint(actor=integrator, name="x", url=url, event_types=ALL_TYPES)
+        services.create_endpoint(
+            reason="Receives our change events",
+            actor=integrator,
+            name="x",
+            url=url,
+            event_types=ALL_TYPES,
+        )
     assert not WebhookEndpoint.objects.exists()
 
 
@@ -287,7 +301,13 @@ def test_create_shows_the_secret_once_and_keeps_it_encrypted(signed_in, integrat
     client = signed_in(integrator)
     page = client.post(
         "/settings/webhooks/new/",
-        {"name": "Core", "url": receiver.url, "event_types": ["user.created"], "enabled": "on"},
+        {
+            "name": "Core",
+            "url": receiver.url,
+            "event_types": ["user.created"],
+            "enabled": "on",
+            "reason": "CRM sync",
+        },
     )
     assert page.status_code == 201
     made = WebhookEndpoint.objects.get()
@@ -296,7 +316,10 @@ def test_create_shows_the_secret_once_and_keeps_it_encrypted(signed_in, integrat
     assert made.secret not in client.get(f"/settings/webhooks/{made.pk}/").content.decode()
     from audit.models import AuditEvent
 
-    assert AuditEvent.objects.filter(action="settings_item_created", target_id=str(made.pk))
+    assert (
+        AuditEvent.objects.get(action="settings_item_created", target_id=str(made.pk)).reason
+        == "CRM sync"
+    )
 
 
 @pytest.mark.django_db
@@ -304,7 +327,12 @@ def test_refused_url_is_shown_on_the_form(signed_in, integrator, settings):
     settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
     page = signed_in(integrator).post(
         "/settings/webhooks/new/",
-        {"name": "Core", "url": "http://127.0.0.1/x", "event_types": ["user.created"]},
+        {
+            "name": "Core",
+            "url": "http://127.0.0.1/x",
+            "event_types": ["user.created"],
+            "reason": "CRM sync",
+        },
     )
     assert page.status_code == 400
     assert "private, loopback or link-local" in page.content.decode()
@@ -327,21 +355,38 @@ def test_test_event_and_send_again_from_the_screen(signed_in, integrator, endpoi
 
 
 @pytest.mark.django_db
-def test_edit_and_delete_are_audited(signed_in, integrator, endpoint):
+def test_edit_and_delete_need_a_reason_and_are_audited_with_it(signed_in, integrator, endpoint):
     client = signed_in(integrator)
-    response = client.post(
-        f"/settings/webhooks/{endpoint.pk}/edit/",
-        {"name": "Renamed", "url": endpoint.url, "event_types": ["user.created"]},
-    )
-    assert response.status_code == 302
+    edit = f"/settings/webhooks/{endpoint.pk}/edit/"
+    change = {"name": "Renamed", "url": endpoint.url, "event_types": ["user.created"]}
+    refused = client.post(edit, change)
+    assert refused.status_code == 400 and "This field is required." in refused.content.decode()
+    endpoint.refresh_from_db()
+    assert endpoint.name != "Renamed"
+    assert client.post(edit, {**change, "reason": "Paused for the migration"}).status_code == 302
     endpoint.refresh_from_db()
     assert endpoint.name == "Renamed" and not endpoint.enabled
-    assert client.post(f"/settings/webhooks/{endpoint.pk}/delete/").status_code == 302
+    delete = f"/settings/webhooks/{endpoint.pk}/delete/"
+    assert client.post(delete).status_code == 400
+    assert WebhookEndpoint.objects.exists()
+    assert client.post(delete, {"reason": "Receiver retired"}).status_code == 302
     assert not WebhookEndpoint.objects.exists()
     from audit.models import AuditEvent
 
-    actions = set(AuditEvent.objects.values_list("action", flat=True))
-    assert {"settings_item_changed", "settings_item_retired"} <= actions
+    reasons = dict(AuditEvent.objects.values_list("action", "reason"))
+    assert reasons["settings_item_changed"] == "Paused for the migration"
+    assert reasons["settings_item_retired"] == "Receiver retired"
+
+
+@pytest.mark.django_db
+def test_the_services_refuse_a_blank_reason(integrator, endpoint, receiver):
+    with pytest.raises(ValidationError, match="Say why"):
+        services.create_endpoint(
+            actor=integrator, reason=" ", name="x", url=receiver.url, event_types=ALL_TYPES
+        )
+    with pytest.raises(ValidationError, match="Say why"):
+        services.delete_endpoint(endpoint, actor=integrator, reason="")
+    assert WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
 
 
 @pytest.mark.django_db

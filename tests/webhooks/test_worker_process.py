@@ -63,7 +63,11 @@ def test_worker_killed_mid_delivery_then_restarted_delivers_everything(receiver,
         privilege_level=9,
     )
     _, receiver.secret = services.create_endpoint(
-        actor=admin, name="Core", url=receiver.url, event_types=["user.deactivated"]
+        reason="Receives our change events",
+        actor=admin,
+        name="Core",
+        url=receiver.url,
+        event_types=["user.deactivated"],
     )
     people = [make_user(owner, username=f"p{n}", privilege_level=1) for n in range(5)]
     for person in people:
