@@ -141,6 +141,9 @@ class SignInRestrictionForm(forms.ModelForm):
     """Where and when one user may sign in."""
 
     row_version = forms.IntegerField(widget=forms.HiddenInput)
+    reason = forms.CharField(
+        max_length=300, help_text="Why the restriction changes (kept in the audit log)."
+    )
 
     class Meta:
         model = SignInRestriction

@@ -324,11 +324,14 @@ def restriction_of(user) -> SignInRestriction:
 
 
 def set_sign_in_restriction(
-    user, *, actor, data: dict[str, Any], expected_row_version: int
+    user, *, actor, reason: str, data: dict[str, Any], expected_row_version: int
 ) -> SignInRestriction:
     """Set where and when the user may sign in, refusing a stale edit; audit before and after."""
     from roles.guards import check_can_manage_user
 
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the restriction changes."})
     check_can_manage_user(actor, user)
     with transaction.atomic():
         current = SignInRestriction.objects.select_for_update().filter(user_id=user.pk).first()
@@ -356,5 +359,6 @@ def set_sign_in_restriction(
             target=user,
             changes=changes,
             details="Sign-in restriction",
+            reason=reason,
         )
     return current

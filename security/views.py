@@ -121,6 +121,7 @@ def policy_edit(request):
                 services.update_policy(
                     policy,
                     actor=request.user,
+                    reason=form.cleaned_data["reason"],
                     data=data,
                     expected_row_version=form.cleaned_data["row_version"],
                 )
@@ -406,6 +407,7 @@ def user_restriction(request, pk: int):
                 services.set_sign_in_restriction(
                     target,
                     actor=request.user,
+                    reason=form.cleaned_data["reason"],
                     data=data,
                     expected_row_version=form.cleaned_data["row_version"],
                 )

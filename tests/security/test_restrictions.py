@@ -102,6 +102,9 @@ class TestScreen:
         )
         assert response.status_code == 400
         assert "Give both the start and the end" in response.content.decode()
+        response = client.post(self.url(fran), {"allowed_networks": "10.0.0.0/8", "row_version": 1})
+        assert response.status_code == 400
+        assert "This field is required." in response.content.decode()
         assert not SignInRestriction.objects.exists()
 
     def test_saved_and_audited(self, signed_in, admin_user, fran):
@@ -114,6 +117,7 @@ class TestScreen:
                 "allowed_from": "07:00",
                 "allowed_until": "19:00",
                 "row_version": 1,
+                "reason": "Office hours only (ticket 4411)",
             },
         )
         assert response.status_code == 302
@@ -121,8 +125,9 @@ class TestScreen:
         assert restriction.allowed_from == datetime.time(7)
         event = AuditEvent.objects.get(action="user_changed")
         assert event.details == "Sign-in restriction"
+        assert event.reason == "Office hours only (ticket 4411)"
         assert event.changes["allowed_networks"] == ["", "203.0.113.0/24"]
-        cleared = {"allowed_networks": "", "row_version": 1}
+        cleared = {"allowed_networks": "", "row_version": 1, "reason": "Lifted"}
         assert client.post(self.url(fran), cleared).status_code == 302
         stale = client.post(self.url(fran), {**cleared, "allowed_networks": "10.0.0.0/8"})
         assert "Someone else changed this" in stale.content.decode()
