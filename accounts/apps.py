@@ -8,6 +8,7 @@ class AccountsConfig(AppConfig):
     def ready(self):
         from delivery import panels as email_panels
         from roles import catalog
+        from security import services as security_services
         from security import signals, stepup
 
         from . import listing, record
@@ -16,6 +17,8 @@ class AccountsConfig(AppConfig):
 
         # Codes entered at step-up go through the same check as at sign-in.
         stepup.register_second_factor_check(twofactor.verify_second_factor)
+        # The policy screen's warning before "require two-factor": who it sends to set-up.
+        security_services.register_enrolment_impact(twofactor.enrolment_impact)
         # A changed password is told to the person (and their old address), as every change is.
         signals.password_changed.connect(
             takeover.on_password_changed, dispatch_uid="accounts.takeover.password_changed"

@@ -169,6 +169,23 @@ class SignInRestrictionForm(forms.ModelForm):
             self.initial["row_version"] = self.instance.row_version or 1
 
 
+class RequireTwoFactorConfirmForm(forms.Form):
+    """The second step of turning on "require two-factor": the administrator read the warning."""
+
+    require_2fa_warned = forms.BooleanField(widget=forms.HiddenInput, initial=True, required=False)
+    confirm_require_2fa = forms.BooleanField(
+        label="I understand: these people must set up two-factor sign-in at their next page",
+        error_messages={
+            "required": "Tick this to require two-factor sign-in, or untick "
+            "“Require two-factor authentication” above."
+        },
+    )
+
+    def was_shown(self) -> bool:
+        """Say whether the warning was on the page that was sent (its second step)."""
+        return bool(self.data.get("require_2fa_warned"))
+
+
 class ReasonForm(forms.Form):
     """An optional reason recorded with an administrator's action."""
 

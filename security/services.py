@@ -8,13 +8,14 @@ from __future__ import annotations
 import datetime
 import hashlib
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.sessions.models import Session
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -65,6 +66,34 @@ class PasswordVia:
 
 
 # -- Policy --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnrolmentImpact:
+    """Who a "require two-factor" switch would send to set-up at their next page."""
+
+    people: int  # active local users of the owner without an app or a passkey
+    includes_actor: bool  # the person turning it on is one of them
+
+
+# The count behind the warning. The accounts app owns the devices and registers its count when
+# it is ready (as it does the step-up code check), so this app never imports it.
+_enrolment_impact: Callable[[Any, Any], EnrolmentImpact] | None = None
+
+
+def register_enrolment_impact(count: Callable[[Any, Any], EnrolmentImpact]) -> None:
+    """Name the function that counts who "require two-factor" sends to set-up:
+    count(owner, actor) -> EnrolmentImpact."""
+    global _enrolment_impact
+    _enrolment_impact = count
+
+
+def enrolment_impact(owner, actor) -> EnrolmentImpact:
+    """Count who would be sent to set-up if `owner` required two-factor sign-in, and whether
+    `actor` is one of them."""
+    if _enrolment_impact is None:
+        raise ImproperlyConfigured("No two-factor enrolment count is registered (accounts app).")
+    return _enrolment_impact(owner, actor)
 
 
 def policy_of(owner) -> PasswordPolicy:

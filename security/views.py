@@ -33,6 +33,7 @@ from .forms import (
     PasswordPolicyForm,
     ReasonForm,
     ReauthenticateForm,
+    RequireTwoFactorConfirmForm,
     SignInRestrictionForm,
 )
 from .middleware import SIGNED_IN_AT
@@ -103,6 +104,7 @@ def policy_edit(request):
             return refusal
     owner = request.user.owner
     policy = services.policy_of(owner)
+    was_required = policy.require_2fa  # the form writes its values onto `policy` when valid
     posted = request.POST.get("form", "policy") if request.method == "POST" else None
     form = PasswordPolicyForm(request.POST if posted == "policy" else None, instance=policy)
     elevation_form = ElevationLimitForm(
@@ -114,8 +116,15 @@ def policy_edit(request):
         for field in (*form.fields.values(), *elevation_form.fields.values()):
             field.disabled = True
     status = 200
+    confirm_form, impact = None, None
     if posted == "policy":
-        if form.is_valid():
+        if form.is_valid() and form.cleaned_data["require_2fa"] and not was_required:
+            # Turning the requirement on sends people to set-up: say who first, save on confirm.
+            impact = services.enrolment_impact(owner, request.user)
+            confirm_form = RequireTwoFactorConfirmForm(request.POST)
+            if not confirm_form.was_shown():
+                confirm_form = RequireTwoFactorConfirmForm()
+        if form.is_valid() and (confirm_form is None or confirm_form.is_valid()):
             data = {name: form.cleaned_data[name] for name in services.POLICY_FIELDS}
             try:
                 services.update_policy(
@@ -130,7 +139,8 @@ def policy_edit(request):
             else:
                 messages.success(request, "The password policy was saved.")
                 return redirect("security:policy")
-        status = 400
+        if form.errors or (confirm_form is not None and confirm_form.errors):
+            status = 400
     elif posted == "elevations":
         if elevation_form.is_valid():
             try:
@@ -165,6 +175,8 @@ def policy_edit(request):
             "sections": _policy_sections(form),
             "can_change": can_change,
             "short_minimum_note": guidance.SHORT_MINIMUM if policy.min_length < 15 else "",
+            "confirm_form": confirm_form,
+            "impact": impact,
         },
         status=status,
     )

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Count, Exists, OuterRef, Q
 from django.shortcuts import redirect, resolve_url
 from django.urls import reverse
 from django.utils import timezone
@@ -31,6 +32,7 @@ from security import lockout
 from security import services as security_services
 from security.services import password_expired
 
+from ..choices import AuthSource, UserKind
 from ..passkeys import policy as passkey_policy
 from ..takeover import services as takeover
 from .models import BackupCode, BackupCodeDevice, TOTPDevice, new_code
@@ -118,6 +120,27 @@ def status(user) -> Status:
         backup_codes_remaining=remaining,
         required=is_required(user),
         passkeys=passkey_policy.credentials().filter(user_id=user.pk, confirmed=True).count(),
+    )
+
+
+def enrolment_impact(owner, actor) -> security_services.EnrolmentImpact:
+    """Count who would be sent to set-up if `owner` required two-factor sign-in (1 query).
+
+    The same people `TwoFactorEnrolmentMiddleware` stops: users with the Login flag (interactive)
+    who sign in locally (the identity provider holds an SSO user's second factor) and hold
+    neither a confirmed authenticator app nor a confirmed passkey.
+    """
+    User = get_user_model()
+    app = TOTPDevice.objects.filter(user_id=OuterRef("pk"), confirmed=True)
+    passkey = passkey_policy.credentials().filter(user_id=OuterRef("pk"), confirmed=True)
+    figures = (
+        User.objects.filter(owner=owner, allow_login=True, kind=UserKind.INTERACTIVE)
+        .exclude(auth_source=AuthSource.SAML)
+        .filter(~Exists(app), ~Exists(passkey))
+        .aggregate(people=Count("pk"), actor=Count("pk", filter=Q(pk=actor.pk)))
+    )
+    return security_services.EnrolmentImpact(
+        people=figures["people"], includes_actor=bool(figures["actor"])
     )
 
 

@@ -101,7 +101,8 @@ class TestChange:
         response = client.post(URL, form_data(min_length=7, require_2fa="on"))
         assert response.status_code == 400
         assert "Ensure this value is greater than or equal to 8." in response.content.decode()
-        response = client.post(URL, form_data(min_length=8, require_2fa="on"))
+        confirmed = {"require_2fa_warned": "True", "confirm_require_2fa": "on"}
+        response = client.post(URL, form_data(min_length=8, require_2fa="on", **confirmed))
         assert response.status_code == 302
         assert PasswordPolicy.objects.get(owner=owner).min_length == 8
 
@@ -165,3 +166,99 @@ class TestReauthenticate:
 
     def test_anonymous_is_sent_to_sign_in(self, client):
         assert client.get(self.REAUTH).status_code == 302
+
+
+@pytest.mark.django_db
+class TestRequireTwoFactor:
+    """Turning on required two-factor says whom it sends to set-up; it saves once confirmed."""
+
+    @pytest.fixture
+    def people(self, owner):
+        from tests.builders import make_api_user, make_totp_device
+        from tests.passkeys.conftest import enrol
+
+        make_user(owner, username="no-factor-1")
+        make_user(owner, username="no-factor-2")
+        make_totp_device(make_user(owner, username="has-app"))
+        enrol(make_user(owner, username="has-passkey"))
+        make_totp_device(make_user(owner, username="unconfirmed-app"), confirmed=False)
+        make_user(owner, username="sso", auth_source="saml")
+        make_user(owner, username="gone", allow_login=False)
+        make_api_user(owner, api_grants={"api_users": "read"}, username="robot")
+        make_user(make_owner(), username="elsewhere")
+
+    def test_enrolment_impact_counts_in_one_query(
+        self, owner, changer, people, django_assert_num_queries
+    ):
+        from accounts.twofactor import services as twofactor
+
+        with django_assert_num_queries(1):
+            impact = twofactor.enrolment_impact(owner, changer)
+        # no-factor-1, no-factor-2, unconfirmed-app and the administrator (changer) themselves
+        assert (impact.people, impact.includes_actor) == (4, True)
+
+    def test_first_save_warns_and_saves_nothing(self, signed_in, owner, changer, people):
+        client = give_proof(signed_in(changer))
+        response = client.post(URL, form_data(min_length=20, require_2fa="on"))
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert "Nothing is saved yet" in page
+        assert "<strong>4 active people</strong>" in page
+        assert "You are one of them:" in page
+        assert "Save and require two-factor sign-in" in page
+        assert 'name="require_2fa_warned"' in page
+        assert not PasswordPolicy.objects.exists()
+        assert not AuditEvent.objects.filter(action="policy_changed").exists()
+
+    def test_an_enrolled_administrator_is_told_they_carry_on(self, signed_in, owner, changer):
+        from tests.builders import make_totp_device
+
+        make_totp_device(changer)
+        client = give_proof(signed_in(changer))
+        page = client.post(URL, form_data(require_2fa="on")).content.decode()
+        assert "You already have a second factor" in page
+        assert "already has an authenticator app or a passkey: nobody is sent" in page
+
+    def test_confirming_without_the_tick_is_refused_next_to_it(self, signed_in, owner, changer):
+        client = give_proof(signed_in(changer))
+        response = client.post(URL, form_data(require_2fa="on", require_2fa_warned="True"))
+        assert response.status_code == 400
+        assert "Tick this to require two-factor sign-in" in response.content.decode()
+        assert not PasswordPolicy.objects.exists()
+
+    def test_the_confirmed_second_post_saves_and_sends_them_to_set_up(
+        self, signed_in, owner, changer
+    ):
+        client = give_proof(signed_in(changer))
+        data = form_data(
+            min_length=20, require_2fa="on", require_2fa_warned="True", confirm_require_2fa="on"
+        )
+        response = client.post(URL, data)
+        assert response.status_code == 302
+        policy = PasswordPolicy.objects.get(owner=owner)
+        assert (policy.require_2fa, policy.min_length) == (True, 20)
+        event = AuditEvent.objects.get(action="policy_changed")
+        assert event.changes["require_2fa"] == [False, True]
+        assert client.get("/").headers["Location"] == reverse("twofactor:enrol")
+
+    def test_saving_other_rules_while_already_required_asks_nothing(
+        self, signed_in, owner, changer
+    ):
+        set_policy(owner, require_2fa=True)
+        from tests.builders import make_totp_device
+
+        make_totp_device(changer)
+        client = give_proof(signed_in(changer))
+        response = client.post(URL, form_data(min_length=20, require_2fa="on"))
+        assert response.status_code == 302
+        assert PasswordPolicy.objects.get(owner=owner).min_length == 20
+
+    def test_turning_it_off_asks_nothing(self, signed_in, owner, changer):
+        set_policy(owner, require_2fa=True)
+        from tests.builders import make_totp_device
+
+        make_totp_device(changer)
+        client = give_proof(signed_in(changer))
+        response = client.post(URL, form_data())
+        assert response.status_code == 302
+        assert PasswordPolicy.objects.get(owner=owner).require_2fa is False
