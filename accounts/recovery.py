@@ -7,8 +7,9 @@
   client address with exponential delay; an unknown email behaves exactly like a wrong code.
 - `use_recovery_code`: set a new password (the owner's policy) or remove the 2FA device, once:
   the code row is locked and stamped in the same transaction. Recovery never signs anyone in.
-- `run_console_action`: the support console's one action, then an email to the user saying what
-  was done and by whom.
+- `account_state`: where an account stands, shown first on the support console.
+- `run_console_actions`: the support console's chosen actions in one transaction (each through
+  its own service, each audited), then one email to the user saying what was done and by whom.
 
 Every email goes to the outbox (`delivery.email.queue`) in the transaction of its action; the
 worker sends it, so a mail server that is away never fails or undoes a support action.
@@ -25,6 +26,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Count, Max
 from django.urls import reverse
 from django.utils import timezone
 
@@ -34,8 +36,11 @@ from delivery import email as outbox
 from delivery.choices import EmailKind
 from security import lockout
 from security import services as security_services
+from security.models import UserSession
+from security.validators import policy_for
 
 from . import services as account_services
+from .models import PasswordSetToken
 from .twofactor import services as twofactor
 from .twofactor.models import (
     RecoveryCode,
@@ -330,22 +335,21 @@ CONSOLE_RESET_2FA = "reset_2fa"
 CONSOLE_CLEAR_LOCKOUT = "clear_lockout"
 CONSOLE_END_SESSIONS = "end_sessions"
 
+# In the order they run: unlock first, then the factors and sessions, then what is emailed.
 CONSOLE_LABELS = {
-    CONSOLE_ACCESS_EMAIL: "Send an access email (sign-in details and a password-set link)",
-    CONSOLE_RECOVERY_CODE: "Send a recovery code email",
-    CONSOLE_RESET_2FA: "Reset two-factor authentication (app, backup codes and passkeys)",
     CONSOLE_CLEAR_LOCKOUT: "Clear the sign-in lockout",
+    CONSOLE_RESET_2FA: "Reset two-factor authentication (app, backup codes and passkeys)",
     CONSOLE_END_SESSIONS: "End all sessions",
+    CONSOLE_ACCESS_EMAIL: "Send a password reset (access email with a password-set link)",
+    CONSOLE_RECOVERY_CODE: "Send a recovery code email",
 }
 CONSOLE_DONE = {
-    CONSOLE_ACCESS_EMAIL: "sent you an access email",
+    CONSOLE_ACCESS_EMAIL: "sent you an email with a link to set a new password",
     CONSOLE_RECOVERY_CODE: "sent you a recovery code",
     CONSOLE_RESET_2FA: "reset your two-factor authentication and ended your sessions",
     CONSOLE_CLEAR_LOCKOUT: "cleared the sign-in lockout of your account",
     CONSOLE_END_SESSIONS: "ended every session of your account",
 }
-
-
 CONSOLE_DONE_FOR_STAFF = {
     CONSOLE_ACCESS_EMAIL: "Access email sent",
     CONSOLE_RECOVERY_CODE: "Recovery code emailed to the user",
@@ -353,62 +357,172 @@ CONSOLE_DONE_FOR_STAFF = {
     CONSOLE_CLEAR_LOCKOUT: "Lockout cleared",
     CONSOLE_END_SESSIONS: "All sessions ended",
 }
+# What each action does, for the confirmation before it runs.
+CONSOLE_CONSEQUENCES = {
+    CONSOLE_CLEAR_LOCKOUT: "The failed sign-ins are forgotten; the person can sign in at once.",
+    CONSOLE_RESET_2FA: (
+        "The authenticator app, the backup codes and every passkey are removed and every "
+        "session ends; the person sets up two-factor sign-in again."
+    ),
+    CONSOLE_END_SESSIONS: "Every browser signed in as this person is signed out.",
+    CONSOLE_ACCESS_EMAIL: (
+        "The person is emailed a single-use link to set a new password; earlier links stop working."
+    ),
+    CONSOLE_RECOVERY_CODE: (
+        "The person is emailed a single-use recovery code; earlier codes stop working."
+    ),
+}
+
+# The identity checks support staff confirm before any console action (form field names).
+IDENTITY_CHECKS = ("checked_identity", "checked_email", "checked_request")
+IDENTITY_REFUSED = "Confirm every identity check before acting on someone's account."
 
 
-def _can_receive_access_email(user) -> bool:
+@dataclass(frozen=True)
+class AccountState:
+    """What support staff see first on the recovery console: where the account stands."""
+
+    can_sign_in: bool
+    sso: bool
+    locked: bool
+    locked_until: datetime.datetime | None  # None while locked: until an administrator clears it
+    twofactor: twofactor.Status
+    last_sign_in_at: datetime.datetime | None
+    live_sessions: int
+    recovery_codes: int  # live codes sent and not used
+    recovery_code_expires_at: datetime.datetime | None
+    access_links: int  # usable password-set links
+    access_link_expires_at: datetime.datetime | None
+    has_password: bool
+    must_change_password: bool
+    password_expires_at: datetime.datetime | None  # None: the policy sets no expiry
+    password_expired: bool
+
+
+def account_state(user, *, now=None) -> AccountState:
+    """Return where `user`'s account stands: lockout, factors, sign-in, pending codes, password."""
+    now = now or timezone.now()
+    codes = RecoveryCode.objects.filter(
+        user=user,
+        purpose=RecoveryPurpose.ACCOUNT_RECOVERY,
+        used_at__isnull=True,
+        expires_at__gt=now,
+    ).aggregate(count=Count("pk"), until=Max("expires_at"))
+    links = PasswordSetToken.objects.filter(user=user).usable(now)
+    links = links.aggregate(count=Count("pk"), until=Max("expires_at"))
+    locked = lockout.is_locked(user, now=now)
+    expiry_days = policy_for(user).expiry_days
+    has_password = user.has_usable_password() and not user.is_sso_managed
+    expires_at = None
+    if has_password and expiry_days:
+        changed = user.password_changed_at or user.created_at
+        expires_at = changed + datetime.timedelta(days=expiry_days)
+    return AccountState(
+        can_sign_in=user.is_active,
+        sso=user.is_sso_managed,
+        locked=locked,
+        locked_until=lockout.locked_until(user, now=now) if locked else None,
+        twofactor=twofactor.status(user),
+        last_sign_in_at=user.last_sign_in_at,
+        live_sessions=UserSession.objects.filter(user=user, ended_at__isnull=True).count(),
+        recovery_codes=codes["count"],
+        recovery_code_expires_at=codes["until"],
+        access_links=links["count"],
+        access_link_expires_at=links["until"],
+        has_password=has_password,
+        must_change_password=has_password and user.must_change_password,
+        password_expires_at=expires_at,
+        password_expired=security_services.password_expired(user, now=now),
+    )
+
+
+def _why_unavailable(user) -> dict[str, str]:
+    """Return, for each console action that cannot be done for `user` now, why not."""
+    why = {}
     try:
         account_services.check_can_receive_access_email(user)
-    except ValidationError:
-        return False
-    return True
+    except ValidationError as exc:
+        why[CONSOLE_ACCESS_EMAIL] = " ".join(exc.messages)
+    if not user.is_active:
+        why[CONSOLE_RECOVERY_CODE] = "This user cannot sign in (no Login flag), so cannot recover."
+    if not twofactor.has_any_device(user):
+        why[CONSOLE_RESET_2FA] = "No authenticator app or passkey to reset."
+    if not lockout.is_locked(user):
+        why[CONSOLE_CLEAR_LOCKOUT] = "The account is not locked out."
+    return why
 
 
-def console_actions(user) -> list[tuple[str, str, bool]]:
-    """Return the console's actions for `user` as (code, label, available)."""
-    available = {
-        CONSOLE_ACCESS_EMAIL: _can_receive_access_email(user),
-        CONSOLE_RECOVERY_CODE: True,
-        CONSOLE_RESET_2FA: twofactor.has_any_device(user),
-        CONSOLE_CLEAR_LOCKOUT: lockout.is_locked(user),
-        CONSOLE_END_SESSIONS: True,
-    }
-    return [(code, label, available[code]) for code, label in CONSOLE_LABELS.items()]
+def console_actions(user) -> list[tuple[str, str, str]]:
+    """Return the console's actions for `user` as (code, label, why not): "" when available."""
+    why = _why_unavailable(user)
+    return [(code, label, why.get(code, "")) for code, label in CONSOLE_LABELS.items()]
 
 
-def run_console_action(user, *, actor, action: str, reason: str) -> str:
-    """Do one support action on `user`, then email them what was done and by whom.
+def console_plan(actions) -> list[str]:
+    """Return the chosen actions in the order they run, without one another action includes.
 
-    Each action is its own service with its own audit event; the notice goes out after it.
+    Resetting two-factor ends every session, so "end all sessions" beside it does nothing more.
+    """
+    chosen = [code for code in CONSOLE_LABELS if code in set(actions)]
+    if CONSOLE_RESET_2FA in chosen and CONSOLE_END_SESSIONS in chosen:
+        chosen.remove(CONSOLE_END_SESSIONS)
+    return chosen
+
+
+def run_console_actions(user, *, actor, actions, reason: str, identity_checks) -> list[str]:
+    """Do the chosen support actions on `user` at once, then email them what was done and by whom.
+
+    Needs every identity check, a reason and full Data Protection Access over `user`. Each action
+    goes through its own service (with its own audit event and this reason); all of them and the
+    email run in one transaction, so when one is refused nothing is done. Returns what was done,
+    for the staff member.
     """
     reason = (reason or "").strip()
+    if set(IDENTITY_CHECKS) - set(identity_checks or ()):
+        raise ValidationError(IDENTITY_REFUSED)
     if not reason:
         raise ValidationError({"reason": "Say why you are doing this."})
     twofactor.check_support_rights(actor, user)
-    offered = {code for code, _, ok in console_actions(user) if ok}
-    if action not in offered:
-        raise ValidationError({"action": "That action is not available for this user."})
-    with transaction.atomic():  # the action and its notice: both or neither
-        if action == CONSOLE_ACCESS_EMAIL:
-            account_services.send_access_email(user, actor=actor)
-        elif action == CONSOLE_RECOVERY_CODE:
-            send_recovery_code(user, actor=actor, reason=reason)
-        elif action == CONSOLE_RESET_2FA:
-            # The console's own email below tells the user; the reset's notice would repeat it.
-            twofactor.reset_device(user, actor=actor, reason=reason, notify=False)
-        elif action == CONSOLE_CLEAR_LOCKOUT:
-            security_services.clear_lockout(user, actor=actor, reason=reason)
-        elif action == CONSOLE_END_SESSIONS:
-            twofactor.end_sessions(user, actor=actor, reason=reason)
-        else:  # pragma: no cover - guarded by `offered`
-            raise PermissionDenied
-        if action != CONSOLE_RECOVERY_CODE:  # the code's own email already says who sent it
+    plan = console_plan(actions or ())
+    if not plan:
+        raise ValidationError({"action": "Choose at least one action."})
+    why = _why_unavailable(user)
+    refused = [f"{CONSOLE_LABELS[code]}: {why[code]}" for code in plan if code in why]
+    if refused:
+        raise ValidationError({"action": refused})
+    with transaction.atomic():  # every action and the notice: all or nothing
+        for action in plan:
+            _run_one(user, actor=actor, action=action, reason=reason)
+        told = [CONSOLE_DONE[code] for code in plan if code != CONSOLE_RECOVERY_CODE]
+        if told:  # the recovery code's own email already says who sent it
             _notify(
                 user,
                 "support acted on your account",
                 [
-                    f"On {_their_time(user)}, {_staff(actor, user)} {CONSOLE_DONE[action]}.",
+                    f"On {_their_time(user)}, {_staff(actor, user)} {_and_list(told)}.",
                     "If you did not ask for this, contact your administrator at once: someone "
                     "may be trying to take over your account.",
                 ],
             )
-    return CONSOLE_DONE_FOR_STAFF[action]
+    return [CONSOLE_DONE_FOR_STAFF[code] for code in plan]
+
+
+def _and_list(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+
+
+def _run_one(user, *, actor, action: str, reason: str) -> None:
+    """Do one console action through the service that owns it (which audits it)."""
+    if action == CONSOLE_ACCESS_EMAIL:
+        account_services.send_access_email(user, actor=actor, reason=reason)
+    elif action == CONSOLE_RECOVERY_CODE:
+        send_recovery_code(user, actor=actor, reason=reason)
+    elif action == CONSOLE_RESET_2FA:
+        # The console's own email tells the user; the reset's notice would repeat it.
+        twofactor.reset_device(user, actor=actor, reason=reason, notify=False)
+    elif action == CONSOLE_CLEAR_LOCKOUT:
+        security_services.clear_lockout(user, actor=actor, reason=reason)
+    elif action == CONSOLE_END_SESSIONS:
+        twofactor.end_sessions(user, actor=actor, reason=reason)
+    else:  # pragma: no cover - console_plan keeps only known actions
+        raise PermissionDenied

@@ -231,7 +231,7 @@ def check_can_receive_access_email(user: User) -> None:
 
 
 def send_access_email(
-    user: User, *, actor: User, now: datetime.datetime | None = None
+    user: User, *, actor: User, reason: str = "", now: datetime.datetime | None = None
 ) -> AccessLink:
     """Email the user their login name and a single-use, time-limited link to set a password.
 
@@ -275,6 +275,7 @@ def send_access_email(
             AuditAction.ACCESS_EMAIL_SENT,
             actor=actor,
             target=user,
+            reason=reason or None,
             context={"to": user.email, "expires_at": expires_at, "hours": hours},
         )
     return AccessLink(expires_at=expires_at, sent_to=user.email)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django import forms
 
+from ..recovery import IDENTITY_CHECKS
+
 CODE_ATTRS = {"autocomplete": "one-time-code", "autocapitalize": "none", "spellcheck": "false"}
 
 
@@ -105,7 +107,7 @@ class NewPasswordForm(forms.Form):
 
 
 class ConsoleForm(forms.Form):
-    """The recovery console: identity checks (all required), a reason and one action."""
+    """The recovery console: identity checks (all required), a reason and the actions to run."""
 
     checked_identity = forms.BooleanField(
         label="I verified the person's identity through a channel on record (call-back to a "
@@ -123,8 +125,17 @@ class ConsoleForm(forms.Form):
         help_text="Kept in the audit log, for example the support ticket number.",
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
-    action = forms.ChoiceField(label="Action", widget=forms.RadioSelect)
+    action = forms.MultipleChoiceField(
+        label="Actions",
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Choose one or more; they run together after you confirm, or none of them do.",
+        error_messages={"required": "Choose at least one action."},
+    )
 
     def __init__(self, *args, actions=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["action"].choices = list(actions)
+
+    def identity_checks(self) -> list[str]:
+        """Return the names of the identity checks that were ticked."""
+        return [name for name in IDENTITY_CHECKS if self.cleaned_data.get(name)]

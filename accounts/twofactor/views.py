@@ -5,7 +5,7 @@ from __future__ import annotations
 import segno
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -241,7 +241,8 @@ def reset(request, pk):
 @require_http_methods(["GET", "POST"])
 @recent_proof_required()
 def recovery_console(request, pk):
-    """One screen for support: check identity, give a reason, do one action, tell the user."""
+    """One screen for support: the account's state, then identity checks, one reason and the
+    chosen actions, confirmed on a second step and run together; the user is told by email."""
     target = _target_user(request, pk)
     refusal = ""
     try:
@@ -251,26 +252,38 @@ def recovery_console(request, pk):
     actions = recovery.console_actions(target)
     form = ConsoleForm(
         _posted(request),
-        actions=[(code, label) for code, label, available in actions if available],
+        actions=[(code, label) for code, label, why_not in actions if not why_not],
     )
+    plan = []
     if request.method == "POST" and not refusal and form.is_valid():
-        try:
-            done = recovery.run_console_action(
-                target,
-                actor=request.user,
-                action=form.cleaned_data["action"],
-                reason=form.cleaned_data["reason"],
-            )
-        except (EscalationRefused, ValidationError) as exc:
-            apply_service_errors(form, exc)
+        if "edit" in request.POST:
+            pass  # back to the form, as filled in
+        elif request.POST.get("confirmed"):
+            try:
+                done = recovery.run_console_actions(
+                    target,
+                    actor=request.user,
+                    actions=form.cleaned_data["action"],
+                    reason=form.cleaned_data["reason"],
+                    identity_checks=form.identity_checks(),
+                )
+            except (EscalationRefused, PermissionDenied, ValidationError) as exc:
+                apply_service_errors(form, exc)
+            else:
+                done = [done[0], *(step[0].lower() + step[1:] for step in done[1:])]
+                messages.success(request, f"{'; '.join(done)}. {target.label} was told by email.")
+                return redirect("twofactor:recovery_console", pk=target.pk)
         else:
-            messages.success(request, f"{done}; {target.label} was told by email.")
-            return redirect("twofactor:recovery_console", pk=target.pk)
+            plan = [
+                (recovery.CONSOLE_LABELS[code], recovery.CONSOLE_CONSEQUENCES[code])
+                for code in recovery.console_plan(form.cleaned_data["action"])
+            ]
     context = {
         "target": target,
         "form": form,
         "actions": actions,
-        "status": twofactor.status(target),
+        "plan": plan,
+        "state": recovery.account_state(target),
         "refusal": refusal,
     }
     status = 403 if refusal and request.method == "POST" else 200

@@ -4,6 +4,7 @@ import time
 
 import pyotp
 import pytest
+from playwright.sync_api import expect
 
 from delivery.worker import run_due
 from tests.builders import PASSWORD, make_user
@@ -118,21 +119,45 @@ def test_support_console_and_public_recovery(page, live_server, screenshot_dir, 
     page.screenshot(path=str(screenshot_dir / "twofactor-security-tab.png"), full_page=True)
     page.get_by_role("link", name="Recovery console").click()
     page.wait_for_url(f"{base}/users/{alice.pk}/recovery/")
-    page.get_by_role("button", name="Do it and tell the user").click()
+    state = page.locator(".console-state")
+    expect(state).to_contain_text("Not locked")
+    expect(state).to_contain_text("Authenticator app (TOTP): set up")
+    page.get_by_role("button", name="Continue").click()
     assert page.locator(".field--invalid").count() >= 4
     page.get_by_label("I verified the person's identity", exact=False).check()
     page.get_by_label("The person confirmed the email address", exact=False).check()
     page.get_by_label("The person asked for exactly this action", exact=False).check()
     page.get_by_label("Reason").fill("Ticket 4711: lost phone")
     page.get_by_label("Send a recovery code email").check()
+    page.get_by_label("End all sessions").check()
     page.screenshot(path=str(screenshot_dir / "twofactor-recovery-console.png"), full_page=True)
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", name="Check and confirm")).to_be_visible()
+    page.screenshot(
+        path=str(screenshot_dir / "twofactor-recovery-console-confirm.png"), full_page=True
+    )
     page.get_by_role("button", name="Do it and tell the user").click()
-    assert "Recovery code emailed" in page.locator(".messages").inner_text()
+    assert (
+        page.locator(".messages")
+        .inner_text()
+        .startswith(
+            "All sessions ended; recovery code emailed to the user. Alice Lost was told by email."
+        )
+    )
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(
+        path=str(screenshot_dir / "twofactor-recovery-console-phone.png"), full_page=True
+    )
+    page.set_viewport_size({"width": 1280, "height": 900})
     done = screenshot_dir / "twofactor-recovery-console-done.png"
     page.screenshot(path=str(done), full_page=True)
     run_due()  # the worker sends the outbox's email
     code = next(
-        line.strip() for line in mail.outbox[-1].body.splitlines() if line.startswith("    ")
+        line.strip()
+        for email in mail.outbox
+        if email.subject.endswith("your recovery code")
+        for line in email.body.splitlines()
+        if line.startswith("    ")
     )
     page.get_by_role("button", name="Sign out").click()
 

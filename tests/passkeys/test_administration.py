@@ -147,11 +147,15 @@ def test_a_person_removes_their_own_passkey(alice):
 def test_the_recovery_console_reset_covers_passkeys(owner, support):
     bea = make_user(owner, username="bea", email="bea@example.test", privilege_level=3)
     enrol(bea)  # a passkey only, no app
-    offered = {code: ok for code, _, ok in recovery.console_actions(bea)}
-    assert offered[recovery.CONSOLE_RESET_2FA]
+    why_not = {code: why for code, _, why in recovery.console_actions(bea)}
+    assert why_not[recovery.CONSOLE_RESET_2FA] == ""
     before = OutboundEmail.objects.filter(to="bea@example.test").count()
-    recovery.run_console_action(
-        bea, actor=support, action=recovery.CONSOLE_RESET_2FA, reason="ticket 9: new phone"
+    recovery.run_console_actions(
+        bea,
+        actor=support,
+        actions=[recovery.CONSOLE_RESET_2FA],
+        reason="ticket 9: new phone",
+        identity_checks=recovery.IDENTITY_CHECKS,
     )
     assert bea.webauthncredential_set.count() == 0
     reset = AuditEvent.objects.get(action="totp_reset", subject_user_id=bea.pk)

@@ -104,6 +104,7 @@ def test_staff_sends_code_over_smtp_and_user_removes_2fa_with_it(smtp, support, 
             "checked_request": "on",
             "reason": "ticket 7: lost phone",
             "action": recovery.CONSOLE_RECOVERY_CODE,
+            "confirmed": "1",
         },
     )
     assert response.status_code == 302
@@ -325,7 +326,12 @@ class TestConsole:
         client = signed_in(support)
         response = client.post(
             f"/users/{alice.pk}/recovery/",
-            {"checked_identity": "on", "reason": "ticket", "action": "end_sessions"},
+            {
+                "checked_identity": "on",
+                "reason": "ticket",
+                "action": "end_sessions",
+                "confirmed": "1",
+            },
         )
         assert response.status_code == 400
         assert not AuditEvent.objects.filter(action="sessions_ended").exists()
@@ -341,6 +347,7 @@ class TestConsole:
                 "checked_request": "on",
                 "reason": "suspicious sign-in, ticket 9",
                 "action": recovery.CONSOLE_END_SESSIONS,
+                "confirmed": "1",
             },
         )
         assert response.status_code == 302
@@ -361,6 +368,7 @@ class TestConsole:
                 "checked_request": "on",
                 "reason": "new phone",
                 "action": recovery.CONSOLE_RESET_2FA,
+                "confirmed": "1",
             },
         )
         assert response.status_code == 302
@@ -379,6 +387,7 @@ class TestConsole:
                 "checked_request": "on",
                 "reason": "x",
                 "action": recovery.CONSOLE_END_SESSIONS,
+                "confirmed": "1",
             },
         )
         assert response.status_code in (400, 403)
@@ -396,6 +405,7 @@ class TestConsoleWithOtherServices:
                 "checked_request": "on",
                 "reason": "ticket 12",
                 "action": action,
+                "confirmed": "1",
             },
         )
 
