@@ -50,6 +50,7 @@ def long_everything(owner, admin_user):
         username="u" * 150,
         first_name="F" * 150,
         last_name="L" * 150,
+        email="e" * 64 + "@" + "x" * 180 + ".test",  # 250 characters, the longest allowed
         role=role,
     )
     person.departments.add(department)
@@ -87,7 +88,9 @@ def test_lists_clip_long_names(signed_in, admin_user, long_everything):
         reverse("accounts:user_list"): [
             clipped(person.label),
             clipped("u" * 150),
+            clipped(person.email),
             clipped("R" * 120),
+            clipped(LONG),  # the department
         ],
         reverse("roles:role_list"): [clipped("R" * 120), clipped("G" * 120)],
         reverse("roles:rolegroup_list"): [clipped("G" * 120)],

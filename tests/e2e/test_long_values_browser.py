@@ -64,3 +64,73 @@ def test_long_values_stay_inside_the_window(page, live_server, screenshot_dir, o
     assert page.get_by_role("cell", name="203.0.113.9").is_visible()
     cut = page.locator(".truncate", has_text="F" * 20).first
     assert cut.get_attribute("title") == person.label[:300]  # the whole value, on hover
+
+
+def test_the_users_list_keeps_long_cells_inside(
+    page, live_server, screenshot_dir, owner, admin_user
+):
+    """Long names, emails and departments: one line each, whole on hover; on a phone the table
+    scrolls sideways inside its own frame while the page keeps the window's width."""
+    departments = [make_department(owner, f"{n} " + "Department of long names " * 4) for n in "AB"]
+    person = make_user(
+        owner,
+        username="p" * 150,
+        first_name="F" * 150,
+        last_name="L" * 150,
+        email="e" * 64 + "@" + "x" * 180 + ".test",
+    )
+    person.departments.add(*departments)
+    sign_in(page, live_server, admin_user)
+    for width in (1280, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{live_server.url}/users/")
+        scroll_width, window_width = page_width(page)
+        assert scroll_width <= window_width, (width, scroll_width)
+        frame = page.evaluate(
+            """() => { const wrap = document.querySelector('.table-wrap');
+                const box = wrap.getBoundingClientRect();
+                return {right: box.right, scroll: wrap.scrollWidth, client: wrap.clientWidth,
+                        overflow: getComputedStyle(wrap).overflowX}; }"""
+        )
+        assert frame["right"] <= window_width and frame["overflow"] == "auto", frame
+        # The whole value on hover.
+        email = page.locator(f'.user-table__email .truncate[title="{person.email}"]')
+        assert email.is_visible()
+        box = email.bounding_box()
+        assert box["height"] < 30, box  # one line, cut with an ellipsis
+        page.screenshot(path=str(screenshot_dir / f"users-long-{width}.png"), full_page=True)
+        if width == 390:
+            assert frame["scroll"] > frame["client"], frame  # it scrolls inside its frame
+            page.evaluate("document.querySelector('.table-wrap').scrollLeft = 10000")
+            assert page.evaluate("document.querySelector('.table-wrap').scrollLeft") > 0
+            assert page.evaluate("window.scrollX") == 0  # the page itself did not move
+            page.screenshot(
+                path=str(screenshot_dir / "users-long-390-scrolled.png"), full_page=True
+            )
+        else:
+            assert frame["scroll"] <= frame["client"], frame  # every column in view at 1280
+            # Only the long values are cut: not the headers, not an ordinary address.
+            cut = page.evaluate(
+                """sel => [...document.querySelectorAll(sel)]
+                    .filter(e => e.scrollWidth > e.clientWidth).map(e => e.textContent.trim())""",
+                ".user-table thead th, .user-table .truncate",
+            )
+            cut_headers = page.evaluate(
+                """() => [...document.querySelectorAll('.user-table thead th')].filter(th => {
+                    const text = document.createRange();
+                    text.selectNodeContents(th);
+                    const style = getComputedStyle(th);
+                    const room = th.clientWidth - parseFloat(style.paddingLeft)
+                        - parseFloat(style.paddingRight);
+                    return text.getBoundingClientRect().width > room + 0.5;
+                }).map(th => th.textContent.trim())"""
+            )
+            assert cut_headers == [], cut_headers
+            assert "admin@example.test" not in cut, cut
+            assert person.email in cut and "p" * 150 in cut  # the long ones are cut
+            cells = page.locator(".user-table tbody td.col-optional .truncate")
+            assert (
+                cells.filter(has_text="A Department")
+                .first.get_attribute("title")
+                .startswith("A Department of long names")
+            )
