@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
