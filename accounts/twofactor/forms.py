@@ -129,7 +129,12 @@ class ConsoleForm(forms.Form):
         label="Actions",
         widget=forms.CheckboxSelectMultiple,
         help_text="Choose one or more; they run together after you confirm, or none of them do.",
-        error_messages={"required": "Choose at least one action."},
+        error_messages={
+            "required": "Choose at least one action.",
+            # Offered a moment ago, but the account changed since (someone cleared the lockout).
+            "invalid_choice": "A chosen action no longer applies to this account (it changed "
+            "meanwhile): check where it stands above and choose again.",
+        },
     )
 
     def __init__(self, *args, actions=(), **kwargs):

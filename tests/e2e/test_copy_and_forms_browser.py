@@ -84,6 +84,25 @@ def test_copy_the_backup_codes(page, live_server, screenshot_dir, owner):
     assert [e for e in errors if "Content Security Policy" in e] == []
 
 
+def test_without_the_clipboard_api_the_backup_codes_are_selected(page, live_server, owner):
+    make_user(owner, username="erin")
+    page.add_init_script(
+        "Object.defineProperty(Navigator.prototype, 'clipboard', {get: () => undefined});"
+        "document.execCommand = () => false;"
+    )
+    page.goto(f"{live_server.url}/sign-in/")
+    page.get_by_label("Username or email").fill("erin")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    enrol_with_a_code(page, live_server)
+    codes = page.locator("#backup-codes code").all_inner_texts()
+    button = page.get_by_role("button", name="Copy the backup codes")
+    button.click()
+    expect(button).to_have_text("Selected")
+    selected = page.evaluate("window.getSelection().toString()")
+    assert all(code in selected for code in codes), selected
+
+
 def test_copy_a_new_webhook_secret(page, live_server, screenshot_dir, owner, settings):
     settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True  # the address below is on loopback
     person = make_user(owner, username="ivy", grants={"parameters": "full"})
@@ -94,6 +113,7 @@ def test_copy_a_new_webhook_secret(page, live_server, screenshot_dir, owner, set
     page.get_by_label("Name").fill("Core billing")
     page.get_by_label("URL").fill("http://127.0.0.1:9/hooks")
     page.get_by_label("User created", exact=True).check()
+    page.get_by_label("Reason").fill("Ticket 12: core billing listens for new users")
     page.get_by_role("button", name="Save", exact=True).click()
     secret = page.locator("#secret-text").input_value()
     assert secret.startswith("whsec_")
@@ -117,6 +137,7 @@ def test_without_the_clipboard_api_the_secret_is_selected(page, live_server, own
     page.get_by_label("Name").fill("Core billing")
     page.get_by_label("URL").fill("http://127.0.0.1:9/hooks")
     page.get_by_label("User created", exact=True).check()
+    page.get_by_label("Reason").fill("Ticket 12: core billing listens for new users")
     page.get_by_role("button", name="Save", exact=True).click()
     secret = page.locator("#secret-text").input_value()
     button = page.get_by_role("button", name="Copy the signing secret")

@@ -254,3 +254,15 @@ def test_a_failure_on_the_screen_is_shown_and_nothing_is_done(
     assert response.status_code == 400
     assert "The mail queue refused the message." in response.content.decode()
     assert lockout.is_locked(alice) and events() == []
+
+
+def test_an_action_that_stopped_applying_before_the_confirmation_is_refused_plainly(
+    signed_in, support, alice
+):
+    client = signed_in(support)
+    assert post(client, alice, [recovery.CONSOLE_CLEAR_LOCKOUT], confirmed=False).status_code == 200
+    lockout.reset(alice)  # someone else unlocked her meanwhile
+    response = post(client, alice, [recovery.CONSOLE_CLEAR_LOCKOUT, recovery.CONSOLE_END_SESSIONS])
+    assert response.status_code == 400
+    assert "A chosen action no longer applies to this account" in response.content.decode()
+    assert events() == []
