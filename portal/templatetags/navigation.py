@@ -51,6 +51,13 @@ class MemoNode(template.Node):
         return html
 
 
+def remembered(name: str, key, language: str) -> bool:
+    """Return whether the block `name` is kept for `key` in `language` (a view that knows a
+    block will not be drawn can skip reading what only the drawing needs)."""
+    with _lock:
+        return (name, key, language) in _memo
+
+
 @register.tag
 def memo(parser, token):
     bits = token.split_contents()
