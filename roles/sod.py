@@ -814,7 +814,12 @@ def report(owner, *, now=None, rows: int = 100) -> list[ReportSection]:
         return []
     found = violation_figures(owner, now=now, rules=rules)
     if sod_queries.is_supported():
-        first = sod_queries.first_violators(owner, now=now, limit=rows) if found else {}
+        totals = {rule_id: figures.total for rule_id, figures in found.items()}
+        first = (
+            sod_queries.first_violators(owner, now=now, limit=rows, totals=totals)
+            if found and rows
+            else {}
+        )
     else:
         first = {
             rule.pk: list(

@@ -297,29 +297,62 @@ WHERE u.owner_id = {owner_id} AND u.allow_login AND u.kind = 'interactive'
     return p.compile(sql)
 
 
-def first_violators(owner, *, now: datetime.datetime, limit: int) -> dict[int, list[int]]:
+# A rule broken by at most this many people has its first ones found from its violators (by
+# role, then sorted); a rule broken by more, by walking the name index until enough are found.
+FEW = 2000
+
+
+def first_violators(
+    owner, *, now: datetime.datetime, limit: int, totals: dict[int, int]
+) -> dict[int, list[int]]:
     """Return {rule id: the ids of the first `limit` people violating it, by name}, in one
-    query (the name index is walked once per rule, stopping at `limit`)."""
+    query. `totals` ({rule id: how many violate it}, from `figures`) picks the way for each
+    rule: for a rule many break, the name index is walked and stops at `limit`; for a rule
+    few break, its violators are read through their role (never the whole owner) and sorted.
+    """
     t = _tables()
     p = _Params()
     ctes = _violation_ctes(p, owner, now)
     owner_id = p(owner.pk)
     key = _class_key("u", p, owner)
-    sql = f"""{ctes}
-SELECT rule_hit.rule_id, first.id
+    few = p(sorted(r for r, n in totals.items() if 0 < n <= FEW), "::int[]")
+    many = p(sorted(r for r, n in totals.items() if n > FEW), "::int[]")
+    gates = f"u.owner_id = {owner_id} AND u.allow_login AND u.kind = 'interactive'"
+    plain = "NOT EXISTS (SELECT 1 FROM special s WHERE s.user_id = u.id)"
+    sql = f"""{ctes}, few AS MATERIALIZED (
+    SELECT rule_hit.rule_id, v.id, v.last_name, v.first_name
+    FROM rule_hit CROSS JOIN LATERAL (
+        SELECT u.id, u.last_name, u.first_name FROM {t["user"]} u
+        WHERE u.id = ANY(rule_hit.uids) AND {gates}
+        UNION
+        SELECT u.id, u.last_name, u.first_name
+        FROM unnest(rule_hit.cks) AS ck
+        JOIN {t["user"]} u ON u.owner_id = {owner_id}
+             AND (u.role_id = ck / 4 OR (ck / 4 = 0 AND u.role_id IS NULL))
+        WHERE {key} = ck AND {gates} AND {plain}
+    ) v
+    WHERE rule_hit.rule_id = ANY({few})
+)
+SELECT rule_id, id, last_name, first_name FROM (
+    SELECT rule_id, id, last_name, first_name, row_number() OVER (
+        PARTITION BY rule_id ORDER BY last_name, first_name, id) AS n
+    FROM few
+) ranked WHERE n <= {p(limit)}
+UNION ALL
+SELECT rule_hit.rule_id, first.id, first.last_name, first.first_name
 FROM rule_hit CROSS JOIN LATERAL (
-    SELECT u.id FROM {t["user"]} u
-    WHERE u.owner_id = {owner_id} AND u.allow_login AND u.kind = 'interactive'
-      AND (u.id = ANY(rule_hit.uids)
-           OR ({key} = ANY(rule_hit.cks)
-               AND NOT EXISTS (SELECT 1 FROM special s WHERE s.user_id = u.id)))
+    SELECT u.id, u.last_name, u.first_name FROM {t["user"]} u
+    WHERE {gates}
+      AND (u.id = ANY(rule_hit.uids) OR ({key} = ANY(rule_hit.cks) AND {plain}))
     ORDER BY u.last_name, u.first_name, u.id
     LIMIT {p(limit)}
-) first"""  # noqa: S608
+) first
+WHERE rule_hit.rule_id = ANY({many})
+ORDER BY 1, 3, 4, 2"""  # noqa: S608
     found: dict[int, list[int]] = {}
     with connection.cursor() as cursor:
         cursor.execute(*p.compile(sql))
-        for rule_id, user_id in cursor.fetchall():
+        for rule_id, user_id, _, _ in cursor.fetchall():
             found.setdefault(rule_id, []).append(user_id)
     return found
 
