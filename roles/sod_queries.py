@@ -10,9 +10,11 @@ Two questions must stay fast at 100,000 users and 50 rules:
   the same pairs. A rule is then two array tests (`@>` for "all of", `&&` for "any of") per
   class or person, in SQL: never a loop over users. The rules themselves are read inside the
   query, so one statement answers.
-- *What a change would do* (`change_inputs`): the users a proposal reaches, grouped in SQL by
-  everything their levels depend on, and the grants those groups need, restricted to the areas
-  that rules name: one statement, whose few rows `roles.sod` resolves in memory.
+- *What a change would do* (`change_inputs`): the owner's rules, the users a proposal reaches,
+  grouped in SQL by everything their levels depend on (the people of a reached role with nothing
+  of their own are counted from the index `user_owner_role_gates` alone), and the grants those
+  groups need, restricted to the areas that rules name: one statement, whose few rows
+  `roles.sod` resolves in memory.
 
 The SQL text names tables from the models' metadata and nothing else: every value is a query
 parameter (hence the `noqa: S608`).
