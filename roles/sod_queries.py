@@ -345,7 +345,8 @@ SELECT rule_hit.rule_id, first.id, first.last_name, first.first_name
 FROM rule_hit CROSS JOIN LATERAL (
     SELECT u.id, u.last_name, u.first_name FROM {t["user"]} u
     WHERE {gates}
-      AND (u.id = ANY(rule_hit.uids) OR ({key} = ANY(rule_hit.cks) AND {plain}))
+      AND (u.id = ANY(rule_hit.uids)
+           OR (EXISTS (SELECT 1 FROM unnest(rule_hit.cks) AS ck WHERE ck = {key}) AND {plain}))
     ORDER BY u.last_name, u.first_name, u.id
     LIMIT {p(limit)}
 ) first
