@@ -195,6 +195,13 @@ class AccessRow:
     level: str
     through: list[str] = field(default_factory=list)
 
+    @property
+    def key(self) -> tuple:
+        """Every value the row of the screen shows (it is drawn once per distinct key)."""
+        user = self.user
+        role = user.role.name if user.role_id else None
+        return (user.pk, user.label, user.username, role, self.level, tuple(self.through))
+
 
 def explain_access(owner, code: str, users: list, *, now=None) -> list[AccessRow]:
     """Return, for a page of users from `who_has_access`, their level and what gives it."""

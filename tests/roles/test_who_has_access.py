@@ -156,3 +156,16 @@ def test_the_screen_makes_a_fixed_number_of_queries(owner, signed_in, django_ass
     # role groups, extra groups, elevations); the eligible people (none: no users query).
     with django_assert_num_queries(10):
         assert client.get(url).status_code == 200
+
+
+def test_a_row_is_drawn_anew_when_what_it_shows_changes(owner, signed_in):
+    finance = make_role_group(owner, "Finance", {"invoices": "full"})
+    clerk = make_user(owner, last_name="Lovelace", role=make_role(owner, "Clerk", groups=[finance]))
+    client = signed_in(make_user(owner, is_superuser=True, privilege_level=10))
+    url = "/access/who-has-access/?area=invoices&level=full"
+    assert "Lovelace" in client.get(url).content.decode()
+    clerk.last_name = "Byron"
+    clerk.save(update_fields=["last_name"])
+    make_override(clerk, "invoices", "full", reason="cover")
+    html = client.get(url).content.decode()
+    assert "Byron" in html and "Lovelace" not in html and "Override (full)" in html
