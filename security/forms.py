@@ -15,6 +15,14 @@ class PasswordPolicyForm(forms.ModelForm):
     """The owner's password, lockout and session rules (the floors are checked by the model)."""
 
     row_version = forms.IntegerField(widget=forms.HiddenInput)
+    reason = forms.CharField(
+        label="Why the policy changes",
+        max_length=300,
+        help_text="Kept in the audit log with the change.",
+        error_messages={
+            "required": "Say why the policy changes; the reason is kept in the audit log."
+        },
+    )
 
     class Meta:
         model = PasswordPolicy

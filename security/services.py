@@ -106,13 +106,16 @@ def _policy_values(policy: PasswordPolicy) -> dict[str, Any]:
 
 
 def update_policy(
-    policy: PasswordPolicy, *, actor, data: dict[str, Any], expected_row_version: int
+    policy: PasswordPolicy, *, actor, reason: str, data: dict[str, Any], expected_row_version: int
 ) -> PasswordPolicy:
     """Change the owner's policy; refuse a stale edit or a minimum length below the floor.
 
     `data` maps policy fields to new values; the change applies to that owner's users only and
-    is audited with before and after.
+    is audited with before and after, and the reason.
     """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the policy changes."})
     if policy.owner_id != actor.owner_id and not actor.is_superuser:
         raise ValidationError("This policy belongs to another organisation.")
     unknown = set(data) - set(POLICY_FIELDS)
@@ -142,6 +145,7 @@ def update_policy(
             target=("passwordpolicy", current.pk, str(current.owner)),
             owner=current.owner_id,
             changes=changes,
+            reason=reason,
         )
     return current
 

@@ -130,6 +130,7 @@ def policy_edit(request):
                 services.update_policy(
                     policy,
                     actor=request.user,
+                    reason=form.cleaned_data["reason"],
                     data=data,
                     expected_row_version=form.cleaned_data["row_version"],
                 )

@@ -21,6 +21,7 @@ def test_require_2fa_is_confirmed_before_it_is_saved(page, live_server, screensh
     page.get_by_role("button", name="Sign in", exact=True).click()
     page.goto(f"{live_server.url}/settings/password-policy/")
     page.get_by_label("Require two-factor authentication").check()
+    page.get_by_label("Why the policy changes").fill("Audit finding 12")
     page.get_by_role("button", name="Save policy").click()
 
     warning = page.locator(".require-2fa-warning")

@@ -129,7 +129,9 @@ def test_the_policy_screen_shows_and_saves_the_passkey_settings(owner):
     assert "Allow passwordless sign-in with a passkey" in page
     form = client.get("/settings/password-policy/").context["form"]
     data = {name: value for name, value in form.initial.items() if value is not False}
-    data.update(allow_passwordless="on", require_phishing_resistant="on")
+    data.update(
+        allow_passwordless="on", require_phishing_resistant="on", reason="Passkeys roll-out"
+    )
     data.pop("notify_new_sign_in", None)
     response = client.post("/settings/password-policy/", data)
     assert response.status_code == 302, response.context["form"].errors

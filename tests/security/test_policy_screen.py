@@ -26,6 +26,7 @@ def form_data(**changes):
         "max_token_days": 365,
         "notify_new_sign_in": "on",  # the one setting on by default
         "row_version": 1,
+        "reason": "Audit finding 12",
     }
     data.update(changes)
     return {k: v for k, v in data.items() if v is not False}
@@ -86,6 +87,15 @@ class TestChange:
         event = AuditEvent.objects.get(action="policy_changed")
         assert event.changes == {"expiry_days": [0, 90], "min_length": [15, 20]}
         assert event.actor_id == changer.pk and event.owner_id == owner.pk
+        assert event.reason == "Audit finding 12"
+
+    def test_a_change_without_a_reason_is_refused_beside_the_field(self, signed_in, owner, changer):
+        client = give_proof(signed_in(changer))
+        response = client.post(URL, form_data(min_length=20, reason=""))
+        assert response.status_code == 400
+        assert "Say why the policy changes" in response.content.decode()
+        assert not AuditEvent.objects.filter(action="policy_changed").exists()
+        assert not PasswordPolicy.objects.filter(owner=owner, min_length=20).exists()
 
     def test_minimum_below_15_without_2fa_is_refused(self, signed_in, owner, changer):
         client = give_proof(signed_in(changer))
@@ -112,7 +122,7 @@ class TestChange:
         response = client.post(URL, form_data(min_length=20, row_version=2))
         assert response.status_code == 400
         assert "Someone else changed this in the meantime" in response.content.decode()
-        assert PasswordPolicy.objects.get(owner=owner).min_length == 15
+        assert not PasswordPolicy.objects.filter(owner=owner, min_length=20).exists()
 
     def test_guidance_is_shown_beside_rules_that_are_on(self, signed_in, owner, changer):
         client = give_proof(signed_in(changer))
