@@ -128,13 +128,17 @@ def _audit_guard():
 
 @pytest.fixture(autouse=True)
 def _fresh_permission_caches():
-    """Start every test with empty permission caches (shared and per-process)."""
+    """Start every test with empty permission caches (shared and per-process) and no
+    separation-of-duties refusal waiting to be recorded."""
     from django.core.cache import cache
 
-    from roles import permissions
+    from roles import permissions, sod
 
     cache.clear()
     permissions.local_entries.clear()
+    # A separation-of-duties refusal waits in the thread to be recorded after its request; a
+    # test that raised one without a request must not hand it to the next test.
+    sod.forget_refusals()
 
 
 @pytest.fixture
