@@ -464,22 +464,23 @@ def sod_exception_revoke(request, pk):
     status = 200
     if request.method == "POST":
         status = 400
-        if exception.revoked_at is not None or exception.expires_at <= timezone.now():
-            form.add_error(None, "This exception has ended already.")
-        elif form.is_valid():
+        if form.is_valid():
             try:
-                sod.revoke_exception(
+                ended = sod.revoke_exception(
                     exception, actor=request.user, reason=form.cleaned_data["reason"]
                 )
             except REFUSALS as exc:
                 form.add_error(None, _refusal(exc))
             else:
-                messages.success(
-                    request,
-                    f"Exception ended: {exception.user.label} may no longer hold both sides of "
-                    f"“{exception.rule.name}”.",
-                )
-                return redirect("roles:sod_exception_list")
+                if not ended:  # the service found it no longer in force: nothing was recorded
+                    form.add_error(None, "This exception has ended already.")
+                else:
+                    messages.success(
+                        request,
+                        f"Exception ended: {exception.user.label} may no longer hold both sides "
+                        f"of “{exception.rule.name}”.",
+                    )
+                    return redirect("roles:sod_exception_list")
     return render(
         request,
         "components/confirm.html",

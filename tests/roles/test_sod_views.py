@@ -498,7 +498,10 @@ def test_granting_and_ending_an_exception_through_the_screens(
     assert event.reason == "Month end is over"
     listing = client.get(reverse("roles:sod_exception_list")).content.decode()
     assert "Ended early" in listing
-    assert client.post(revoke, {"reason": "again"}).status_code == 400
+    again = client.post(revoke, {"reason": "again"})
+    assert again.status_code == 400
+    assert "This exception has ended already." in again.content.decode()
+    assert AuditEvent.objects.filter(action=AuditAction.SOD_EXCEPTION_REVOKED).count() == 1
 
 
 def test_an_exception_needs_an_expiry_within_a_year(signed_in, admin_user, approver, clerk):
