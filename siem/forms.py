@@ -23,6 +23,9 @@ class StreamForm(forms.ModelForm):
         help_text="Why the stream is configured or changed (kept in the audit log).",
     )
 
+    # The key beside its certificate, the switch and the reason last.
+    field_order = ["host", "port", "ca_cert", "client_cert", "client_key", "enabled", "reason"]
+
     class Meta:
         model = SiemStream
         fields = ["host", "port", "ca_cert", "client_cert", "enabled"]
