@@ -23,6 +23,7 @@ from django.utils import timezone
 import audit
 from audit.choices import AuditAction
 from audit.services import diff
+from portal.reasons import required_reason
 
 from . import catalog, impact, permissions, sod
 from .choices import RoleGroupKind
@@ -105,14 +106,6 @@ def check_cells(kind: str, levels: Mapping[str, str]) -> None:
             problems.append(f"{area.label} cannot be granted by a {kind} group.")
     if problems:
         raise ValidationError(problems)
-
-
-def _required_reason(reason: str, what: str) -> str:
-    """Return the reason, stripped; refuse a deletion that does not say why."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": f"Say why this {what} is deleted."})
-    return reason
 
 
 def _group_names(groups: Iterable) -> list[str]:
@@ -324,7 +317,7 @@ def delete_role_group(
 ) -> None:
     """Delete a role group that no role uses and no user holds as an extra group; say why."""
     _check_owner(actor, group)
-    reason = _required_reason(reason, "role group")
+    reason = required_reason(reason, "Say why this role group is deleted.")
     with transaction.atomic():
         group = RoleGroup.objects.select_for_update().select_related("owner").get(pk=group.pk)
         _check_version(group, expected_row_version, "role group")
@@ -485,7 +478,7 @@ def role_usage(role: Role, *, limit: int = 50) -> tuple[list, int]:
 def delete_role(role: Role, *, actor, reason: str, expected_row_version: int | None = None) -> None:
     """Delete a role that no user holds; say why."""
     _check_owner(actor, role)
-    reason = _required_reason(reason, "role")
+    reason = required_reason(reason, "Say why this role is deleted.")
     with transaction.atomic():
         role = Role.objects.select_for_update().select_related("owner").get(pk=role.pk)
         _check_version(role, expected_row_version, "role")

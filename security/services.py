@@ -24,6 +24,7 @@ import audit
 from audit.choices import AuditAction
 from audit.display import summarise_user_agent
 from audit.services import diff
+from portal.reasons import required_reason
 
 from . import lockout, signals
 from .models import PasswordHistory, PasswordPolicy, SignInRestriction, UserSession
@@ -113,9 +114,7 @@ def update_policy(
     `data` maps policy fields to new values; the change applies to that owner's users only and
     is audited with before and after, and the reason.
     """
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": "Say why the policy changes."})
+    reason = required_reason(reason, "Say why the policy changes.")
     if policy.owner_id != actor.owner_id and not actor.is_superuser:
         raise ValidationError("This policy belongs to another organisation.")
     unknown = set(data) - set(POLICY_FIELDS)
@@ -362,9 +361,7 @@ def set_sign_in_restriction(
     """Set where and when the user may sign in, refusing a stale edit; audit before and after."""
     from roles.guards import check_can_manage_user
 
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": "Say why the restriction changes."})
+    reason = required_reason(reason, "Say why the restriction changes.")
     check_can_manage_user(actor, user)
     with transaction.atomic():
         current = SignInRestriction.objects.select_for_update().filter(user_id=user.pk).first()

@@ -10,6 +10,7 @@ import audit
 from audit.choices import AuditAction
 from audit.models import AuditChainHead
 from audit.services import diff, set_listening
+from portal.reasons import required_reason
 
 from .models import SiemStream
 from .stream import LISTENER, check_host, tls_context
@@ -35,9 +36,7 @@ def save_stream(
     TLS). An empty key keeps the saved one (it is never shown again); an empty certificate
     turns mutual TLS off and forgets the key.
     """
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": "Say why the stream is configured or changed."})
+    reason = required_reason(reason, "Say why the stream is configured or changed.")
     check_host(host, port)
     client_cert = (client_cert or "").strip()
     with transaction.atomic():

@@ -13,6 +13,7 @@ from django.utils import timezone
 import audit
 from audit.choices import AuditAction
 from audit.services import diff
+from portal.reasons import required_reason
 
 from . import listening, signing, transport
 from .choices import EventType
@@ -23,13 +24,6 @@ FIELDS = ("name", "url", "event_types", "enabled")
 
 def _snapshot(endpoint: WebhookEndpoint) -> dict:
     return {field: getattr(endpoint, field) for field in FIELDS}
-
-
-def _reason(reason: str, missing: str) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": missing})
-    return reason
 
 
 def _clean(url: str, event_types) -> list[str]:
@@ -44,7 +38,7 @@ def create_endpoint(
     *, actor, reason: str, name: str, url: str, event_types
 ) -> tuple[WebhookEndpoint, str]:
     """Register an endpoint of the actor's owner; return it and its secret (shown once)."""
-    reason = _reason(reason, "Say why the endpoint is registered.")
+    reason = required_reason(reason, "Say why the endpoint is registered.")
     chosen = _clean(url, event_types)
     secret = signing.new_secret()
     with transaction.atomic():
@@ -69,7 +63,7 @@ def update_endpoint(
     endpoint: WebhookEndpoint, *, actor, reason: str, name, url, event_types, enabled
 ) -> dict:
     """Change an endpoint's name, URL, types or state; enabling it clears its failure clock."""
-    reason = _reason(reason, "Say why the endpoint is changed.")
+    reason = required_reason(reason, "Say why the endpoint is changed.")
     chosen = _clean(url, event_types)
     with transaction.atomic():
         locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
@@ -98,7 +92,7 @@ def update_endpoint(
 
 def delete_endpoint(endpoint: WebhookEndpoint, *, actor, reason: str) -> None:
     """Remove an endpoint with its deliveries."""
-    reason = _reason(reason, "Say why the endpoint is removed.")
+    reason = required_reason(reason, "Say why the endpoint is removed.")
     with transaction.atomic():
         audit.record(
             AuditAction.SETTINGS_ITEM_RETIRED,
@@ -125,7 +119,7 @@ def rotate_secret(
     once with `finish_rotation`). Rotating during an overlap makes the current secret the
     previous one: the older one stops signing at once.
     """
-    reason = _reason(reason, "Say why the secret is rotated.")
+    reason = required_reason(reason, "Say why the secret is rotated.")
     shortest, longest = ROTATION_OVERLAP_HOURS
     if not shortest <= overlap_hours <= longest:
         raise ValidationError({"overlap_hours": f"Choose between {shortest} and {longest} hours."})
@@ -158,9 +152,7 @@ def rotate_secret(
 
 def finish_rotation(endpoint: WebhookEndpoint, *, actor, reason: str) -> WebhookEndpoint:
     """End a rotation's overlap now: only the new secret signs from the next delivery on."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": "Say why the rotation is finished early."})
+    reason = required_reason(reason, "Say why the rotation is finished early.")
     with transaction.atomic():
         locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
         now = timezone.now()
