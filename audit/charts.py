@@ -6,6 +6,7 @@ chart a <title> and <desc> and a table of the same figures, for screen readers a
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -83,7 +84,13 @@ def nice_ceiling(value: int) -> int:
 
 
 def sign_in_chart(days: list[DayCount]) -> BarChart:
-    """Lay out two bars per day (sign-ins, failed attempts) with a round y-axis."""
+    """Lay out two bars per day (sign-ins, failed attempts) with a round y-axis (the layout of
+    the same counts is kept: the days before today never change, and pages ask again and again)."""
+    return _laid_out(tuple(days))
+
+
+@functools.lru_cache(maxsize=256)
+def _laid_out(days: tuple[DayCount, ...]) -> BarChart:
     top_value = nice_ceiling(max([d.sign_ins for d in days] + [d.failures for d in days] + [1]))
     plot_width = WIDTH - LEFT - RIGHT
     plot_height = HEIGHT - TOP - BOTTOM

@@ -1,5 +1,7 @@
 """Every kind of audit event, in one enumeration."""
 
+import functools
+
 from django.db import models
 
 
@@ -138,7 +140,8 @@ def category_of(action: str) -> str:
     return EventCategory.SECURITY
 
 
-def actions_in(category: str) -> list[tuple[str, str]]:
+@functools.cache
+def actions_in(category: str) -> tuple[tuple[str, str], ...]:
     """Return the (value, label) pairs of the actions filed under `category`."""
     choices = AuditAction.choices
-    return [(value, label) for value, label in choices if category_of(value) == category]
+    return tuple((value, label) for value, label in choices if category_of(value) == category)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 
 from django import forms
 from django.utils import timezone
@@ -22,6 +23,9 @@ class ActivityFilterForm(forms.Form):
             attrs={"type": "search", "autocomplete": "off", "placeholder": "Login or name"}
         ),
     )
+    # One person exactly, by login: what the user record's "See all of this person's activity"
+    # and the names in the rows link to. Kept as a hidden field while other filters change.
+    person = forms.CharField(required=False, max_length=150, widget=forms.HiddenInput)
     action = forms.ChoiceField(label="Event type", required=False)
     target = forms.CharField(
         label="Record",
@@ -39,11 +43,13 @@ class ActivityFilterForm(forms.Form):
 
     def __init__(self, *args, category: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        choices = actions_in(category) if category else list(AuditAction.choices)
-        self.fields["action"].choices = [("", "Any"), *choices]
+        self.fields["action"].choices = _action_choices(category)
 
     def clean_q(self):
         return self.cleaned_data["q"].replace("\x00", "").strip()
+
+    def clean_person(self):
+        return self.cleaned_data["person"].replace("\x00", "").strip()
 
     def clean_target(self):
         return self.cleaned_data["target"].replace("\x00", "").strip()
@@ -56,7 +62,8 @@ class ActivityFilterForm(forms.Form):
         return cleaned
 
     def filters(self, people) -> Filters:
-        """Return the validated filters; `people(q)` returns the ids of the matching users."""
+        """Return the validated filters; `people.matching(q)` returns the ids of the users the
+        search text finds, `people.named(login)` the id of the one user with that login."""
         data = self.cleaned_data
         tz = timezone.get_current_timezone()
 
@@ -64,7 +71,8 @@ class ActivityFilterForm(forms.Form):
             return datetime.datetime.combine(day, datetime.time.min, tzinfo=tz)
 
         return Filters(
-            person_ids=people(data["q"]) if data.get("q") else None,
+            person_ids=people.matching(data["q"]) if data.get("q") else None,
+            login_ids=people.named(data["person"]) if data.get("person") else None,
             action=data.get("action") or "",
             target=data.get("target") or "",
             ip=data.get("ip") or "",
@@ -79,3 +87,9 @@ class ActivityFilterForm(forms.Form):
         if not self.is_bound or not hasattr(self, "cleaned_data"):
             return {}
         return {k: str(v) for k, v in self.cleaned_data.items() if v not in (None, "")}
+
+
+@functools.cache
+def _action_choices(category: str | None) -> tuple[tuple[str, str], ...]:
+    """Return the event types offered on a tab (every type when it has no category)."""
+    return (("", "Any"), *(actions_in(category) if category else AuditAction.choices))

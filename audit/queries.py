@@ -98,6 +98,7 @@ class Filters:
     """The filters of the activity screens, already validated (see `forms.ActivityFilterForm`)."""
 
     person_ids: list[int] | None = None  # None: no person filter; []: nobody matched
+    login_ids: list[int] | None = None  # the one person asked for by login, the same way
     action: str = ""
     target: str = ""
     ip: str = ""
@@ -106,10 +107,9 @@ class Filters:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def apply(self, events: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
-        if self.person_ids is not None:
-            events = events.filter(
-                Q(actor_id__in=self.person_ids) | Q(subject_user_id__in=self.person_ids)
-            )
+        for ids in (self.person_ids, self.login_ids):
+            if ids is not None:  # by them or about them
+                events = events.filter(Q(actor_id__in=ids) | Q(subject_user_id__in=ids))
         if self.action:
             events = events.filter(action=self.action)
         if self.target:

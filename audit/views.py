@@ -16,12 +16,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.views.decorators.http import require_GET
 
 from portal.access import requires
+from portal.navigation import path_for
 from portal.templatetags.navigation import remembered
 
 from . import charts, display, queries, services
@@ -60,27 +60,42 @@ def tab_or_404(slug: str) -> Tab:
         raise Http404("No such activity tab.") from None
 
 
-def people_matching(owner_id: int):
-    """Return a function mapping a search text to the ids of the owner's matching users: the
-    users list's search (every word in a name, the username or the email), served by the user
-    table's trigram index rather than a scan of every user of the owner."""
+class People:
+    """The owner's users, as the activity filters find them."""
 
-    def find(text: str) -> list[int]:
-        users = get_user_model().objects.filter(owner_id=owner_id).matching(text)
-        return list(users.values_list("pk", flat=True)[:100])
+    def __init__(self, owner_id: int | None):
+        self.users = get_user_model().objects.filter(owner_id=owner_id)
+        self.person = None  # the user `named` found: (login, label)
 
-    return find
+    def matching(self, text: str) -> list[int]:
+        """Return the ids of the users the users list's search finds for `text` (every word
+        in a name, the username or the email; served by the user table's trigram index), at
+        most 100."""
+        return list(self.users.matching(text).values_list("pk", flat=True)[:100])
+
+    def named(self, login: str) -> list[int]:
+        """Return the id of the one user whose login is `login` (any case), or none."""
+        found = (
+            self.users.filter(username__ci=login)
+            .only("pk", "username", "display_name", "first_name", "last_name")
+            .first()
+        )
+        if found is None:
+            return []
+        self.person = (found.username, found.label)
+        return [found.pk]
 
 
 def filtered_events(request, tab: Tab, scope: queries.Scope):
-    """Return (form, queryset) for the tab and the filters in the query string."""
+    """Return (form, queryset, people) for the tab and the filters in the query string."""
     form = ActivityFilterForm(request.GET or None, category=tab.category)
     events = scope.events(tab.category)
+    people = People(scope.owner_id)
     if form.is_bound:
         if not form.is_valid():
-            return form, events.none()
-        events = form.filters(people_matching(scope.owner_id)).apply(events)
-    return form, events
+            return form, events.none(), people
+        events = form.filters(people).apply(events)
+    return form, events, people
 
 
 def _query_without(request, *names: str) -> str:
@@ -96,7 +111,7 @@ def activity(request, tab: str = DEFAULT_TAB):
     """Show one tab of the activity log, filtered, one keyset page at a time."""
     current = tab_or_404(tab)
     scope = scope_for(request)
-    form, events = filtered_events(request, current, scope)
+    form, events, people = filtered_events(request, current, scope)
     # The page's positions first; then, in full, only the events whose rows are not drawn yet
     # in this process (events never change, so a drawn row is theirs for good).
     page = queries.keyset_page(
@@ -124,7 +139,7 @@ def activity(request, tab: str = DEFAULT_TAB):
         chart = charts.sign_in_chart(queries.daily_sign_ins(scope))
     keep = _query_without(request, "after", "before", "action")
     tabs = [
-        (_tab_url(t.slug) + (f"?{keep}" if keep else ""), t.label, t.slug == current.slug)
+        (_tab_url(request, t.slug) + (f"?{keep}" if keep else ""), t.label, t.slug == current.slug)
         for t in TABS
     ]
     return render(
@@ -138,10 +153,13 @@ def activity(request, tab: str = DEFAULT_TAB):
             "events": page.events,
             "chart": chart,
             "personal_data": scope.personal_data,
-            "export_url": reverse("audit:export", args=[current.slug])
+            "export_url": path_for(request, "audit:export", current.slug)
             + (f"?{base}" if base else ""),
             "filtered": bool(base),
             "form_key": _form_key(current, form),
+            "person": people.person,
+            "person_asked": form.is_bound and form.is_valid() and form.cleaned_data["person"],
+            "without_person": _query_without(request, "after", "before", "person"),
             "unattributed": scope.owner_id is None,
             "can_see_unattributed": request.user.is_superuser and scope.personal_data,
         },
@@ -158,10 +176,10 @@ def _form_key(tab: Tab, form) -> tuple | None:
     return None
 
 
-def _tab_url(slug: str) -> str:
+def _tab_url(request, slug: str) -> str:
     if slug == DEFAULT_TAB:
-        return reverse("audit:activity")
-    return reverse("audit:activity_tab", args=[slug])
+        return path_for(request, "audit:activity")
+    return path_for(request, "audit:activity_tab", slug)
 
 
 @require_GET
@@ -179,7 +197,7 @@ def event_detail(request, pk: int):
         {
             "event": event,
             "tab": tab,
-            "back_url": _tab_url(tab.slug),
+            "back_url": _tab_url(request, tab.slug),
             "context_items": sorted((event.context or {}).items()),
         },
     )
@@ -191,7 +209,7 @@ def export(request, tab: str):
     """Stream the filtered events of a tab as CSV; the export itself is recorded first."""
     current = tab_or_404(tab)
     scope = scope_for(request)
-    form, events = filtered_events(request, current, scope)
+    form, events, _people = filtered_events(request, current, scope)
     services.record_export(
         request.user,
         filters=form.active(),

@@ -23,7 +23,7 @@ from .access import READ
 
 # Menu links per (script prefix, URLconf): {URL name: path or None}. A link without arguments
 # never changes while the process runs, and every page draws the whole menu.
-_links: dict[tuple[str, Any], dict[str, str | None]] = {}
+_links: dict[tuple[str, Any], dict[Any, str | None]] = {}
 _shells: dict[tuple[str, Any], dict[str, str | None]] = {}
 
 # What the page shell (base.html) links to on every page: screens, and static files.
@@ -90,6 +90,18 @@ def shell_links(request=None) -> dict[str, str | None]:
 def links_for(request) -> dict[str, str | None]:
     """Return the table of links for `request` to pass to `link()`."""
     return _link_table(_current(request))
+
+
+def path_for(request, url_name: str, *args) -> str:
+    """Return `reverse(url_name, args=args)` for a screen whose arguments come from a short fixed
+    set (a tab's slug), worked out once per process and kept with the menu's links."""
+    table = _link_table(_current(request))
+    key = (url_name, *args)
+    try:
+        return table[key]
+    except KeyError:
+        path = table[key] = reverse(url_name, args=args)
+        return path
 
 
 def link(url_name: str, table: dict[str, str | None] | None = None) -> str | None:

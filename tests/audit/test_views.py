@@ -2,7 +2,9 @@
 
 import csv
 import datetime
+import html
 import io
+import re
 import zoneinfo
 
 import pytest
@@ -309,12 +311,63 @@ def test_filter_by_person_matches_actor_or_subject(admin_user, person, signed_in
     assert ids(client.get(tab_url("all") + "?q=nobody-like-this")) == []
 
 
+def test_filter_by_one_person_is_exact_and_kept_while_other_filters_change(
+    owner, admin_user, person, signed_in, every_kind
+):
+    namesake = make_user(owner, username="sam.supportive", first_name="Samuel")
+    theirs = record_at(None, AuditAction.SIGN_IN, actor=namesake, target=namesake)
+    client = signed_in(admin_user)
+    assert theirs.pk in ids(client.get(tab_url("all") + "?q=sam.support"))  # the search finds both
+    page = client.get(tab_url("all") + "?person=SAM.support")  # one login, any case
+    assert set(ids(page)) == {e.pk for e in every_kind.values()}
+    text = page.content.decode()
+    assert "Only the activity of <strong>Sam Support</strong> (login sam.support)." in text
+    assert '<input type="hidden" name="person" value="SAM.support"' in text  # kept by Filter
+    assert f'href="{tab_url("all")}">Show everyone</a>' in text
+    both = client.get(tab_url("all") + "?person=sam.support&q=admin")
+    assert set(ids(both)) == {every_kind["change"].pk, every_kind["view"].pk}
+    narrowed = client.get(tab_url("all") + "?person=sam.support&action=user_changed")
+    assert ids(narrowed) == [every_kind["change"].pk]
+    assert f'href="{tab_url("all")}?action=user_changed">Show everyone</a>' in (
+        narrowed.content.decode()
+    )
+
+
+def test_filter_by_a_login_nobody_has_shows_nothing_and_says_so(
+    owner, admin_user, person, signed_in, every_kind
+):
+    stranger = make_user(make_owner("elsewhere"), username="outsider")
+    record_at(None, AuditAction.SIGN_IN, actor=stranger, target=stranger)
+    client = signed_in(admin_user)
+    for login in ("nobody", "outsider"):  # another owner's login is nobody's here
+        page = client.get(tab_url("all") + f"?person={login}")
+        assert page.status_code == 200
+        assert ids(page) == []
+        assert f"No user has the login “{login}”." in page.content.decode()
+
+
+def test_the_user_records_link_shows_that_persons_activity(
+    owner, admin_user, person, signed_in, every_kind
+):
+    other = make_user(owner, username="sam.supportive")
+    theirs = record_at(None, AuditAction.SIGN_IN, actor=other, target=other)
+    client = signed_in(admin_user)
+    record = client.get(reverse("accounts:user_activity", args=[person.pk])).content.decode()
+    link = re.search(r'<a href="([^"]+)">See all of this person', record).group(1)
+    shown = set(ids(client.get(html.unescape(link))))
+    # Every event about Sam (opening Sam's record was one more), none about the namesake.
+    assert shown > {e.pk for e in every_kind.values()}
+    assert theirs.pk not in shown
+
+
 @pytest.mark.parametrize(
     ("path", "queries"),
     [
         # Session, user; the people matching; the page. The chart's counts were read by the
         # first request (today's last minutes are kept for LIVE_FOR seconds).
         (ACTIVITY + "?q=sam.support", 4),
+        # Session, user; the person with that login; the page.
+        (ACTIVITY + "?person=sam.support", 4),
         # Session, user; the page (the failed tab has the chart too).
         (reverse("audit:activity_tab", args=["failed"]) + "?action=sign_in_failed", 3),
         (ACTIVITY + "?since={today}&until={today}", 3),

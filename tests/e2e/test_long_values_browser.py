@@ -50,6 +50,7 @@ def test_long_values_stay_inside_the_window(page, live_server, screenshot_dir, o
             ("/activity/", "activity"),
             ("/activity/security/", "activity-security"),
             ("/activity/all/", "activity-all"),
+            (f"/activity/all/?person={'p' * 150}", "activity-person"),
             ("/users/", "users"),
         ):
             page.goto(f"{live_server.url}{path}")
