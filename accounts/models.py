@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import zoneinfo
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -60,11 +62,14 @@ class Owner(models.Model):
 
     `authz_epoch` is bumped whenever a change can move the permissions of many of the owner's users
     at once (a role group's matrix, a role's groups); it is part of every permission cache key.
+    `people_version` moves whenever one of the owner's users is added or a searched field of one
+    changes (login, email, names); it is part of the key of kept search results.
     """
 
     name = models.CharField(max_length=200, unique=True)
     slug = models.SlugField(max_length=60, unique=True)
     authz_epoch = models.PositiveBigIntegerField(default=1)
+    people_version = models.PositiveBigIntegerField(default=1)
     data_protection_min_privilege = models.PositiveSmallIntegerField(
         default=5,
         validators=[MaxValueValidator(10)],
@@ -152,6 +157,10 @@ SEARCH_TEXT_SQL = (
     '"accounts_user"."display_name"'
 )
 MAX_SEARCH_WORDS = 5
+# The fields the search reads: a change to one of them moves the owner's people_version.
+SEARCHED_FIELDS = frozenset({"username", "email", "first_name", "last_name", "display_name"})
+# Kept search results live this long at most, should a writer ever miss moving the version.
+SEARCH_KEPT_FOR = 600  # seconds
 
 
 class UserQuerySet(models.QuerySet):
@@ -172,6 +181,44 @@ class UserQuerySet(models.QuerySet):
 
 class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
     use_in_migrations = True
+
+    def ids_matching(self, owner: Owner, text: str, *, limit: int = 100) -> list[int]:
+        """Return the ids of at most `limit` users of `owner` that `matching(text)` finds.
+
+        The answer is kept under the owner's people_version, which every new user and every
+        change to a searched field moves, so a filter applied again (the next page, another
+        event type, the export) costs no search of the users.
+        """
+        words = (text or "").split()[:MAX_SEARCH_WORDS]
+        digest = hashlib.sha256("\x00".join(words).encode()).hexdigest()
+        key = f"accounts:people:{owner.pk}:{owner.people_version}:{limit}:{digest}"
+        ids = cache.get(key)
+        if ids is None:
+            ids = list(
+                self.filter(owner_id=owner.pk).matching(text).values_list("pk", flat=True)[:limit]
+            )
+            cache.set(key, ids, SEARCH_KEPT_FOR)
+        return ids
+
+    def named(self, owner: Owner, login: str) -> tuple[int, str, str] | None:
+        """Return (id, login, label) of the user of `owner` whose login is `login` (any case),
+        or None; kept under the owner's people_version as `ids_matching` is."""
+        digest = hashlib.sha256(login.encode()).hexdigest()
+        key = f"accounts:person:{owner.pk}:{owner.people_version}:{digest}"
+        found = cache.get(key)
+        if found is None:
+            user = (
+                self.filter(owner_id=owner.pk, username__ci=login)
+                .only("pk", "username", "display_name", "first_name", "last_name")
+                .first()
+            )
+            found = (user.pk, user.username, user.label) if user else ()
+            cache.set(key, found, SEARCH_KEPT_FOR)
+        return found or None
+
+    def people_changed(self, owner_id: int) -> None:
+        """Move the owner's people_version: a user was added, or a searched field changed."""
+        Owner.objects.filter(pk=owner_id).update(people_version=models.F("people_version") + 1)
 
     def get_by_natural_key(self, username):
         return self.get(username__ci=username)
@@ -200,6 +247,7 @@ class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
         )
         user.set_password(password)
         user.save(using=self._db)
+        self.people_changed(user.owner_id)
         return user
 
     def create_superuser(self, username, email, password=None, **fields):

@@ -33,7 +33,7 @@ from roles.impact import Proposal
 from security.services import end_tracked_sessions
 
 from .choices import IDP_SOURCES, AccessSource, AuthSource, UserKind
-from .models import CommissionProfile, PasswordSetToken, User
+from .models import SEARCHED_FIELDS, CommissionProfile, PasswordSetToken, User
 from .takeover import services as takeover
 
 DETAIL_FIELDS = (
@@ -294,6 +294,7 @@ def create_user(
         now = timezone.now()
         user.created_at = user.updated_at = now
         _save_identity(user.save)
+        User.objects.people_changed(owner.pk)
         user.departments.set(departments)
         withheld: list = []
         if role is not None or groups:
@@ -420,6 +421,8 @@ def update_user(
         if not saved[0]:
             raise _record_changed(User.objects.get(pk=user.pk), expected)
         current.refresh_from_db()
+        if SEARCHED_FIELDS & set(changes):
+            User.objects.people_changed(current.owner_id)
         if "departments" in changes:
             current.departments.set(data["departments"])
         if "extra_role_groups" in changes:

@@ -60,37 +60,45 @@ def tab_or_404(slug: str) -> Tab:
         raise Http404("No such activity tab.") from None
 
 
-class People:
-    """The owner's users, as the activity filters find them."""
+@dataclass(slots=True)
+class Drawn:
+    """An event whose row is already drawn in this process: its key is all the page needs."""
 
-    def __init__(self, owner_id: int | None):
-        self.users = get_user_model().objects.filter(owner_id=owner_id)
+    pk: int
+    row_key: tuple
+
+
+class People:
+    """The owner's users, as the activity filters find them (`owner` None: the events of no
+    owner, whose people are nobody's)."""
+
+    def __init__(self, owner):
+        self.owner = owner
         self.person = None  # the user `named` found: (login, label)
 
     def matching(self, text: str) -> list[int]:
         """Return the ids of the users the users list's search finds for `text` (every word
-        in a name, the username or the email; served by the user table's trigram index), at
-        most 100."""
-        return list(self.users.matching(text).values_list("pk", flat=True)[:100])
+        in a name, the username or the email), at most 100; kept until the owner's people
+        change, so paging and narrowing a filtered log searches the users once."""
+        if self.owner is None:
+            return []
+        return get_user_model().objects.ids_matching(self.owner, text)
 
     def named(self, login: str) -> list[int]:
         """Return the id of the one user whose login is `login` (any case), or none."""
-        found = (
-            self.users.filter(username__ci=login)
-            .only("pk", "username", "display_name", "first_name", "last_name")
-            .first()
-        )
+        found = get_user_model().objects.named(self.owner, login) if self.owner else None
         if found is None:
             return []
-        self.person = (found.username, found.label)
-        return [found.pk]
+        pk, username, label = found
+        self.person = (username, label)
+        return [pk]
 
 
 def filtered_events(request, tab: Tab, scope: queries.Scope):
     """Return (form, queryset, people) for the tab and the filters in the query string."""
     form = ActivityFilterForm(request.GET or None, category=tab.category)
     events = scope.events(tab.category)
-    people = People(scope.owner_id)
+    people = People(request.user.owner if scope.owner_id is not None else None)
     if form.is_bound:
         if not form.is_valid():
             return form, events.none(), people
@@ -115,20 +123,19 @@ def activity(request, tab: str = DEFAULT_TAB):
     # The page's positions first; then, in full, only the events whose rows are not drawn yet
     # in this process (events never change, so a drawn row is theirs for good).
     page = queries.keyset_page(
-        events.only("id", "occurred_at"),
+        events.values_list("pk", "occurred_at", named=True),
         after=request.GET.get("after"),
         before=request.GET.get("before"),
     )
     zone = timezone.get_current_timezone_name()
     language = getattr(request, "LANGUAGE_CODE", None) or get_language() or settings.LANGUAGE_CODE
-    for event in page.events:
-        event.row_key = (event.pk, current.slug, zone)
+    page.events = [Drawn(row.pk, (row.pk, current.slug, zone)) for row in page.events]
     missing = [e.pk for e in page.events if not remembered("activity row", e.row_key, language)]
     if missing:
         full = AuditEvent.objects.in_bulk(missing)
+        for pk, event in full.items():
+            event.row_key = (pk, current.slug, zone)
         page.events = [full.get(e.pk, e) for e in page.events]
-        for event in page.events:
-            event.row_key = (event.pk, current.slug, zone)
         display.decorate([full[pk] for pk in missing if pk in full])
     base = _query_without(request, "after", "before")
     joiner = f"?{base}&" if base else "?"

@@ -423,6 +423,8 @@ def _people(owner: Owner, seeded: Seeded, now: datetime.datetime) -> dict[str, U
             user.extra_role_groups.set([groups[g] for g in person.extra_groups])
         created[person.username] = user
     seeded.people = len(created)
+    if created:
+        User.objects.people_changed(owner.pk)
     return created
 
 

@@ -209,14 +209,19 @@ class FloorHandler(WSGIHandler):
         return super().get_response(request)
 
 
-def measure_page(server: InProcess, path, repeat=REPEAT):
-    """Request `path` repeatedly in-process; return latency percentiles, queries, db/python split."""
+def measure_page(server: InProcess, path, repeat=REPEAT, before_each=None):
+    """Request `path` repeatedly in-process; return latency percentiles, queries, db/python split.
+    `before_each` (untimed) runs before every request."""
     for _ in range(3):
+        if before_each:
+            before_each()
         status, _ = server.get(path)
         if status != 200:
             return {"error": f"HTTP {status}"}
     totals, dbs, queries = [], [], set()
     for _ in range(repeat):
+        if before_each:
+            before_each()
         timer = QueryTimer()
         with connection.execute_wrapper(timer):
             started = time.perf_counter()
@@ -277,8 +282,20 @@ def screens_for(owner, admin, sample_user):
         ("role group matrix", url("roles:rolegroup_edit", seed.first_group(owner)), None),
         ("who has access", url("roles:who_has_access", query="area=invoices&level=full"), None),
         ("effective permissions", url("roles:user_permissions", sample_user.pk), None),
-        # The activity filters' own names: `q` (a person), an action of the tab's category.
-        ("activity, by user", url("audit:activity", query=f"q={sample_user.username}"), None),
+        # The activity filters' own names: `q` (a person's name or login, searched as the users
+        # list searches), `person` (one login exactly: the user record's link), an action of
+        # the tab's category.
+        ("activity, person search", url("audit:activity", query=f"q={sample_user.username}"), None),
+        (
+            "activity, person search, first time",
+            url("audit:activity", query=f"q={sample_user.username}"),
+            None,
+        ),
+        (
+            "activity, one person",
+            url("audit:activity", query=f"person={sample_user.username}"),
+            None,
+        ),
         (
             "activity, by type",
             url("audit:activity_tab", "failed", query="action=sign_in_failed"),
@@ -636,8 +653,13 @@ def measure_screens(owner, size):
     portal = InProcess(WSGIHandler(), cookie)
     results = {FLOOR: measure_page(InProcess(FloorHandler(), cookie), "/floor/")}
     results[FLOOR]["path"] = "/floor/"
+    # A search the owner's people changed since (or a text nobody asked for yet) is searched
+    # again: moving people_version before each request measures that first search.
+    first_time = {
+        "activity, person search, first time": lambda: seed.User.objects.people_changed(owner.pk)
+    }
     for label, path, compare in screens_for(owner, admin, sample):
-        results[label] = measure_page(portal, path)
+        results[label] = measure_page(portal, path, before_each=first_time.get(label))
         results[label]["path"] = path
         results[label]["compare"] = compare
     floor = results[FLOOR].get("p50_ms")
@@ -659,7 +681,12 @@ def screens_at_scale(screens: dict, goal) -> None:
     if "p50_ms" in who:
         goal("who has access: p50 within 50 ms", who["p50_ms"] <= 50, f"p50 {who['p50_ms']} ms")
     floor = screens.get(FLOOR, {}).get("p95_ms")
-    for label in ("activity, by user", "activity, by type", "activity, one day"):
+    for label in (
+        "activity, person search",
+        "activity, one person",
+        "activity, by type",
+        "activity, one day",
+    ):
         row = screens.get(label, {})
         if floor and "p95_ms" in row:
             times = row["p95_ms"] / floor

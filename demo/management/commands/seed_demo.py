@@ -86,4 +86,6 @@ def bulk_users(owner: Owner, count: int, *, batch_size: int = 5000) -> int:
             )
         User.objects.bulk_create(batch, batch_size=batch_size)
         added += len(batch)
+    if added:
+        User.objects.people_changed(owner.pk)
     return added
