@@ -800,15 +800,18 @@ def _eligible_for(owner, code: str, level: str):
     granting = Grant.objects.filter(area=code, level__in=enough, role_group__owner=owner).values(
         "role_group_id"
     )
-    # One query for both sources, tagged: the role ids and the user ids made eligible.
+    # One query for both sources, tagged: the role ids and the user ids made eligible (neither
+    # side ordered: SQLite refuses an ORDER BY inside a UNION).
     sources = (
         Role.eligible_role_groups.through.objects.filter(rolegroup_id__in=granting)
         .annotate(source=Value("role"))
         .values_list("source", "role_id")
+        .order_by()
         .union(
             Eligibility.objects.filter(role_group_id__in=granting)
             .annotate(source=Value("user"))
             .values_list("source", "user_id")
+            .order_by()
         )
     )
     role_ids, user_ids = set(), set()

@@ -132,8 +132,36 @@ def test_seed_demo_bulk_users():
     assert User.objects.filter(owner=owner, username__startswith="acme-telecom-u").count() == 1200
 
 
+# Run in `manage.py shell` on the seeded SQLite database: the demo administrator opens every
+# screen that takes no argument, and a few filtered ones; none may fail on SQLite.
+SWEEP_SCREENS = """
+from django.test import Client
+
+from accounts.models import User
+from portal.access import walk_patterns
+
+admin = User.objects.get(username="admin")
+client = Client(HTTP_HOST="localhost")
+client.force_login(admin, backend="accounts.backends.PortalBackend")
+paths = {
+    route
+    for route, _ in walk_patterns()
+    if "<" not in route and "sign-out" not in route and not route.startswith(("/api/", "/scim/"))
+}
+paths |= {
+    "/access/who-has-access/?area=invoices&level=full",
+    "/access/who-has-access/?area=users&level=full&count=all",
+    "/activity/?q=mei",
+    "/activity/all/?person=admin",
+}
+failed = [(p, s) for p in sorted(paths) if (s := client.get(p).status_code) >= 500]
+print(f"swept {len(paths)} screens; server errors: {failed}")
+"""
+
+
 def test_make_run_seeds_the_demo_on_sqlite(tmp_path):
-    """`make run`'s path: the embedded SQLite default, migrated and seeded, twice, verified."""
+    """`make run`'s path: the embedded SQLite default, migrated and seeded, twice, verified, and
+    every screen opened on it."""
     import os
     import subprocess
     import sys
@@ -159,3 +187,5 @@ def test_make_run_seeds_the_demo_on_sqlite(tmp_path):
     assert "nothing added" in manage("seed_demo")
     assert "Every chain is intact." in manage("audit_verify")
     assert (tmp_path / "db.sqlite3").exists()
+    swept = manage("shell", "-c", SWEEP_SCREENS)
+    assert "server errors: []" in swept, swept
