@@ -23,7 +23,9 @@ from .access import READ
 
 # Menu links per (script prefix, URLconf): {URL name: path or None}. A link without arguments
 # never changes while the process runs, and every page draws the whole menu.
-_links: dict[tuple[str, Any], dict[Any, str | None]] = {}
+_links: dict[tuple[str, Any], dict[str, str | None]] = {}
+# Paths of screens with arguments from a short fixed set, per (script prefix, URLconf).
+_paths: dict[tuple[str, Any], dict[tuple, str]] = {}
 _shells: dict[tuple[str, Any], dict[str, str | None]] = {}
 
 # What the page shell (base.html) links to on every page: screens, and static files.
@@ -46,6 +48,7 @@ SHELL_ASSETS = {
 def _forget_links(*, setting, **kwargs):
     if setting in {"ROOT_URLCONF", "STATIC_URL", "STORAGES", "FORCE_SCRIPT_NAME"}:
         _links.clear()
+        _paths.clear()
         _shells.clear()
 
 
@@ -95,7 +98,7 @@ def links_for(request) -> dict[str, str | None]:
 def path_for(request, url_name: str, *args) -> str:
     """Return `reverse(url_name, args=args)` for a screen whose arguments come from a short fixed
     set (a tab's slug), worked out once per process and kept with the menu's links."""
-    table = _link_table(_current(request))
+    table = _paths.setdefault(_current(request), {})
     key = (url_name, *args)
     try:
         return table[key]
