@@ -34,6 +34,7 @@ import audit
 from audit.choices import AuditAction
 from delivery import email as outbox
 from delivery.choices import EmailKind
+from portal.reasons import required_reason
 from security import lockout
 from security import services as security_services
 from security.models import UserSession
@@ -104,9 +105,7 @@ def send_recovery_code(user, *, actor, reason: str) -> RecoveryCode:
     outbox in the same transaction (encrypted until sent); the worker sends it, and gives up
     once the code has expired.
     """
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": "Say why a recovery code is being sent."})
+    reason = required_reason(reason, "Say why a recovery code is being sent.")
     twofactor.check_support_rights(actor, user)
     if not user.is_active:
         raise ValidationError("This user cannot sign in (no Login flag), so cannot recover.")

@@ -31,6 +31,7 @@ import audit
 from audit.choices import AuditAction
 from delivery import email as outbox
 from delivery.choices import EmailKind
+from portal.reasons import required_reason
 
 from . import catalog, permissions, sod
 from .choices import RequestState
@@ -130,9 +131,7 @@ def set_role_eligibility(
 def make_eligible(user, group: RoleGroup, *, actor, reason: str) -> Eligibility:
     """Make one user eligible for one role group, with a reason."""
     _check_owner(actor, user, group)
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": "Say why this person may ask for it."})
+    reason = required_reason(reason, "Say why this person may ask for it.")
     check_can_manage_user(actor, user)
     check_can_grant_groups(actor, [group])
     with transaction.atomic():
@@ -168,9 +167,7 @@ def remove_eligibility(
     """
     user, group = eligibility.user, eligibility.role_group
     _check_owner(actor, user)
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": "Say why; the reason is kept in the audit log."})
+    reason = required_reason(reason, "Say why; the reason is kept in the audit log.")
     check_can_manage_user(actor, user)
     with transaction.atomic():
         deleted, _ = Eligibility.objects.filter(pk=eligibility.pk).delete()
@@ -537,9 +534,7 @@ def deny(
     """Deny a waiting request with a reason the requester is told."""
     now = now or timezone.now()
     _check_approver(actor, request)
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": "Say why; the requester is told."})
+    reason = required_reason(reason, "Say why; the requester is told.")
     with transaction.atomic():
         locked = _locked_pending(request, expected_row_version, now)
         locked.state = RequestState.DENIED
@@ -600,9 +595,7 @@ def end(
     own = actor.pk == request.user_id
     if not own:
         _check_approver(actor, request)
-        reason = (reason or "").strip()
-        if not reason:
-            raise ValidationError({"reason": "Say why you end someone else's access."})
+        reason = required_reason(reason, "Say why you end someone else's access.")
     with transaction.atomic():
         locked = (
             AccessRequest.objects.select_for_update()

@@ -571,9 +571,7 @@ def set_override(
         info = catalog.validate(area, level)
     except ValueError as exc:
         raise ValidationError({"level": str(exc)}) from exc
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": "Say why this override is needed."})
+    reason = required_reason(reason, "Say why this override is needed.")
     check_override_expiry(expires_at)
     _check_owner(actor, user)
     check_can_manage_user(actor, user)
@@ -617,9 +615,7 @@ def set_override(
 
 def remove_override(override: PermissionOverride, *, actor, reason: str) -> None:
     """Remove an override: the user's level on that area falls back to what the groups give."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": "Say why this override is removed."})
+    reason = required_reason(reason, "Say why this override is removed.")
     user = override.user
     _check_owner(actor, user)
     check_can_manage_user(actor, user)

@@ -25,6 +25,7 @@ from django.utils import timezone
 import audit
 from audit.choices import AuditAction
 from audit.services import diff
+from portal.reasons import required_reason
 
 from . import catalog, impact, permissions, sod_queries
 from .choices import RoleGroupKind, SodEffect, SodJoin
@@ -708,9 +709,7 @@ def revoke_exception(exception: SodException, *, actor, reason: str) -> bool:
     held = permissions.for_user(actor)
     if not actor.is_superuser and not held.has(catalog.ACCESS_REQUESTS, catalog.APPROVE):
         raise PermissionDenied("Ending exceptions needs Approve on Access Requests.")
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": "Say why the exception ends now."})
+    reason = required_reason(reason, "Say why the exception ends now.")
     with transaction.atomic():
         ended = (
             SodException.objects.in_force()

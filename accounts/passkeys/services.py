@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import resolve_url
@@ -29,6 +28,7 @@ import audit
 from audit import context as audit_context
 from audit.choices import AuditAction
 from portal import stepup
+from portal.reasons import required_reason
 from security import lockout
 from security import services as security_services
 from security.choices import SignInFailure
@@ -265,9 +265,7 @@ def revoke_authenticator(target, *, actor, kind: str, pk: int, reason: str) -> R
     was their last authenticator, every session of theirs ends: whoever was signed in with it
     proves who they are again.
     """
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": "Say why this authenticator is being revoked."})
+    reason = required_reason(reason, "Say why this authenticator is being revoked.")
     twofactor.check_support_rights(actor, target)
     with transaction.atomic():
         if kind == APP:

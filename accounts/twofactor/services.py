@@ -26,6 +26,7 @@ from django.utils.http import urlencode
 import audit
 from audit.choices import AuditAction
 from portal import stepup
+from portal.reasons import required_reason
 from roles import catalog, permissions
 from roles.guards import check_can_manage_user
 from security import lockout
@@ -469,9 +470,7 @@ def reset_device(target, *, actor, reason: str, notify: bool = True) -> int:
     the number of sessions ended. The person is emailed (with `notify`; the recovery console
     sends its own email instead).
     """
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationError({"reason": "Say why the two-factor device is being reset."})
+    reason = required_reason(reason, "Say why the two-factor device is being reset.")
     check_support_rights(actor, target)
     with transaction.atomic():
         had_device = TOTPDevice.objects.filter(user=target).exists()
