@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.db import connection
-from django.db.models import F, Q, QuerySet
+from django.db.models import BigIntegerField, DateTimeField, F, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from . import catalog
@@ -252,40 +253,88 @@ def explain_access(owner, code: str, users: list, *, now=None) -> list[AccessRow
         o.user_id: o
         for o in PermissionOverride.objects.in_force(now).filter(user_id__in=ids, area=code)
     }
-    granting = Grant.objects.filter(
-        area=code, role_group__owner=owner, role_group__kind=_kind_of(area)
-    ).exclude(level=catalog.NONE)
-    granting_ids = granting.values("role_group_id")
-    by_role: dict[int, list[int]] = defaultdict(list)
-    role_ids = {u.role_id for u in users if u.role_id}
-    for role_id, group_id in Role.role_groups.through.objects.filter(
-        role_id__in=role_ids, rolegroup_id__in=granting_ids
-    ).values_list("role_id", "rolegroup_id"):
-        by_role[role_id].append(group_id)
-    extra: dict[int, list[int]] = defaultdict(list)
-    for user_id, group_id in User.extra_role_groups.through.objects.filter(
-        user_id__in=ids, rolegroup_id__in=granting_ids
-    ).values_list("user_id", "rolegroup_id"):
-        extra[user_id].append(group_id)
-    elevated: dict[int, list[tuple[int, int, datetime.datetime]]] = defaultdict(list)
-    for request_id, user_id, group_id, ends_at in (
+    # What gives the page's people a level on the area, in one query: the groups of their
+    # roles, their extra groups and their elevations in force, each with the group's name and
+    # the level it grants.
+    granted = [lvl for lvl in area.levels if lvl != catalog.NONE]
+    kind = _kind_of(area)
+    # Typed: PostgreSQL takes an untyped NULL in a UNION's first branches for text.
+    none = {
+        "request": Cast(Value(None), BigIntegerField()),
+        "ends": Cast(Value(None), DateTimeField()),
+    }
+    shown = ("source", "key", "group", "name", "level", "request", "ends")
+    via_role = (
+        Role.role_groups.through.objects.filter(
+            role_id__in={u.role_id for u in users if u.role_id},
+            rolegroup__owner=owner,
+            rolegroup__kind=kind,
+            rolegroup__grants__area=code,
+            rolegroup__grants__level__in=granted,
+        )
+        .annotate(
+            source=Value("role"),
+            key=F("role_id"),
+            group=F("rolegroup_id"),
+            name=F("rolegroup__name"),
+            level=F("rolegroup__grants__level"),
+            **none,
+        )
+        .values_list(*shown)
+        .order_by()
+    )
+    via_extra = (
+        User.extra_role_groups.through.objects.filter(
+            user_id__in=ids,
+            rolegroup__owner=owner,
+            rolegroup__kind=kind,
+            rolegroup__grants__area=code,
+            rolegroup__grants__level__in=granted,
+        )
+        .annotate(
+            source=Value("extra"),
+            key=F("user_id"),
+            group=F("rolegroup_id"),
+            name=F("rolegroup__name"),
+            level=F("rolegroup__grants__level"),
+            **none,
+        )
+        .values_list(*shown)
+        .order_by()
+    )
+    via_elevation = (
         AccessRequest.objects.active(now)
-        .filter(user_id__in=ids, role_group_id__in=granting_ids)
-        .values_list("pk", "user_id", "role_group_id", "ends_at")
+        .filter(
+            user_id__in=ids,
+            role_group__owner=owner,
+            role_group__kind=kind,
+            role_group__grants__area=code,
+            role_group__grants__level__in=granted,
+        )
+        .annotate(
+            source=Value("elevation"),
+            key=F("user_id"),
+            group=F("role_group_id"),
+            name=F("role_group__name"),
+            level=F("role_group__grants__level"),
+            request=F("pk"),
+            ends=F("ends_at"),
+        )
+        .values_list(*shown)
+        .order_by()
+    )
+    by_role: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    extra: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    elevated: dict[int, list[tuple[str, str, int, datetime.datetime]]] = defaultdict(list)
+    for source, key, _group, name, level, request_id, ends_at in via_role.union(
+        via_extra, via_elevation, all=True
     ):
-        elevated[user_id].append((request_id, group_id, ends_at))
-    # Only the grants of the groups that give the page's people something.
-    shown = set().union(
-        *by_role.values(), *extra.values(), *([g for _, g, _ in e] for e in elevated.values())
-    )
-    grants = (
-        {
-            g.role_group_id: g
-            for g in granting.filter(role_group_id__in=shown).select_related("role_group")
-        }
-        if shown
-        else {}
-    )
+        if source == "role":
+            by_role[key].append((name, level))
+        elif source == "extra":
+            extra[key].append((name, level))
+        else:
+            elevated[key].append((name, level, request_id, ends_at))
 
     rows = []
     for user in users:
@@ -299,21 +348,18 @@ def explain_access(owner, code: str, users: list, *, now=None) -> list[AccessRow
             if user.is_superuser:
                 best = area.top
                 through.append("Platform administrator")
-            for group_id in by_role.get(user.role_id, []):
-                grant = grants[group_id]
-                through.append(f"Role {user.role.name} → {grant.role_group.name} ({grant.level})")
-                best = max(best, grant.level, key=area.rank)
-            for group_id in extra.get(user.pk, []):
-                grant = grants[group_id]
-                through.append(f"Extra group {grant.role_group.name} ({grant.level})")
-                best = max(best, grant.level, key=area.rank)
-            for request_id, group_id, ends_at in elevated.get(user.pk, []):
-                grant = grants[group_id]
+            for name, granted_level in by_role.get(user.role_id, []):
+                through.append(f"Role {user.role.name} → {name} ({granted_level})")
+                best = max(best, granted_level, key=area.rank)
+            for name, granted_level in extra.get(user.pk, []):
+                through.append(f"Extra group {name} ({granted_level})")
+                best = max(best, granted_level, key=area.rank)
+            for name, granted_level, request_id, ends_at in elevated.get(user.pk, []):
                 through.append(
-                    f"Elevation {grant.role_group.name} ({grant.level}) until "
+                    f"Elevation {name} ({granted_level}) until "
                     f"{ends_at:%Y-%m-%d %H:%M}, request #{request_id}"
                 )
-                best = max(best, grant.level, key=area.rank)
+                best = max(best, granted_level, key=area.rank)
             level = best
         if (
             area.channel == catalog.Channel.API
