@@ -3,6 +3,8 @@ the clipboard under the strict CSP (and select the text where the Clipboard API 
 side by side line up whatever their help says; the activity filter's button sits beside its
 inputs."""
 
+import re
+
 import pytest
 from django.conf import settings
 from django.test import Client
@@ -56,6 +58,8 @@ def enrol_with_a_code(page, live_server):
     """Set up an authenticator app from the enrolment page; land on the backup codes."""
     import pyotp
 
+    # The sign-in's own navigation first: going on while its POST is in flight cancels it.
+    expect(page).not_to_have_url(re.compile(r"/sign-in/"))
     page.goto(f"{live_server.url}/me/two-factor/set-up/")
     secret = page.locator("#totp-secret").get_attribute("data-secret")
     page.get_by_label("Code from your app").fill(pyotp.TOTP(secret).now())
