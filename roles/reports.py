@@ -257,76 +257,62 @@ def explain_access(owner, code: str, users: list, *, now=None) -> list[AccessRow
     # roles, their extra groups and their elevations in force, each with the group's name and
     # the level it grants.
     granted = [lvl for lvl in area.levels if lvl != catalog.NONE]
-    kind = _kind_of(area)
+
+    def giving(links: QuerySet, source: str, key: str, group: str, **details) -> QuerySet:
+        """Tag the `links` (rows naming a role group by `group`) whose group grants a level on
+        the area as `source`, with the linked `key`, the group's name and the level."""
+        return (
+            links.filter(
+                **{
+                    f"{group}__owner": owner,
+                    f"{group}__kind": _kind_of(area),
+                    f"{group}__grants__area": code,
+                    f"{group}__grants__level__in": granted,
+                }
+            )
+            .annotate(
+                source=Value(source),
+                key=F(key),
+                name=F(f"{group}__name"),
+                level=F(f"{group}__grants__level"),
+                **details,
+            )
+            .values_list("source", "key", "name", "level", "request", "ends")
+            .order_by()
+        )
+
     # Typed: PostgreSQL takes an untyped NULL in a UNION's first branches for text.
-    none = {
+    no_request = {
         "request": Cast(Value(None), BigIntegerField()),
         "ends": Cast(Value(None), DateTimeField()),
     }
-    shown = ("source", "key", "group", "name", "level", "request", "ends")
-    via_role = (
-        Role.role_groups.through.objects.filter(
-            role_id__in={u.role_id for u in users if u.role_id},
-            rolegroup__owner=owner,
-            rolegroup__kind=kind,
-            rolegroup__grants__area=code,
-            rolegroup__grants__level__in=granted,
-        )
-        .annotate(
-            source=Value("role"),
-            key=F("role_id"),
-            group=F("rolegroup_id"),
-            name=F("rolegroup__name"),
-            level=F("rolegroup__grants__level"),
-            **none,
-        )
-        .values_list(*shown)
-        .order_by()
+    role_ids = {u.role_id for u in users if u.role_id}
+    via_role = giving(
+        Role.role_groups.through.objects.filter(role_id__in=role_ids),
+        "role",
+        "role_id",
+        "rolegroup",
+        **no_request,
     )
-    via_extra = (
-        User.extra_role_groups.through.objects.filter(
-            user_id__in=ids,
-            rolegroup__owner=owner,
-            rolegroup__kind=kind,
-            rolegroup__grants__area=code,
-            rolegroup__grants__level__in=granted,
-        )
-        .annotate(
-            source=Value("extra"),
-            key=F("user_id"),
-            group=F("rolegroup_id"),
-            name=F("rolegroup__name"),
-            level=F("rolegroup__grants__level"),
-            **none,
-        )
-        .values_list(*shown)
-        .order_by()
+    via_extra = giving(
+        User.extra_role_groups.through.objects.filter(user_id__in=ids),
+        "extra",
+        "user_id",
+        "rolegroup",
+        **no_request,
     )
-    via_elevation = (
-        AccessRequest.objects.active(now)
-        .filter(
-            user_id__in=ids,
-            role_group__owner=owner,
-            role_group__kind=kind,
-            role_group__grants__area=code,
-            role_group__grants__level__in=granted,
-        )
-        .annotate(
-            source=Value("elevation"),
-            key=F("user_id"),
-            group=F("role_group_id"),
-            name=F("role_group__name"),
-            level=F("role_group__grants__level"),
-            request=F("pk"),
-            ends=F("ends_at"),
-        )
-        .values_list(*shown)
-        .order_by()
+    via_elevation = giving(
+        AccessRequest.objects.active(now).filter(user_id__in=ids),
+        "elevation",
+        "user_id",
+        "role_group",
+        request=F("pk"),
+        ends=F("ends_at"),
     )
     by_role: dict[int, list[tuple[str, str]]] = defaultdict(list)
     extra: dict[int, list[tuple[str, str]]] = defaultdict(list)
     elevated: dict[int, list[tuple[str, str, int, datetime.datetime]]] = defaultdict(list)
-    for source, key, _group, name, level, request_id, ends_at in via_role.union(
+    for source, key, name, level, request_id, ends_at in via_role.union(
         via_extra, via_elevation, all=True
     ):
         if source == "role":
