@@ -2,24 +2,16 @@
 security events table keeps its IP address column in view."""
 
 import pytest
-from django.conf import settings
-from django.test import Client
 
 import audit
 from audit import context as request_context
 from audit.choices import AuditAction
 from tests.builders import make_department, make_user
+from tests.e2e.session import sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 LONG = "D" * 120
-
-
-def sign_in(page, live_server, user):
-    client = Client()
-    client.force_login(user, backend="accounts.backends.PortalBackend")
-    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
-    page.context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
 
 
 def page_width(page) -> tuple[int, int]:

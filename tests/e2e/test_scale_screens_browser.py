@@ -2,19 +2,11 @@
 capped count and a way to count everyone, and the users list says its estimate past the cap."""
 
 import pytest
-from django.conf import settings
-from django.test import Client
 
 from tests.builders import make_role, make_role_group, make_user
+from tests.e2e.session import sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def sign_in(page, live_server, user):
-    client = Client()
-    client.force_login(user, backend="accounts.backends.PortalBackend")
-    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
-    page.context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
 
 
 def test_who_has_access_pages_and_counts(page, live_server, screenshot_dir, owner, monkeypatch):

@@ -6,20 +6,11 @@ import urllib.error
 import urllib.request
 
 import pytest
-from django.conf import settings
-from django.test import Client
 
 from tests.builders import make_api_user, make_token
+from tests.e2e.session import sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def sign_in(page, live_server, user):
-    """Give the browser a session of `user` (the sign-in form has its own browser test)."""
-    client = Client()
-    client.force_login(user, backend="accounts.backends.PortalBackend")
-    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
-    page.context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
 
 
 def call_api(live_server, text, path="/api/v1/me"):

@@ -2,23 +2,15 @@
 once, the overlap shown on the endpoint, then "Finish rotation" with a reason."""
 
 import pytest
-from django.conf import settings
-from django.test import Client
 from playwright.sync_api import expect
 
 from roles import catalog
 from tests.builders import make_user
+from tests.e2e.session import sign_in
 from webhooks import services
 from webhooks.models import WebhookEndpoint
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def sign_in(page, live_server, user):
-    client = Client()
-    client.force_login(user, backend="accounts.backends.PortalBackend")
-    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
-    page.context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
 
 
 def test_rotate_then_finish(page, live_server, screenshot_dir, owner, settings):
