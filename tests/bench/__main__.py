@@ -88,6 +88,7 @@ from tests.bench import seed  # noqa: E402
 from tests.bench import sod as sod_bench  # noqa: E402
 from tests.bench import webhooks as webhook_bench  # noqa: E402
 from tests.bench.api import api_targets  # noqa: E402
+from tests.bench.counting import QueryTimer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT_DIR = Path(os.environ.get("BENCH_OUT") or ROOT / "var" / "bench")
@@ -116,22 +117,6 @@ FLOOR_MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 ]
-
-
-class QueryTimer:
-    """Count queries and add up their database time (connection.execute_wrapper)."""
-
-    def __init__(self):
-        self.count = 0
-        self.seconds = 0.0
-
-    def __call__(self, execute, sql, params, many, context):
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            self.seconds += time.perf_counter() - started
-            self.count += 1
 
 
 def machine_pace() -> float:

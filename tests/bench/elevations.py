@@ -29,21 +29,13 @@ from roles.middleware import PermissionMiddleware
 from roles.models import AccessRequest, Eligibility, Grant, RoleGroup
 
 from . import seed
+from .counting import QueryTimer
 
 GROUP = "Bench elevation: Users full"
 
 
-class _Counter:
-    def __init__(self):
-        self.count = 0
-
-    def __call__(self, execute, sql, params, many, context):
-        self.count += 1
-        return execute(sql, params, many, context)
-
-
 def _queries(call: Callable[[], object]) -> int:
-    counter = _Counter()
+    counter = QueryTimer()
     with connection.execute_wrapper(counter):
         call()
     return counter.count

@@ -19,6 +19,8 @@ from roles import catalog, sod
 from roles.impact import Proposal
 from roles.models import RoleGroup, SodRule
 
+from .counting import QueryTimer
+
 RULES = 50
 # The report evaluates 50 rules over every user: fewer runs than a page, the same percentiles.
 REPORT_RUNS = 9
@@ -51,15 +53,6 @@ def seed_rules(owner) -> list[SodRule]:
         ]
     )
     return list(SodRule.objects.filter(owner=owner))[:RULES]
-
-
-class _Counter:
-    def __init__(self):
-        self.count = 0
-
-    def __call__(self, execute, sql, params, many, context):
-        self.count += 1
-        return execute(sql, params, many, context)
 
 
 def _pct(values: list[float], q: int) -> float:
@@ -116,7 +109,7 @@ def measure(owner, *, repeat: int) -> dict:
         return False
 
     refused = check()  # warm
-    counter = _Counter()
+    counter = QueryTimer()
     with connection.execute_wrapper(counter):
         check()
     times = []
@@ -131,7 +124,7 @@ def measure(owner, *, repeat: int) -> dict:
 
     started = time.perf_counter()
     violations = report()  # warm
-    report_counter = _Counter()
+    report_counter = QueryTimer()
     with connection.execute_wrapper(report_counter):
         report()
     runs = min(max(repeat, 3), REPORT_RUNS)
