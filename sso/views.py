@@ -62,6 +62,18 @@ def _provider_from(value) -> SamlIdentityProvider | None:
     return SamlIdentityProvider.objects.filter(pk=pk, enabled=True).first()
 
 
+def _logout_client(request, provider) -> tuple[Saml2Client, StateCache]:
+    """Return a SAML client for single logout with `provider`, and the state it keeps in the
+    person's SAML session (synced back once the client is done)."""
+    state = StateCache(request.saml_session)
+    client = Saml2Client(
+        config.sp_config(provider),
+        state_cache=state,
+        identity_cache=IdentityCache(request.saml_session),
+    )
+    return client, state
+
+
 @public
 @never_cache
 @require_GET
@@ -151,12 +163,7 @@ def sign_out(request):
     subject_id = _get_subject_id(request.saml_session)
     if subject_id is None:
         return redirect(settings.LOGOUT_REDIRECT_URL)
-    state = StateCache(request.saml_session)
-    client = Saml2Client(
-        config.sp_config(provider),
-        state_cache=state,
-        identity_cache=IdentityCache(request.saml_session),
-    )
+    client, state = _logout_client(request, provider)
     try:
         result = client.global_logout(subject_id, sign=True, sign_alg=config.SIGNING_ALGORITHM)
     except Exception:
@@ -187,12 +194,7 @@ def logout_service(request):
     subject_id = _get_subject_id(request.saml_session)
     if "SAMLRequest" not in data or provider is None or subject_id is None:
         return redirect(settings.LOGOUT_REDIRECT_URL)
-    state = StateCache(request.saml_session)
-    client = Saml2Client(
-        config.sp_config(provider),
-        state_cache=state,
-        identity_cache=IdentityCache(request.saml_session),
-    )
+    client, state = _logout_client(request, provider)
     signature = {"sigalg": data.get("SigAlg"), "signature": data.get("Signature")}
     try:
         if not responses.logout_request_is_signed(data["SAMLRequest"], binding, **signature):
