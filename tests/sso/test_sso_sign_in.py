@@ -459,14 +459,19 @@ class TestPasswordsAndSignOut:
         assert "_auth_user_id" not in client.session
         assert last_event().action == "sign_out"
 
-    def test_single_logout_at_an_idp_that_supports_it(self, client, owner):
-        slo_idp = TestIdp(
+    @pytest.fixture
+    def slo_idp(self, client, owner):
+        """An identity provider with single logout, Fran signed in through it."""
+        idp = TestIdp(
             "https://slo.example.test/metadata",
             base_url="https://slo.example.test",
             with_logout=True,
         )
-        provider = make_provider(owner, slo_idp, name="SLO IdP", slug="slo")
-        sign_in(client, slo_idp, provider, "00u1fran", OKTA_FRAN)
+        provider = make_provider(owner, idp, name="SLO IdP", slug="slo")
+        sign_in(client, idp, provider, "00u1fran", OKTA_FRAN)
+        return idp
+
+    def test_single_logout_at_an_idp_that_supports_it(self, client, slo_idp):
         response = client.post("/saml2/logout/")
         assert "_auth_user_id" not in client.session
         assert last_event().action == "sign_out"
@@ -474,14 +479,7 @@ class TestPasswordsAndSignOut:
         assert location.startswith("https://slo.example.test/slo?SAMLRequest=")
         assert "Signature=" in location
 
-    def test_a_bare_or_unsigned_logout_request_changes_nothing(self, client, owner):
-        slo_idp = TestIdp(
-            "https://slo.example.test/metadata",
-            base_url="https://slo.example.test",
-            with_logout=True,
-        )
-        provider = make_provider(owner, slo_idp, name="SLO IdP", slug="slo")
-        sign_in(client, slo_idp, provider, "00u1fran", OKTA_FRAN)
+    def test_a_bare_or_unsigned_logout_request_changes_nothing(self, client, slo_idp):
         assert client.get("/saml2/ls/").status_code == 302
         forged = logout_request(slo_idp, "00u1fran", sign=False)
         assert client.get(forged).status_code == 302
@@ -495,14 +493,7 @@ class TestPasswordsAndSignOut:
         client.get(logout_request(impostor, "00u1fran"))
         assert "_auth_user_id" in client.session
 
-    def test_a_signed_logout_request_from_the_idp_ends_the_session(self, client, owner):
-        slo_idp = TestIdp(
-            "https://slo.example.test/metadata",
-            base_url="https://slo.example.test",
-            with_logout=True,
-        )
-        provider = make_provider(owner, slo_idp, name="SLO IdP", slug="slo")
-        sign_in(client, slo_idp, provider, "00u1fran", OKTA_FRAN)
+    def test_a_signed_logout_request_from_the_idp_ends_the_session(self, client, slo_idp):
         other = logout_request(slo_idp, "00u1someone-else")
         client.get(other)
         assert "_auth_user_id" in client.session
